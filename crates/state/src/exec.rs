@@ -1,0 +1,221 @@
+//! Block execution: admission checks, fee and nonce, the call, then emission.
+//!
+//! Signatures are checked by the caller before execution (in batches, on all cores);
+//! everything here assumes the signer really signed.
+//!
+//! # Stages per transaction
+//! 1. admission ([`Executor::check`]): chain id, exact next nonce, fee ≤ max_fee, fee
+//!    ≤ balance. A failure *rejects* the transaction: it changes nothing and a block
+//!    that contains it is invalid.
+//! 2. the fee is charged and the nonce bumped, in the block's overlay.
+//! 3. the call runs in a child overlay; on error the child is dropped and the receipt
+//!    says `failed` with the reason, so a failed call costs exactly fee and nonce.
+//!
+//! # Invariants
+//! * a rejected transaction leaves the executor's state unchanged.
+//! * the writes of a block are sorted by key and deterministic for a given
+//!   (state, context, transactions).
+
+use crate::{
+    bank, error::checked, genesis::CHAIN_ID_KEY, kv::Overlay, kv::Write, staking, Params,
+    StateError, StateView,
+};
+use tessera_types::{
+    Address, Amount, BlockReceipts, Call, ChainId, Event, Receipt, SignedTransaction, TxStatus,
+};
+
+/// What a block is executed in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockContext {
+    pub chain_id: ChainId,
+    pub height: u64,
+    pub proposer: Address,
+}
+
+/// A block's result: the state writes (sorted) and the receipts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockOutcome {
+    pub writes: Vec<Write>,
+    pub receipts: BlockReceipts,
+}
+
+/// Executes the transactions of one block over a base state.
+pub struct Executor<'a> {
+    state: Overlay<'a>,
+    ctx: BlockContext,
+    params: Params,
+    receipts: Vec<Receipt>,
+}
+
+/// What admission found: the fee the transaction will pay and the spend of its call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admission {
+    pub fee: Amount,
+    pub next_nonce: u64,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(base: &'a dyn StateView, ctx: BlockContext) -> Result<Executor<'a>, StateError> {
+        let state = Overlay::new(base);
+        let params = Params::load(&state)?;
+        let stored = state.get(CHAIN_ID_KEY).ok_or(StateError::Missing("chain id"))?;
+        if stored != ctx.chain_id.as_str().as_bytes() {
+            return Err(StateError::WrongChain {
+                expected: ChainId::new(&String::from_utf8_lossy(&stored))
+                    .map_err(|_| StateError::Missing("valid chain id"))?,
+                got: ctx.chain_id,
+            });
+        }
+        Ok(Executor {
+            state,
+            ctx,
+            params,
+            receipts: Vec::new(),
+        })
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn context(&self) -> &BlockContext {
+        &self.ctx
+    }
+
+    /// Read access to the state as executed so far.
+    pub fn state(&self) -> &Overlay<'a> {
+        &self.state
+    }
+
+    /// Stage 1: would `tx` be admitted now? (No change either way.)
+    pub fn check(&self, tx: &SignedTransaction) -> Result<Admission, StateError> {
+        admission(&self.state, &self.params, &self.ctx.chain_id, tx, false)
+    }
+
+    /// Apply `tx`. `Err` means rejected: nothing changed.
+    pub fn apply(&mut self, tx: &SignedTransaction) -> Result<&Receipt, StateError> {
+        let Admission { fee, .. } = self.check(tx)?;
+        let signer = tx.sender();
+        let mut events = vec![bank::charge_fee(&mut self.state, &self.params, &signer, fee)?];
+        let mut acct = bank::account(&self.state, &signer)?;
+        acct.nonce = checked(acct.nonce.checked_add(1), "nonce")?;
+        bank::set_account(&mut self.state, &signer, &acct);
+
+        let outcome = {
+            let mut child = Overlay::new(&self.state);
+            dispatch(&mut child, &self.params, self.ctx.height, &signer, &tx.tx().call)
+                .map(|events| (child.take_writes(), events))
+        };
+        let status = match outcome {
+            Ok((writes, call_events)) => {
+                self.state.absorb(writes);
+                events.extend(call_events);
+                TxStatus::Success
+            }
+            Err(e) => TxStatus::Failed(e.to_string()),
+        };
+        self.receipts.push(Receipt {
+            tx: tx.id(),
+            status,
+            fee,
+            events,
+        });
+        self.receipts
+            .last()
+            .ok_or(StateError::Missing("receipt just pushed"))
+    }
+
+    /// End the block: mint the block reward to the proposer, return writes and receipts.
+    pub fn finish(mut self) -> Result<BlockOutcome, StateError> {
+        let supply = bank::supply(&self.state)?;
+        let reward = bank::block_reward(&self.params, self.ctx.height, &supply)?;
+        let mut block_events = Vec::new();
+        if !reward.is_zero() {
+            bank::mint(&mut self.state, &self.ctx.proposer, reward)?;
+            block_events.push(Event::Mint {
+                to: self.ctx.proposer,
+                amount: reward,
+            });
+        }
+        Ok(BlockOutcome {
+            writes: self.state.into_writes(),
+            receipts: BlockReceipts {
+                txs: self.receipts,
+                block_events,
+            },
+        })
+    }
+}
+
+/// The TSR a call takes from the signer's balance (beyond the fee).
+pub fn call_spend(call: &Call) -> Amount {
+    match call {
+        Call::Transfer { amount, .. } | Call::Bond { amount } => *amount,
+        Call::Unbond { .. } | Call::Withdraw => Amount::ZERO,
+    }
+}
+
+/// Admission against `state`. With `allow_future`, a nonce ahead of the account's is
+/// accepted (the mempool queues it); blocks never allow it. The mempool also asks for
+/// the call's spend up front so a user hears "insufficient funds" before paying a fee.
+pub fn admission(
+    state: &Overlay<'_>,
+    params: &Params,
+    chain_id: &ChainId,
+    tx: &SignedTransaction,
+    allow_future: bool,
+) -> Result<Admission, StateError> {
+    let inner = tx.tx();
+    if &inner.chain_id != chain_id {
+        return Err(StateError::WrongChain {
+            expected: chain_id.clone(),
+            got: inner.chain_id.clone(),
+        });
+    }
+    let acct = bank::account(state, &tx.sender())?;
+    if inner.nonce < acct.nonce {
+        return Err(StateError::StaleNonce {
+            expected: acct.nonce,
+            got: inner.nonce,
+        });
+    }
+    if inner.nonce > acct.nonce && !allow_future {
+        return Err(StateError::FutureNonce {
+            expected: acct.nonce,
+            got: inner.nonce,
+        });
+    }
+    let fee = params.fee_for(tx.size_bytes())?;
+    if fee > inner.max_fee {
+        return Err(StateError::FeeTooLow {
+            required: fee,
+            max_fee: inner.max_fee,
+        });
+    }
+    if fee > acct.balance {
+        return Err(StateError::InsufficientFunds {
+            needed: fee,
+            available: acct.balance,
+        });
+    }
+    Ok(Admission {
+        fee,
+        next_nonce: acct.nonce,
+    })
+}
+
+/// Run one call against the state (already inside the transaction's overlay).
+fn dispatch(
+    state: &mut Overlay<'_>,
+    params: &Params,
+    height: u64,
+    signer: &Address,
+    call: &Call,
+) -> Result<Vec<Event>, StateError> {
+    match call {
+        Call::Transfer { to, amount } => bank::transfer(state, signer, to, *amount),
+        Call::Bond { amount } => staking::bond(state, signer, *amount),
+        Call::Unbond { amount } => staking::unbond(state, params, height, signer, *amount),
+        Call::Withdraw => staking::withdraw(state, height, signer),
+    }
+}

@@ -1,0 +1,142 @@
+//! Genesis: the chain's first state, from a JSON document.
+//!
+//! # Invariants
+//! * the genesis supply equals Σ balances + Σ bonded of the listed accounts, and is
+//!   at most `max_supply`.
+//! * every address appears once.
+
+use crate::{
+    bank::{self, Account, Supply},
+    kv::{MemState, Overlay, Write},
+    params::PARAMS_KEY,
+    staking, Params, StateError,
+};
+use std::collections::BTreeSet;
+use tessera_types::{Address, Amount, ChainId};
+
+/// State key of the chain id (the root commits to which chain this is).
+pub const CHAIN_ID_KEY: &[u8] = b"sys/chain-id";
+/// Most accounts a genesis may list.
+pub const MAX_GENESIS_ACCOUNTS: usize = 1_000_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAccount {
+    pub address: Address,
+    pub balance: Amount,
+    /// Stake bonded from the start (the dev chain's validator).
+    #[serde(default)]
+    pub bonded: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    pub chain_id: ChainId,
+    /// Milliseconds since the Unix epoch; the timestamp of block 0.
+    pub genesis_time_ms: u64,
+    #[serde(default)]
+    pub params: Params,
+    pub accounts: Vec<GenesisAccount>,
+}
+
+impl Genesis {
+    /// Check the document and build the initial state's writes, sorted by key.
+    pub fn build(&self) -> Result<Vec<Write>, StateError> {
+        self.params.validate()?;
+        if self.accounts.len() > MAX_GENESIS_ACCOUNTS {
+            return Err(StateError::InvalidGenesis(format!(
+                "{} accounts, at most {MAX_GENESIS_ACCOUNTS}",
+                self.accounts.len()
+            )));
+        }
+        let empty = MemState::new();
+        let mut state = Overlay::new(&empty);
+        let mut seen = BTreeSet::new();
+        let mut total = Amount::ZERO;
+        for acct in &self.accounts {
+            if !seen.insert(acct.address) {
+                return Err(StateError::InvalidGenesis(format!(
+                    "address {} is listed twice",
+                    acct.address
+                )));
+            }
+            total = add(add(total, acct.balance)?, acct.bonded)?;
+        }
+        if total > self.params.max_supply {
+            return Err(StateError::InvalidGenesis(format!(
+                "genesis supply {total} TSR is above max_supply {} TSR",
+                self.params.max_supply
+            )));
+        }
+        state.write(PARAMS_KEY.to_vec(), &self.params);
+        state.set(CHAIN_ID_KEY.to_vec(), self.chain_id.as_str().as_bytes().to_vec());
+        state.write(
+            bank::SUPPLY_KEY.to_vec(),
+            &Supply {
+                genesis: total,
+                ..Supply::default()
+            },
+        );
+        for acct in &self.accounts {
+            let sum = add(acct.balance, acct.bonded)?;
+            bank::set_account(&mut state, &acct.address, &Account { balance: sum, nonce: 0 });
+            if !acct.bonded.is_zero() {
+                staking::bond(&mut state, &acct.address, acct.bonded)?;
+            }
+        }
+        Ok(state.into_writes())
+    }
+}
+
+fn add(a: Amount, b: Amount) -> Result<Amount, StateError> {
+    a.checked_add(b)
+        .ok_or_else(|| StateError::InvalidGenesis("amounts overflow".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn genesis() -> Genesis {
+        Genesis {
+            chain_id: ChainId::new("t").unwrap(),
+            genesis_time_ms: 0,
+            params: Params::default(),
+            accounts: vec![
+                GenesisAccount { address: Address([1; 32]), balance: Amount::from_base(10), bonded: Amount::from_base(5) },
+                GenesisAccount { address: Address([2; 32]), balance: Amount::from_base(3), bonded: Amount::ZERO },
+            ],
+        }
+    }
+
+    #[test]
+    fn builds_accounts_stake_and_supply() {
+        let writes = genesis().build().unwrap();
+        let state: MemState = writes.into_iter().map(|(k, v)| (k, v.unwrap())).collect();
+        let view = Overlay::new(&state);
+        assert_eq!(bank::account(&view, &Address([1; 32])).unwrap().balance, Amount::from_base(10));
+        assert_eq!(staking::stake(&view, &Address([1; 32])).unwrap().bonded, Amount::from_base(5));
+        assert_eq!(bank::supply(&view).unwrap().total().unwrap(), Amount::from_base(18));
+    }
+
+    #[test]
+    fn rejects_duplicates_and_over_cap() {
+        let mut g = genesis();
+        g.accounts.push(g.accounts[0].clone());
+        assert!(matches!(g.build(), Err(StateError::InvalidGenesis(_))));
+        let mut g = genesis();
+        g.params.max_supply = Amount::from_base(17);
+        g.params.initial_block_reward = Amount::from_base(1);
+        assert!(matches!(g.build(), Err(StateError::InvalidGenesis(_))));
+    }
+
+    #[test]
+    fn json_round_trip_with_default_params() {
+        let json = r#"{"chain_id":"t","genesis_time_ms":5,"accounts":[]}"#;
+        let g: Genesis = serde_json::from_str(json).unwrap();
+        assert_eq!(g.params, Params::default());
+        let text = serde_json::to_string(&g).unwrap();
+        assert_eq!(serde_json::from_str::<Genesis>(&text).unwrap(), g);
+    }
+}

@@ -1,0 +1,44 @@
+//! Tessera's state machine. Every rule of the economy lives here, as pure functions
+//! of (state, transaction, block context) → (writes, receipt).
+//!
+//! Purity rules (checked by lints and review): no I/O, no clocks, no randomness, no
+//! floats, no panics on any input; all arithmetic is checked and turned into
+//! [`StateError`]. The state is a key-value map read through [`StateView`]; execution
+//! writes into an [`Overlay`] so a transaction applies whole or not at all.
+//!
+//! Modules (one folder each): [`bank`] (balances, fees, supply, emission) and
+//! [`staking`] (bond, unbond, withdraw, and the lock/slash hooks later modules use).
+//! [`exec`] drives a block: admission checks, fee and nonce, the call, emission.
+//!
+//! # Invariants (property-tested in `tests/ledger_props.rs`)
+//! * total supply = genesis + minted − burned = Σ balances + Σ bonded + Σ unbonding.
+//! * no balance or stake ever goes negative (checked arithmetic; underflow is an error).
+//! * an account's nonce only increases, by exactly one per included transaction.
+//! * a rejected transaction changes nothing; a failed one changes only the signer's
+//!   fee and nonce.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::float_arithmetic
+    )
+)]
+
+pub mod bank;
+pub mod error;
+pub mod exec;
+pub mod genesis;
+pub mod kv;
+pub mod params;
+pub mod staking;
+
+pub use error::StateError;
+pub use exec::{BlockContext, BlockOutcome, Executor};
+pub use genesis::{Genesis, GenesisAccount};
+pub use kv::{MemState, Overlay, StateView, Write};
+pub use params::Params;

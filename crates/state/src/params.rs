@@ -1,0 +1,115 @@
+//! Protocol parameters, stored in state at genesis (governance changes them later).
+//!
+//! # Invariants
+//! * `validate` passes for every stored `Params`: halving interval and unbonding
+//!   period are non-zero, the reward is not above the cap.
+
+use crate::{kv::Overlay, StateError};
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, ReadExt, Write};
+use tessera_types::Amount;
+
+/// State key of the parameters.
+pub const PARAMS_KEY: &[u8] = b"sys/params";
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    /// Fee every transaction pays, plus `tx_fee_per_byte_base` per encoded byte.
+    pub tx_fee_base: Amount,
+    /// Fee per encoded byte, in base units.
+    pub tx_fee_per_byte_base: Amount,
+    /// Burn fees (true) or send them to the treasury account (false).
+    pub burn_fees: bool,
+    /// Hard cap on total supply; emission stops there.
+    pub max_supply: Amount,
+    /// Reward minted to the proposer of each block before the first halving.
+    pub initial_block_reward: Amount,
+    /// The block reward halves every this many blocks.
+    pub halving_interval_blocks: u64,
+    /// Blocks between unbonding and the moment the stake can be withdrawn.
+    pub unbonding_blocks: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            tx_fee_base: Amount::from_base(100_000),
+            tx_fee_per_byte_base: Amount::from_base(1_000),
+            burn_fees: false,
+            max_supply: Amount::from_base(1_000_000_000 * tessera_types::amount::BASE_PER_TSR),
+            initial_block_reward: Amount::from_base(40 * tessera_types::amount::BASE_PER_TSR),
+            halving_interval_blocks: 10_000_000,
+            unbonding_blocks: 100,
+        }
+    }
+}
+
+impl Params {
+    pub fn validate(&self) -> Result<(), StateError> {
+        let bad = |why: &str| Err(StateError::InvalidParams(why.to_string()));
+        if self.halving_interval_blocks == 0 {
+            return bad("halving_interval_blocks must be at least 1");
+        }
+        if self.unbonding_blocks == 0 {
+            return bad("unbonding_blocks must be at least 1");
+        }
+        if self.initial_block_reward > self.max_supply {
+            return bad("initial_block_reward is above max_supply");
+        }
+        Ok(())
+    }
+
+    /// The fee for a transaction of `size_bytes` encoded bytes.
+    pub fn fee_for(&self, size_bytes: usize) -> Result<Amount, StateError> {
+        let size = u128::try_from(size_bytes).map_err(|_| StateError::Overflow("fee"))?;
+        let per_bytes = self
+            .tx_fee_per_byte_base
+            .checked_mul(size)
+            .ok_or(StateError::Overflow("fee"))?;
+        self.tx_fee_base
+            .checked_add(per_bytes)
+            .ok_or(StateError::Overflow("fee"))
+    }
+
+    /// Read the stored parameters.
+    pub fn load(state: &Overlay<'_>) -> Result<Params, StateError> {
+        state
+            .read::<Params>(PARAMS_KEY)?
+            .ok_or(StateError::Missing("parameters"))
+    }
+}
+
+impl Write for Params {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.tx_fee_base.write(buf);
+        self.tx_fee_per_byte_base.write(buf);
+        self.burn_fees.write(buf);
+        self.max_supply.write(buf);
+        self.initial_block_reward.write(buf);
+        buf.put_u64(self.halving_interval_blocks);
+        buf.put_u64(self.unbonding_blocks);
+    }
+}
+
+impl EncodeSize for Params {
+    fn encode_size(&self) -> usize {
+        // four amounts, a bool, two u64
+        4 * 16 + 1 + 2 * 8
+    }
+}
+
+impl Read for Params {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Params {
+            tx_fee_base: Amount::read(buf)?,
+            tx_fee_per_byte_base: Amount::read(buf)?,
+            burn_fees: bool::read(buf)?,
+            max_supply: Amount::read(buf)?,
+            initial_block_reward: Amount::read(buf)?,
+            halving_interval_blocks: u64::read(buf)?,
+            unbonding_blocks: u64::read(buf)?,
+        })
+    }
+}

@@ -1,0 +1,400 @@
+//! `staking`: bond TSR as stake, unbond it through an unbonding period, withdraw it;
+//! and the hooks other modules call to lock stake (a provider's collateral) and to
+//! slash it (a proven cheat).
+//!
+//! # Rules
+//! * `bond(amount)` moves `amount` from balance to bonded stake.
+//! * `unbond(amount)` moves `amount` of bonded, unlocked stake into an unbonding
+//!   entry released at `height + unbonding_blocks`; at most [`MAX_UNBONDING_ENTRIES`]
+//!   entries per account.
+//! * `withdraw` moves every entry released at or before the current height back to
+//!   the balance.
+//! * `lock`/`unlock` mark bonded stake as held by another module; locked stake cannot
+//!   be unbonded.
+//! * `slash(amount)` burns up to `amount`, taken from bonded stake first, then from
+//!   unbonding entries (earliest release first), so unbonding cannot dodge a penalty.
+//!
+//! # Invariants
+//! * `locked ≤ bonded` for every account.
+//! * `StakingTotals.bonded = Σ bonded` and `StakingTotals.unbonding = Σ unbonding`.
+//! * stake only leaves staking through `withdraw` (to the balance) or `slash`
+//!   (burned, recorded in the supply).
+
+use crate::{bank, error::checked, kv::key, kv::Overlay, Params, StateError};
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
+use tessera_types::{Address, Amount, Event};
+
+/// Prefix of stake keys: `stake/ || address`.
+pub const STAKE_PREFIX: &[u8] = b"stake/";
+/// State key of the staking totals.
+pub const TOTALS_KEY: &[u8] = b"sys/staking";
+/// Most unbonding entries one account may have at once.
+pub const MAX_UNBONDING_ENTRIES: usize = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Unbonding {
+    pub amount: Amount,
+    pub release_height: u64,
+}
+
+/// One account's stake. Absent from state when empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stake {
+    pub bonded: Amount,
+    pub locked: Amount,
+    pub unbonding: Vec<Unbonding>,
+}
+
+impl Stake {
+    pub fn is_empty(&self) -> bool {
+        self.bonded.is_zero() && self.locked.is_zero() && self.unbonding.is_empty()
+    }
+
+    /// Bonded stake that is not locked.
+    pub fn free(&self) -> Amount {
+        self.bonded.saturating_sub(self.locked)
+    }
+
+    pub fn unbonding_total(&self) -> Result<Amount, StateError> {
+        self.unbonding.iter().try_fold(Amount::ZERO, |sum, entry| {
+            checked(sum.checked_add(entry.amount), "unbonding")
+        })
+    }
+}
+
+impl Write for Stake {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.bonded.write(buf);
+        self.locked.write(buf);
+        buf.put_u8(u8::try_from(self.unbonding.len()).unwrap_or(u8::MAX));
+        for entry in self.unbonding.iter().take(usize::from(u8::MAX)) {
+            entry.amount.write(buf);
+            buf.put_u64(entry.release_height);
+        }
+    }
+}
+
+impl EncodeSize for Stake {
+    fn encode_size(&self) -> usize {
+        let entries = self.unbonding.len().min(usize::from(u8::MAX));
+        33usize.saturating_add(entries.saturating_mul(24))
+    }
+}
+
+impl Read for Stake {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let bonded = Amount::read(buf)?;
+        let locked = Amount::read(buf)?;
+        let count = usize::from(u8::read(buf)?);
+        if count > MAX_UNBONDING_ENTRIES {
+            return Err(CodecError::Invalid("Stake", "too many unbonding entries"));
+        }
+        let mut unbonding = Vec::with_capacity(count);
+        for _ in 0..count {
+            unbonding.push(Unbonding {
+                amount: Amount::read(buf)?,
+                release_height: u64::read(buf)?,
+            });
+        }
+        Ok(Stake {
+            bonded,
+            locked,
+            unbonding,
+        })
+    }
+}
+
+/// Sums over all accounts, kept up to date so later modules (validator set, voting
+/// weight) need not scan every account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StakingTotals {
+    pub bonded: Amount,
+    pub unbonding: Amount,
+}
+
+impl Write for StakingTotals {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.bonded.write(buf);
+        self.unbonding.write(buf);
+    }
+}
+
+impl FixedSize for StakingTotals {
+    const SIZE: usize = 32;
+}
+
+impl Read for StakingTotals {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(StakingTotals {
+            bonded: Amount::read(buf)?,
+            unbonding: Amount::read(buf)?,
+        })
+    }
+}
+
+pub fn stake_key(address: &Address) -> Vec<u8> {
+    key(STAKE_PREFIX, address.as_bytes())
+}
+
+pub fn stake(state: &Overlay<'_>, who: &Address) -> Result<Stake, StateError> {
+    Ok(state.read(&stake_key(who))?.unwrap_or_default())
+}
+
+fn set_stake(state: &mut Overlay<'_>, who: &Address, stake: &Stake) {
+    if stake.is_empty() {
+        state.delete(stake_key(who));
+    } else {
+        state.write(stake_key(who), stake);
+    }
+}
+
+pub fn totals(state: &Overlay<'_>) -> Result<StakingTotals, StateError> {
+    Ok(state.read(TOTALS_KEY)?.unwrap_or_default())
+}
+
+/// Apply signed changes to the totals (`add` first, then `sub`, both checked).
+fn adjust_totals(
+    state: &mut Overlay<'_>,
+    bonded: (Amount, Amount),
+    unbonding: (Amount, Amount),
+) -> Result<(), StateError> {
+    let mut t = totals(state)?;
+    t.bonded = checked(t.bonded.checked_add(bonded.0), "total bonded")?;
+    t.bonded = checked(t.bonded.checked_sub(bonded.1), "total bonded")?;
+    t.unbonding = checked(t.unbonding.checked_add(unbonding.0), "total unbonding")?;
+    t.unbonding = checked(t.unbonding.checked_sub(unbonding.1), "total unbonding")?;
+    state.write(TOTALS_KEY.to_vec(), &t);
+    Ok(())
+}
+
+const NONE: (Amount, Amount) = (Amount::ZERO, Amount::ZERO);
+
+/// The `bond` call.
+pub fn bond(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<Vec<Event>, StateError> {
+    if amount.is_zero() {
+        return Err(StateError::ZeroAmount);
+    }
+    bank::debit(state, who, amount)?;
+    let mut s = stake(state, who)?;
+    s.bonded = checked(s.bonded.checked_add(amount), "bonded")?;
+    set_stake(state, who, &s);
+    adjust_totals(state, (amount, Amount::ZERO), NONE)?;
+    Ok(vec![Event::Bonded {
+        staker: *who,
+        amount,
+    }])
+}
+
+/// The `unbond` call.
+pub fn unbond(
+    state: &mut Overlay<'_>,
+    params: &Params,
+    height: u64,
+    who: &Address,
+    amount: Amount,
+) -> Result<Vec<Event>, StateError> {
+    if amount.is_zero() {
+        return Err(StateError::ZeroAmount);
+    }
+    let mut s = stake(state, who)?;
+    if amount > s.free() {
+        return Err(StateError::InsufficientStake {
+            requested: amount,
+            available: s.free(),
+        });
+    }
+    if s.unbonding.len() >= MAX_UNBONDING_ENTRIES {
+        return Err(StateError::TooManyUnbonding {
+            max: MAX_UNBONDING_ENTRIES,
+        });
+    }
+    let release_height = checked(height.checked_add(params.unbonding_blocks), "release height")?;
+    s.bonded = checked(s.bonded.checked_sub(amount), "bonded")?;
+    s.unbonding.push(Unbonding {
+        amount,
+        release_height,
+    });
+    set_stake(state, who, &s);
+    adjust_totals(state, (Amount::ZERO, amount), (amount, Amount::ZERO))?;
+    Ok(vec![Event::Unbonding {
+        staker: *who,
+        amount,
+        release_height,
+    }])
+}
+
+/// The `withdraw` call.
+pub fn withdraw(state: &mut Overlay<'_>, height: u64, who: &Address) -> Result<Vec<Event>, StateError> {
+    let mut s = stake(state, who)?;
+    let (ready, waiting): (Vec<Unbonding>, Vec<Unbonding>) = s
+        .unbonding
+        .iter()
+        .partition(|entry| entry.release_height <= height);
+    if ready.is_empty() {
+        return Err(StateError::NothingToWithdraw {
+            height,
+            next_release: waiting.iter().map(|e| e.release_height).min(),
+        });
+    }
+    let amount = ready.iter().try_fold(Amount::ZERO, |sum, e| {
+        checked(sum.checked_add(e.amount), "withdraw")
+    })?;
+    s.unbonding = waiting;
+    set_stake(state, who, &s);
+    adjust_totals(state, NONE, (Amount::ZERO, amount))?;
+    bank::credit(state, who, amount)?;
+    Ok(vec![Event::Withdrawn {
+        staker: *who,
+        amount,
+    }])
+}
+
+/// Hook: hold `amount` of `who`'s bonded stake for another module.
+pub fn lock(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<(), StateError> {
+    let mut s = stake(state, who)?;
+    if amount > s.free() {
+        return Err(StateError::InsufficientStake {
+            requested: amount,
+            available: s.free(),
+        });
+    }
+    s.locked = checked(s.locked.checked_add(amount), "locked")?;
+    set_stake(state, who, &s);
+    Ok(())
+}
+
+/// Hook: release `amount` of locked stake.
+pub fn unlock(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<(), StateError> {
+    let mut s = stake(state, who)?;
+    s.locked = s.locked.checked_sub(amount).ok_or(StateError::NotLocked {
+        requested: amount,
+        locked: s.locked,
+    })?;
+    set_stake(state, who, &s);
+    Ok(())
+}
+
+/// Hook: burn up to `amount` of `who`'s stake as a penalty. Returns what was slashed
+/// (less than `amount` when the stake is smaller) and its event.
+pub fn slash(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<(Amount, Event), StateError> {
+    let mut s = stake(state, who)?;
+    let from_bonded = amount.min(s.bonded);
+    s.bonded = checked(s.bonded.checked_sub(from_bonded), "bonded")?;
+    s.locked = s.locked.min(s.bonded);
+    let mut remaining = checked(amount.checked_sub(from_bonded), "slash")?;
+    let mut from_unbonding = Amount::ZERO;
+    s.unbonding.sort_by_key(|e| e.release_height);
+    for entry in s.unbonding.iter_mut() {
+        let take = remaining.min(entry.amount);
+        entry.amount = checked(entry.amount.checked_sub(take), "unbonding")?;
+        remaining = checked(remaining.checked_sub(take), "slash")?;
+        from_unbonding = checked(from_unbonding.checked_add(take), "slash")?;
+    }
+    s.unbonding.retain(|e| !e.amount.is_zero());
+    set_stake(state, who, &s);
+    adjust_totals(state, (Amount::ZERO, from_bonded), (Amount::ZERO, from_unbonding))?;
+    let slashed = checked(from_bonded.checked_add(from_unbonding), "slash")?;
+    bank::burn(state, slashed)?;
+    Ok((
+        slashed,
+        Event::Slashed {
+            staker: *who,
+            amount: slashed,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{bank::Supply, kv::MemState};
+
+    fn setup(balance: u128) -> (MemState, Address) {
+        let who = Address([7; 32]);
+        let mut base = MemState::new();
+        let mut state = Overlay::new(&base);
+        state.write(
+            bank::SUPPLY_KEY.to_vec(),
+            &Supply {
+                genesis: Amount::from_base(balance),
+                ..Supply::default()
+            },
+        );
+        bank::credit(&mut state, &who, Amount::from_base(balance)).unwrap();
+        let writes = state.into_writes();
+        for (k, v) in writes {
+            base.insert(k, v.unwrap());
+        }
+        (base, who)
+    }
+
+    fn amt(v: u128) -> Amount {
+        Amount::from_base(v)
+    }
+
+    #[test]
+    fn bond_unbond_withdraw_cycle() {
+        let (base, who) = setup(100);
+        let params = Params {
+            unbonding_blocks: 10,
+            ..Params::default()
+        };
+        let mut st = Overlay::new(&base);
+        bond(&mut st, &who, amt(60)).unwrap();
+        assert_eq!(bank::account(&st, &who).unwrap().balance, amt(40));
+        unbond(&mut st, &params, 5, &who, amt(25)).unwrap();
+        let err = withdraw(&mut st, 14, &who).unwrap_err();
+        assert_eq!(err, StateError::NothingToWithdraw { height: 14, next_release: Some(15) });
+        withdraw(&mut st, 15, &who).unwrap();
+        assert_eq!(bank::account(&st, &who).unwrap().balance, amt(65));
+        let s = stake(&st, &who).unwrap();
+        assert_eq!((s.bonded, s.unbonding.len()), (amt(35), 0));
+        assert_eq!(totals(&st).unwrap(), StakingTotals { bonded: amt(35), unbonding: amt(0) });
+    }
+
+    #[test]
+    fn locked_stake_cannot_unbond_and_unlock_checks() {
+        let (base, who) = setup(100);
+        let mut st = Overlay::new(&base);
+        bond(&mut st, &who, amt(50)).unwrap();
+        lock(&mut st, &who, amt(30)).unwrap();
+        let err = unbond(&mut st, &Params::default(), 1, &who, amt(21)).unwrap_err();
+        assert_eq!(err, StateError::InsufficientStake { requested: amt(21), available: amt(20) });
+        assert!(lock(&mut st, &who, amt(21)).is_err());
+        assert!(unlock(&mut st, &who, amt(31)).is_err());
+        unlock(&mut st, &who, amt(30)).unwrap();
+        unbond(&mut st, &Params::default(), 1, &who, amt(50)).unwrap();
+    }
+
+    #[test]
+    fn slash_takes_bonded_then_unbonding_and_burns() {
+        let (base, who) = setup(100);
+        let mut st = Overlay::new(&base);
+        bond(&mut st, &who, amt(50)).unwrap();
+        unbond(&mut st, &Params::default(), 1, &who, amt(20)).unwrap();
+        let (slashed, _) = slash(&mut st, &who, amt(40)).unwrap();
+        assert_eq!(slashed, amt(40));
+        let s = stake(&st, &who).unwrap();
+        assert_eq!(s.bonded, amt(0));
+        assert_eq!(s.unbonding_total().unwrap(), amt(10));
+        assert_eq!(bank::supply(&st).unwrap().burned, amt(40));
+        let (more, _) = slash(&mut st, &who, amt(1_000)).unwrap();
+        assert_eq!(more, amt(10));
+        assert!(stake(&st, &who).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unbonding_entries_are_limited() {
+        let (base, who) = setup(100);
+        let mut st = Overlay::new(&base);
+        bond(&mut st, &who, amt(50)).unwrap();
+        for _ in 0..MAX_UNBONDING_ENTRIES {
+            unbond(&mut st, &Params::default(), 1, &who, amt(1)).unwrap();
+        }
+        let err = unbond(&mut st, &Params::default(), 1, &who, amt(1)).unwrap_err();
+        assert_eq!(err, StateError::TooManyUnbonding { max: MAX_UNBONDING_ENTRIES });
+    }
+}

@@ -1,0 +1,36 @@
+//! Tessera's shared vocabulary: every crate that talks about money, accounts,
+//! transactions or blocks uses these types, so there is one encoding and one
+//! verification rule for each.
+//!
+//! * [`Amount`]: integer base units of TSR (1 TSR = 10^9 base units).
+//! * [`Address`]: an ed25519 public key, shown as bech32 with prefix `tsr`.
+//! * [`Transaction`] / [`SignedTransaction`]: `{chain_id, signer, nonce, max_fee, call}`,
+//!   signed over a domain-separated hash of its canonical encoding.
+//! * [`Block`], [`BlockHeader`], [`Receipt`], [`Event`].
+//!
+//! Canonical encoding is `commonware-codec` (see `docs/decisions/0001-codec.md`):
+//! every decoder takes explicit limits and rejects trailing or non-canonical bytes.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod address;
+pub mod amount;
+pub mod block;
+pub mod codec;
+pub mod error;
+pub mod hash;
+pub mod keys;
+pub mod receipt;
+pub mod tx;
+
+pub use address::Address;
+pub use amount::Amount;
+pub use block::{Block, BlockHeader, MAX_BLOCK_TXS};
+pub use error::TypesError;
+pub use hash::Hash;
+pub use keys::{Keypair, PublicKey, Signature};
+pub use receipt::{BlockReceipts, Event, Receipt, TxStatus};
+pub use tx::{Call, ChainId, SignedTransaction, Transaction, MAX_TX_BYTES};
