@@ -14,12 +14,20 @@ pub enum StateError {
     FeeTooLow { required: Amount, max_fee: Amount },
     #[error("insufficient funds: needs {needed} TSR, balance is {available} TSR")]
     InsufficientFunds { needed: Amount, available: Amount },
-    #[error("insufficient stake: asked for {requested} TSR, {available} TSR is bonded and unlocked")]
-    InsufficientStake { requested: Amount, available: Amount },
+    #[error(
+        "insufficient stake: asked for {requested} TSR, {available} TSR is bonded and unlocked"
+    )]
+    InsufficientStake {
+        requested: Amount,
+        available: Amount,
+    },
     #[error("cannot unlock {requested} TSR: only {locked} TSR is locked")]
     NotLocked { requested: Amount, locked: Amount },
     #[error("nothing to withdraw at height {height}{}", next_release.map(|h| format!(": next release at height {h}")).unwrap_or_default())]
-    NothingToWithdraw { height: u64, next_release: Option<u64> },
+    NothingToWithdraw {
+        height: u64,
+        next_release: Option<u64>,
+    },
     #[error("at most {max} unbonding entries per account: withdraw matured ones first")]
     TooManyUnbonding { max: usize },
     #[error("amount must be greater than zero")]

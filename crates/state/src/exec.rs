@@ -58,7 +58,9 @@ impl<'a> Executor<'a> {
     pub fn new(base: &'a dyn StateView, ctx: BlockContext) -> Result<Executor<'a>, StateError> {
         let state = Overlay::new(base);
         let params = Params::load(&state)?;
-        let stored = state.get(CHAIN_ID_KEY).ok_or(StateError::Missing("chain id"))?;
+        let stored = state
+            .get(CHAIN_ID_KEY)
+            .ok_or(StateError::Missing("chain id"))?;
         if stored != ctx.chain_id.as_str().as_bytes() {
             return Err(StateError::WrongChain {
                 expected: ChainId::new(&String::from_utf8_lossy(&stored))
@@ -96,15 +98,26 @@ impl<'a> Executor<'a> {
     pub fn apply(&mut self, tx: &SignedTransaction) -> Result<&Receipt, StateError> {
         let Admission { fee, .. } = self.check(tx)?;
         let signer = tx.sender();
-        let mut events = vec![bank::charge_fee(&mut self.state, &self.params, &signer, fee)?];
+        let mut events = vec![bank::charge_fee(
+            &mut self.state,
+            &self.params,
+            &signer,
+            fee,
+        )?];
         let mut acct = bank::account(&self.state, &signer)?;
         acct.nonce = checked(acct.nonce.checked_add(1), "nonce")?;
         bank::set_account(&mut self.state, &signer, &acct);
 
         let outcome = {
             let mut child = Overlay::new(&self.state);
-            dispatch(&mut child, &self.params, self.ctx.height, &signer, &tx.tx().call)
-                .map(|events| (child.take_writes(), events))
+            dispatch(
+                &mut child,
+                &self.params,
+                self.ctx.height,
+                &signer,
+                &tx.tx().call,
+            )
+            .map(|events| (child.take_writes(), events))
         };
         let status = match outcome {
             Ok((writes, call_events)) => {

@@ -70,7 +70,10 @@ impl Genesis {
             )));
         }
         state.write(PARAMS_KEY.to_vec(), &self.params);
-        state.set(CHAIN_ID_KEY.to_vec(), self.chain_id.as_str().as_bytes().to_vec());
+        state.set(
+            CHAIN_ID_KEY.to_vec(),
+            self.chain_id.as_str().as_bytes().to_vec(),
+        );
         state.write(
             bank::SUPPLY_KEY.to_vec(),
             &Supply {
@@ -80,7 +83,14 @@ impl Genesis {
         );
         for acct in &self.accounts {
             let sum = add(acct.balance, acct.bonded)?;
-            bank::set_account(&mut state, &acct.address, &Account { balance: sum, nonce: 0 });
+            bank::set_account(
+                &mut state,
+                &acct.address,
+                &Account {
+                    balance: sum,
+                    nonce: 0,
+                },
+            );
             if !acct.bonded.is_zero() {
                 staking::bond(&mut state, &acct.address, acct.bonded)?;
             }
@@ -104,8 +114,16 @@ mod tests {
             genesis_time_ms: 0,
             params: Params::default(),
             accounts: vec![
-                GenesisAccount { address: Address([1; 32]), balance: Amount::from_base(10), bonded: Amount::from_base(5) },
-                GenesisAccount { address: Address([2; 32]), balance: Amount::from_base(3), bonded: Amount::ZERO },
+                GenesisAccount {
+                    address: Address([1; 32]),
+                    balance: Amount::from_base(10),
+                    bonded: Amount::from_base(5),
+                },
+                GenesisAccount {
+                    address: Address([2; 32]),
+                    balance: Amount::from_base(3),
+                    bonded: Amount::ZERO,
+                },
             ],
         }
     }
@@ -115,9 +133,18 @@ mod tests {
         let writes = genesis().build().unwrap();
         let state: MemState = writes.into_iter().map(|(k, v)| (k, v.unwrap())).collect();
         let view = Overlay::new(&state);
-        assert_eq!(bank::account(&view, &Address([1; 32])).unwrap().balance, Amount::from_base(10));
-        assert_eq!(staking::stake(&view, &Address([1; 32])).unwrap().bonded, Amount::from_base(5));
-        assert_eq!(bank::supply(&view).unwrap().total().unwrap(), Amount::from_base(18));
+        assert_eq!(
+            bank::account(&view, &Address([1; 32])).unwrap().balance,
+            Amount::from_base(10)
+        );
+        assert_eq!(
+            staking::stake(&view, &Address([1; 32])).unwrap().bonded,
+            Amount::from_base(5)
+        );
+        assert_eq!(
+            bank::supply(&view).unwrap().total().unwrap(),
+            Amount::from_base(18)
+        );
     }
 
     #[test]

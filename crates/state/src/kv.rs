@@ -66,7 +66,9 @@ impl<'a> Overlay<'a> {
 
     /// Typed read: decode the value at `key`, if any.
     pub fn read<T: Decode<Cfg = ()>>(&self, key: &[u8]) -> Result<Option<T>, StateError> {
-        self.get(key).map(|bytes| decode_value(key, &bytes)).transpose()
+        self.get(key)
+            .map(|bytes| decode_value(key, &bytes))
+            .transpose()
     }
 
     /// Typed write.

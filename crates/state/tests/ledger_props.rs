@@ -9,7 +9,9 @@ use tessera_state::{
     staking::{self, Stake},
     BlockContext, Executor, Genesis, GenesisAccount, MemState, Overlay, Params, StateError,
 };
-use tessera_types::{Address, Amount, Call, ChainId, Keypair, SignedTransaction, Transaction, TxStatus};
+use tessera_types::{
+    Address, Amount, Call, ChainId, Keypair, SignedTransaction, Transaction, TxStatus,
+};
 
 const ACCOUNTS: u64 = 4;
 
@@ -59,14 +61,29 @@ struct Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    (0..ACCOUNTS as usize, 0u8..5, 0u128..6_000_000, prop_oneof![8 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8)], prop_oneof![9 => Just(true), 1 => Just(false)])
-        .prop_map(|(signer, kind, amount, nonce_skew, fee_ok)| Op { signer, kind, amount, nonce_skew, fee_ok })
+    (
+        0..ACCOUNTS as usize,
+        0u8..5,
+        0u128..6_000_000,
+        prop_oneof![8 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8)],
+        prop_oneof![9 => Just(true), 1 => Just(false)],
+    )
+        .prop_map(|(signer, kind, amount, nonce_skew, fee_ok)| Op {
+            signer,
+            kind,
+            amount,
+            nonce_skew,
+            fee_ok,
+        })
 }
 
 fn build_tx(op: &Op, keys: &[Keypair], nonce: u64) -> SignedTransaction {
     let amount = Amount::from_base(op.amount);
     let call = match op.kind {
-        0 | 1 => Call::Transfer { to: keys[(op.signer + 1) % keys.len()].address(), amount },
+        0 | 1 => Call::Transfer {
+            to: keys[(op.signer + 1) % keys.len()].address(),
+            amount,
+        },
         2 => Call::Bond { amount },
         3 => Call::Unbond { amount },
         _ => Call::Withdraw,
@@ -92,7 +109,10 @@ fn holdings(state: &MemState) -> u128 {
     let mut total = 0u128;
     for (k, v) in state {
         if k.starts_with(bank::ACCOUNT_PREFIX) {
-            total += tessera_state::kv::decode_value::<Account>(k, v).unwrap().balance.base();
+            total += tessera_state::kv::decode_value::<Account>(k, v)
+                .unwrap()
+                .balance
+                .base();
         } else if k.starts_with(staking::STAKE_PREFIX) {
             let s = tessera_state::kv::decode_value::<Stake>(k, v).unwrap();
             total += s.bonded.base() + s.unbonding_total().unwrap().base();
@@ -110,7 +130,12 @@ fn snapshot(view: &Overlay<'_>, addrs: &[Address]) -> BTreeMap<Vec<u8>, Option<V
     keys.push(bank::account_key(&bank::treasury()));
     keys.push(bank::SUPPLY_KEY.to_vec());
     keys.push(staking::TOTALS_KEY.to_vec());
-    keys.into_iter().map(|k| { let v = view.get(&k); (k, v) }).collect()
+    keys.into_iter()
+        .map(|k| {
+            let v = view.get(&k);
+            (k, v)
+        })
+        .collect()
 }
 
 proptest! {
@@ -195,10 +220,30 @@ fn same_block_gives_same_writes() {
     let keys = keys();
     let state = genesis_state(&params);
     let txs: Vec<SignedTransaction> = (0..20)
-        .map(|n| build_tx(&Op { signer: 0, kind: 0, amount: 5, nonce_skew: 0, fee_ok: true }, &keys, n))
+        .map(|n| {
+            build_tx(
+                &Op {
+                    signer: 0,
+                    kind: 0,
+                    amount: 5,
+                    nonce_skew: 0,
+                    fee_ok: true,
+                },
+                &keys,
+                n,
+            )
+        })
         .collect();
     let run = || {
-        let mut exec = Executor::new(&state, BlockContext { chain_id: chain(), height: 1, proposer: keys[1].address() }).unwrap();
+        let mut exec = Executor::new(
+            &state,
+            BlockContext {
+                chain_id: chain(),
+                height: 1,
+                proposer: keys[1].address(),
+            },
+        )
+        .unwrap();
         for tx in &txs {
             exec.apply(tx).unwrap();
         }
@@ -206,15 +251,25 @@ fn same_block_gives_same_writes() {
     };
     let a = run();
     assert_eq!(a, run());
-    assert!(a.writes.windows(2).all(|w| w[0].0 < w[1].0), "writes are sorted");
+    assert!(
+        a.writes.windows(2).all(|w| w[0].0 < w[1].0),
+        "writes are sorted"
+    );
     assert_eq!(a.receipts.txs.len(), 20);
 }
 
 #[test]
 fn wrong_chain_is_rejected() {
     let state = genesis_state(&Params::default());
-    let err = Executor::new(&state, BlockContext { chain_id: ChainId::new("other").unwrap(), height: 1, proposer: Address([0; 32]) })
-        .err()
-        .unwrap();
+    let err = Executor::new(
+        &state,
+        BlockContext {
+            chain_id: ChainId::new("other").unwrap(),
+            height: 1,
+            proposer: Address([0; 32]),
+        },
+    )
+    .err()
+    .unwrap();
     assert!(matches!(err, StateError::WrongChain { .. }));
 }

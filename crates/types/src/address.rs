@@ -66,7 +66,10 @@ impl FromStr for Address {
         };
         let (hrp, data) = bech32::decode(s.trim()).map_err(|e| bad(e.to_string()))?;
         if hrp.as_str() != ADDRESS_PREFIX {
-            return Err(bad(format!("prefix is {:?}, expected \"tsr\"", hrp.as_str())));
+            return Err(bad(format!(
+                "prefix is {:?}, expected \"tsr\"",
+                hrp.as_str()
+            )));
         }
         let bytes: [u8; 32] = data
             .try_into()
@@ -130,7 +133,10 @@ mod tests {
         let mut corrupted = text.clone().into_bytes();
         let last = corrupted.len() - 1;
         corrupted[last] = if corrupted[last] == b'q' { b'p' } else { b'q' };
-        assert!(String::from_utf8(corrupted).unwrap().parse::<Address>().is_err());
+        assert!(String::from_utf8(corrupted)
+            .unwrap()
+            .parse::<Address>()
+            .is_err());
         let other = bech32::encode::<Bech32>(Hrp::parse("cosmos").unwrap(), &[0u8; 32]).unwrap();
         assert!(other.parse::<Address>().is_err());
         let short = bech32::encode::<Bech32>(Hrp::parse("tsr").unwrap(), &[0u8; 20]).unwrap();

@@ -140,10 +140,9 @@ impl<'de> serde::Deserialize<'de> for Amount {
             Number(u64),
         }
         match Repr::deserialize(d)? {
-            Repr::Text(text) => text
-                .parse::<u128>()
-                .map(Amount)
-                .map_err(|_| serde::de::Error::custom(format!("invalid base-unit amount {text:?}"))),
+            Repr::Text(text) => text.parse::<u128>().map(Amount).map_err(|_| {
+                serde::de::Error::custom(format!("invalid base-unit amount {text:?}"))
+            }),
             Repr::Number(n) => Ok(Amount(u128::from(n))),
         }
     }
@@ -187,8 +186,20 @@ mod tests {
 
     #[test]
     fn rejects_bad_amounts() {
-        for bad in ["", ".", "1.2.3", "-1", "1e9", "0.0000000001", "abc", "1 000"] {
-            assert!(Amount::parse_tsr(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            ".",
+            "1.2.3",
+            "-1",
+            "1e9",
+            "0.0000000001",
+            "abc",
+            "1 000",
+        ] {
+            assert!(
+                Amount::parse_tsr(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         assert!(Amount::parse_tsr(&"9".repeat(40)).is_err());
     }
@@ -199,7 +210,10 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(json, format!("\"{}\"", u128::MAX));
         assert_eq!(serde_json::from_str::<Amount>(&json).unwrap(), a);
-        assert_eq!(serde_json::from_str::<Amount>("42").unwrap(), Amount::from_base(42));
+        assert_eq!(
+            serde_json::from_str::<Amount>("42").unwrap(),
+            Amount::from_base(42)
+        );
     }
 
     proptest! {

@@ -135,7 +135,10 @@ impl Read for Block {
         let header = BlockHeader::read(buf)?;
         let txs: Vec<SignedTransaction> = read_list(buf, MAX_BLOCK_TXS, &())?;
         if txs.iter().any(|tx| tx.size_bytes() > MAX_TX_BYTES) {
-            return Err(CodecError::Invalid("Block", "transaction over the size limit"));
+            return Err(CodecError::Invalid(
+                "Block",
+                "transaction over the size limit",
+            ));
         }
         Ok(Block { header, txs })
     }

@@ -129,7 +129,10 @@ mod tests {
     #[test]
     fn domains_separate_digests() {
         assert_ne!(Hash::digest(b"a", &[b"x"]), Hash::digest(b"b", &[b"x"]));
-        assert_eq!(Hash::digest(b"a", &[b"x", b"y"]), Hash::digest(b"a", &[b"xy"]));
+        assert_eq!(
+            Hash::digest(b"a", &[b"x", b"y"]),
+            Hash::digest(b"a", &[b"xy"])
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use crate::{Address, TypesError};
 use commonware_codec::{DecodeExt, Encode};
-use commonware_cryptography::Signer;
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
+use commonware_cryptography::Signer;
 use commonware_math::algebra::Random;
 
 /// A private key with its public half.

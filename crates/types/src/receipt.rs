@@ -20,16 +20,40 @@ const RECEIPT_DOMAIN: &[u8] = b"tessera/receipt/v1";
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    Transfer { from: Address, to: Address, amount: Amount },
+    Transfer {
+        from: Address,
+        to: Address,
+        amount: Amount,
+    },
     /// A transaction fee; `burned` when it left the supply instead of reaching the treasury.
-    Fee { payer: Address, amount: Amount, burned: bool },
+    Fee {
+        payer: Address,
+        amount: Amount,
+        burned: bool,
+    },
     /// New TSR created by block emission.
-    Mint { to: Address, amount: Amount },
-    Bonded { staker: Address, amount: Amount },
-    Unbonding { staker: Address, amount: Amount, release_height: u64 },
-    Withdrawn { staker: Address, amount: Amount },
+    Mint {
+        to: Address,
+        amount: Amount,
+    },
+    Bonded {
+        staker: Address,
+        amount: Amount,
+    },
+    Unbonding {
+        staker: Address,
+        amount: Amount,
+        release_height: u64,
+    },
+    Withdrawn {
+        staker: Address,
+        amount: Amount,
+    },
     /// Stake removed as a penalty; `burned` TSR leave the supply.
-    Slashed { staker: Address, amount: Amount },
+    Slashed {
+        staker: Address,
+        amount: Amount,
+    },
 }
 
 impl Event {
@@ -199,7 +223,11 @@ impl EncodeSize for Receipt {
             + status
             + Amount::SIZE
             + 4
-            + self.events.iter().map(EncodeSize::encode_size).sum::<usize>()
+            + self
+                .events
+                .iter()
+                .map(EncodeSize::encode_size)
+                .sum::<usize>()
     }
 }
 
@@ -295,18 +323,33 @@ mod tests {
                     status: TxStatus::Success,
                     fee: Amount::from_base(3),
                     events: vec![
-                        Event::Transfer { from: a, to: b, amount: Amount::from_base(1) },
-                        Event::Fee { payer: a, amount: Amount::from_base(3), burned: false },
+                        Event::Transfer {
+                            from: a,
+                            to: b,
+                            amount: Amount::from_base(1),
+                        },
+                        Event::Fee {
+                            payer: a,
+                            amount: Amount::from_base(3),
+                            burned: false,
+                        },
                     ],
                 },
                 Receipt {
                     tx: Hash::digest(b"y", &[]),
                     status: TxStatus::Failed("insufficient funds".into()),
                     fee: Amount::from_base(3),
-                    events: vec![Event::Unbonding { staker: a, amount: Amount::from_base(9), release_height: 44 }],
+                    events: vec![Event::Unbonding {
+                        staker: a,
+                        amount: Amount::from_base(9),
+                        release_height: 44,
+                    }],
                 },
             ],
-            block_events: vec![Event::Mint { to: b, amount: Amount::from_base(100) }],
+            block_events: vec![Event::Mint {
+                to: b,
+                amount: Amount::from_base(100),
+            }],
         };
         let bytes = receipts.to_bytes();
         assert_eq!(bytes.len(), receipts.encode_size());

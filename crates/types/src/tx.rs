@@ -206,6 +206,11 @@ impl Transaction {
         Address::from_public_key(&self.signer)
     }
 
+    /// Size in bytes once signed: the size the fee is charged on.
+    pub fn signed_size(&self) -> usize {
+        self.encode_size() + Signature::SIZE
+    }
+
     /// Sign with `key`; the key must be the signer's.
     pub fn sign(self, key: &Keypair) -> Result<SignedTransaction, TypesError> {
         if key.public_key() != &self.signer {
@@ -388,6 +393,12 @@ pub struct TxView {
     pub max_fee: Amount,
     pub call: Call,
     pub size_bytes: usize,
+}
+
+impl TxView {
+    pub fn call_name(&self) -> &'static str {
+        self.call.name()
+    }
 }
 
 impl From<&SignedTransaction> for TxView {

@@ -203,7 +203,9 @@ pub fn block_reward(params: &Params, height: u64, supply: &Supply) -> Result<Amo
     let halvings = height
         .saturating_sub(1)
         .checked_div(params.halving_interval_blocks)
-        .ok_or(StateError::InvalidParams("halving_interval_blocks is 0".into()))?;
+        .ok_or(StateError::InvalidParams(
+            "halving_interval_blocks is 0".into(),
+        ))?;
     let scheduled = match u32::try_from(halvings) {
         Ok(shift) if shift < 128 => params
             .initial_block_reward

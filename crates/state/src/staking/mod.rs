@@ -173,7 +173,11 @@ fn adjust_totals(
 const NONE: (Amount, Amount) = (Amount::ZERO, Amount::ZERO);
 
 /// The `bond` call.
-pub fn bond(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<Vec<Event>, StateError> {
+pub fn bond(
+    state: &mut Overlay<'_>,
+    who: &Address,
+    amount: Amount,
+) -> Result<Vec<Event>, StateError> {
     if amount.is_zero() {
         return Err(StateError::ZeroAmount);
     }
@@ -211,7 +215,10 @@ pub fn unbond(
             max: MAX_UNBONDING_ENTRIES,
         });
     }
-    let release_height = checked(height.checked_add(params.unbonding_blocks), "release height")?;
+    let release_height = checked(
+        height.checked_add(params.unbonding_blocks),
+        "release height",
+    )?;
     s.bonded = checked(s.bonded.checked_sub(amount), "bonded")?;
     s.unbonding.push(Unbonding {
         amount,
@@ -227,7 +234,11 @@ pub fn unbond(
 }
 
 /// The `withdraw` call.
-pub fn withdraw(state: &mut Overlay<'_>, height: u64, who: &Address) -> Result<Vec<Event>, StateError> {
+pub fn withdraw(
+    state: &mut Overlay<'_>,
+    height: u64,
+    who: &Address,
+) -> Result<Vec<Event>, StateError> {
     let mut s = stake(state, who)?;
     let (ready, waiting): (Vec<Unbonding>, Vec<Unbonding>) = s
         .unbonding
@@ -279,7 +290,11 @@ pub fn unlock(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<
 
 /// Hook: burn up to `amount` of `who`'s stake as a penalty. Returns what was slashed
 /// (less than `amount` when the stake is smaller) and its event.
-pub fn slash(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<(Amount, Event), StateError> {
+pub fn slash(
+    state: &mut Overlay<'_>,
+    who: &Address,
+    amount: Amount,
+) -> Result<(Amount, Event), StateError> {
     let mut s = stake(state, who)?;
     let from_bonded = amount.min(s.bonded);
     s.bonded = checked(s.bonded.checked_sub(from_bonded), "bonded")?;
@@ -295,7 +310,11 @@ pub fn slash(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<(
     }
     s.unbonding.retain(|e| !e.amount.is_zero());
     set_stake(state, who, &s);
-    adjust_totals(state, (Amount::ZERO, from_bonded), (Amount::ZERO, from_unbonding))?;
+    adjust_totals(
+        state,
+        (Amount::ZERO, from_bonded),
+        (Amount::ZERO, from_unbonding),
+    )?;
     let slashed = checked(from_bonded.checked_add(from_unbonding), "slash")?;
     bank::burn(state, slashed)?;
     Ok((
@@ -347,12 +366,24 @@ mod tests {
         assert_eq!(bank::account(&st, &who).unwrap().balance, amt(40));
         unbond(&mut st, &params, 5, &who, amt(25)).unwrap();
         let err = withdraw(&mut st, 14, &who).unwrap_err();
-        assert_eq!(err, StateError::NothingToWithdraw { height: 14, next_release: Some(15) });
+        assert_eq!(
+            err,
+            StateError::NothingToWithdraw {
+                height: 14,
+                next_release: Some(15)
+            }
+        );
         withdraw(&mut st, 15, &who).unwrap();
         assert_eq!(bank::account(&st, &who).unwrap().balance, amt(65));
         let s = stake(&st, &who).unwrap();
         assert_eq!((s.bonded, s.unbonding.len()), (amt(35), 0));
-        assert_eq!(totals(&st).unwrap(), StakingTotals { bonded: amt(35), unbonding: amt(0) });
+        assert_eq!(
+            totals(&st).unwrap(),
+            StakingTotals {
+                bonded: amt(35),
+                unbonding: amt(0)
+            }
+        );
     }
 
     #[test]
@@ -362,7 +393,13 @@ mod tests {
         bond(&mut st, &who, amt(50)).unwrap();
         lock(&mut st, &who, amt(30)).unwrap();
         let err = unbond(&mut st, &Params::default(), 1, &who, amt(21)).unwrap_err();
-        assert_eq!(err, StateError::InsufficientStake { requested: amt(21), available: amt(20) });
+        assert_eq!(
+            err,
+            StateError::InsufficientStake {
+                requested: amt(21),
+                available: amt(20)
+            }
+        );
         assert!(lock(&mut st, &who, amt(21)).is_err());
         assert!(unlock(&mut st, &who, amt(31)).is_err());
         unlock(&mut st, &who, amt(30)).unwrap();
@@ -395,6 +432,11 @@ mod tests {
             unbond(&mut st, &Params::default(), 1, &who, amt(1)).unwrap();
         }
         let err = unbond(&mut st, &Params::default(), 1, &who, amt(1)).unwrap_err();
-        assert_eq!(err, StateError::TooManyUnbonding { max: MAX_UNBONDING_ENTRIES });
+        assert_eq!(
+            err,
+            StateError::TooManyUnbonding {
+                max: MAX_UNBONDING_ENTRIES
+            }
+        );
     }
 }

@@ -1,0 +1,23 @@
+//! The chain's error type.
+
+use tessera_state::StateError;
+use tessera_store::StoreError;
+use tessera_types::Hash;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("state: {0}")]
+    State(#[from] StateError),
+    #[error("invalid block at height {height}: {reason}")]
+    InvalidBlock { height: u64, reason: String },
+    #[error("block {height} does not extend the head (head is {head}): it is stale or from another fork")]
+    NotNext { height: u64, head: u64 },
+    #[error("stored data is inconsistent: {0}; the data directory may be corrupt: restore it or resync from genesis")]
+    Inconsistent(String),
+    #[error("this data directory belongs to chain {found}, not {expected}: use another --home or the matching genesis")]
+    WrongGenesis { expected: String, found: String },
+    #[error("block {0} not found")]
+    BlockNotFound(Hash),
+}

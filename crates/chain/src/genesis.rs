@@ -1,0 +1,53 @@
+//! The dev chain's genesis: funded, well-known accounts for local use.
+//!
+//! Dev account keys come from fixed seeds (`Keypair::from_seed(i)`); anyone can
+//! derive them, so they are only for a chain on one machine.
+
+use tessera_state::{Genesis, GenesisAccount, Params};
+use tessera_types::{amount::BASE_PER_TSR, Address, Amount, ChainId, Keypair};
+
+/// Chain id of the dev chain.
+pub const DEV_CHAIN_ID: &str = "tessera-dev";
+/// Number of funded dev accounts (`dev0` … `dev9`).
+pub const DEV_ACCOUNTS: u64 = 10;
+/// Balance of each funded account, in TSR.
+pub const DEV_BALANCE_TSR: u128 = 1_000_000;
+/// Stake bonded at genesis by the dev validator (`dev0`), in TSR.
+pub const DEV_VALIDATOR_STAKE_TSR: u128 = 100_000;
+
+/// The key of dev account `i` (dev0 is the dev validator and block proposer).
+pub fn dev_key(i: u64) -> Keypair {
+    Keypair::from_seed(i)
+}
+
+/// A dev genesis funding the dev accounts and `extra` addresses (e.g. the user's own
+/// keys), with default parameters.
+pub fn dev_genesis(genesis_time_ms: u64, extra: &[Address]) -> Genesis {
+    let tsr = |v: u128| Amount::from_base(v.saturating_mul(BASE_PER_TSR));
+    let mut accounts: Vec<GenesisAccount> = (0..DEV_ACCOUNTS)
+        .map(|i| GenesisAccount {
+            address: dev_key(i).address(),
+            balance: tsr(DEV_BALANCE_TSR),
+            bonded: if i == 0 {
+                tsr(DEV_VALIDATOR_STAKE_TSR)
+            } else {
+                Amount::ZERO
+            },
+        })
+        .collect();
+    for address in extra {
+        if accounts.iter().all(|a| &a.address != address) {
+            accounts.push(GenesisAccount {
+                address: *address,
+                balance: tsr(DEV_BALANCE_TSR),
+                bonded: Amount::ZERO,
+            });
+        }
+    }
+    Genesis {
+        chain_id: ChainId::new(DEV_CHAIN_ID).expect("DEV_CHAIN_ID is a valid chain id"),
+        genesis_time_ms,
+        params: Params::default(),
+        accounts,
+    }
+}

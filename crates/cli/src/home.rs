@@ -1,0 +1,35 @@
+//! The home directory: keys, genesis and the node's data.
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+pub struct Home {
+    pub dir: PathBuf,
+}
+
+impl Home {
+    /// `--home`, else `TESSERA_HOME` (handled by clap), else `~/.tessera`.
+    pub fn resolve(given: Option<PathBuf>) -> anyhow::Result<Home> {
+        let dir = match given {
+            Some(dir) => dir,
+            None => {
+                let home = std::env::var_os("HOME")
+                    .context("HOME is not set: pass --home DIR or set TESSERA_HOME")?;
+                Path::new(&home).join(".tessera")
+            }
+        };
+        Ok(Home { dir })
+    }
+
+    pub fn keystore(&self) -> crate::keystore::Keystore {
+        crate::keystore::Keystore::open(&self.dir)
+    }
+
+    pub fn genesis_path(&self) -> PathBuf {
+        self.dir.join("genesis.json")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+}

@@ -1,0 +1,134 @@
+//! `tessera`: run a node and use the chain from the command line.
+
+mod home;
+mod keystore;
+mod node;
+mod query;
+mod wallet;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "tessera", version, about = "Tessera: an open network for tokenized AI models", long_about = None)]
+struct Cli {
+    /// Data and key directory.
+    #[arg(long, global = true, env = "TESSERA_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// The node to talk to.
+    #[arg(long, global = true, env = "TESSERA_NODE", value_name = "URL", default_value = tessera_rpc::client::DEFAULT_NODE_URL)]
+    node: String,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage the encrypted keys in <home>/keys.
+    #[command(subcommand)]
+    Keys(wallet::KeysCommand),
+    /// Run a node (`--dev`: a one-node chain that produces its own blocks).
+    Node(node::NodeArgs),
+    /// Start the local devnet: for now, the dev node with funded accounts.
+    Devnet(node::DevnetArgs),
+    /// Write a dev genesis file funding the dev accounts and your keys.
+    Genesis(node::GenesisArgs),
+    /// Show an account's balance, nonce and stake (verified with a state proof).
+    Balance(wallet::BalanceArgs),
+    /// Send TSR to an address.
+    Transfer(wallet::TransferArgs),
+    /// Bond TSR as stake.
+    Stake(wallet::StakeArgs),
+    /// Start unbonding stake; withdraw it after the unbonding period.
+    Unstake(wallet::StakeArgs),
+    /// Move matured unbonded stake back to the balance.
+    Withdraw(wallet::WithdrawArgs),
+    /// Show a block: `latest`, a height or a hash.
+    Block(query::BlockArgs),
+    /// Show a transaction's status and receipt.
+    Tx(query::TxArgs),
+    /// Show the node's status.
+    Status,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging();
+    if let Err(err) = run(cli) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,commonware_storage=error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = home::Home::resolve(cli.home)?;
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Node(args) => node::run_node(&home, args),
+        Command::Devnet(args) => node::run_devnet(&home, args),
+        Command::Genesis(args) => node::write_genesis(&home, args, &out),
+        Command::Keys(cmd) => wallet::keys(&home, cmd, &out),
+        command => client_command(&home, &cli.node, command, &out),
+    }
+}
+
+/// Commands that only talk to a node run on a small client runtime.
+fn client_command(
+    home: &home::Home,
+    node: &str,
+    command: Command,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = tessera_rpc::RpcClient::new(node);
+    runtime.block_on(async move {
+        match command {
+            Command::Balance(args) => wallet::balance(home, &client, args, out).await,
+            Command::Transfer(args) => wallet::transfer(home, &client, args, out).await,
+            Command::Stake(args) => wallet::stake(home, &client, args, true, out).await,
+            Command::Unstake(args) => wallet::stake(home, &client, args, false, out).await,
+            Command::Withdraw(args) => wallet::withdraw(home, &client, args, out).await,
+            Command::Block(args) => query::block(&client, args, out).await,
+            Command::Tx(args) => query::tx(&client, args, out).await,
+            Command::Status => query::status(&client, out).await,
+            Command::Keys(_) | Command::Node(_) | Command::Devnet(_) | Command::Genesis(_) => {
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Text for people, or JSON with `--json`.
+pub struct Output {
+    pub json: bool,
+}
+
+impl Output {
+    /// Print `value` as JSON, or `text()` for people.
+    pub fn show<T: serde::Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            println!("{}", text());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! `tessera node`, `tessera devnet`, `tessera genesis`.
+
+use crate::{home::Home, Output};
+use anyhow::{bail, Context};
+use commonware_runtime::{Runner as _, Supervisor as _};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use tessera_chain::{
+    genesis::{dev_genesis, dev_key, DEV_ACCOUNTS},
+    producer::now_ms,
+    run_dev_producer, Chain, ChainConfig,
+};
+use tessera_rpc::server::{router, AppState};
+use tessera_state::Genesis;
+use tessera_types::Address;
+
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// Run a one-node dev chain that produces its own blocks.
+    #[arg(long)]
+    dev: bool,
+    #[command(flatten)]
+    common: DevnetArgs,
+}
+
+#[derive(clap::Args)]
+pub struct DevnetArgs {
+    /// Genesis file (default: <home>/genesis.json, created on first start).
+    #[arg(long, value_name = "FILE")]
+    genesis: Option<PathBuf>,
+    /// Address the HTTP API listens on.
+    #[arg(long, default_value = "127.0.0.1:26657", value_name = "ADDR")]
+    rpc_addr: SocketAddr,
+    /// Milliseconds between blocks.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    block_time_ms: u64,
+}
+
+#[derive(clap::Args)]
+pub struct GenesisArgs {
+    /// Where to write it (default: <home>/genesis.json).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Also fund these addresses (your keys in <home>/keys are funded anyway).
+    #[arg(long, value_name = "ADDRESS")]
+    fund: Vec<Address>,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run_node(home: &Home, args: NodeArgs) -> anyhow::Result<()> {
+    if !args.dev {
+        bail!("only the one-machine dev chain is built so far: run `tessera node --dev` (validator networks come with the BFT engine)");
+    }
+    serve(home, args.common)
+}
+
+pub fn run_devnet(home: &Home, args: DevnetArgs) -> anyhow::Result<()> {
+    serve(home, args)
+}
+
+pub fn write_genesis(home: &Home, args: GenesisArgs, out: &Output) -> anyhow::Result<()> {
+    let path = args.out.unwrap_or_else(|| home.genesis_path());
+    if path.exists() && !args.force {
+        bail!("{} exists: pass --force to overwrite it (a node whose data was made from it will refuse a different one)", path.display());
+    }
+    let genesis = dev_genesis_for(home, &args.fund)?;
+    save_json(&path, &genesis)?;
+    out.show(&genesis, || {
+        format!(
+            "wrote {} ({} funded accounts, chain {})",
+            path.display(),
+            genesis.accounts.len(),
+            genesis.chain_id
+        )
+    })
+}
+
+/// The dev genesis, funding the dev accounts, the keys in the keystore and `extra`.
+fn dev_genesis_for(home: &Home, extra: &[Address]) -> anyhow::Result<Genesis> {
+    let mut fund: Vec<Address> = home
+        .keystore()
+        .list()?
+        .into_iter()
+        .map(|(_, addr)| addr)
+        .collect();
+    fund.extend_from_slice(extra);
+    Ok(dev_genesis(now_ms(), &fund))
+}
+
+fn load_or_create_genesis(home: &Home, given: Option<PathBuf>) -> anyhow::Result<Genesis> {
+    let path = match given {
+        Some(path) => path,
+        None if home.genesis_path().exists() => home.genesis_path(),
+        None => {
+            let genesis = dev_genesis_for(home, &[])?;
+            save_json(&home.genesis_path(), &genesis)?;
+            eprintln!(
+                "created {} with {} funded accounts",
+                home.genesis_path().display(),
+                genesis.accounts.len()
+            );
+            return Ok(genesis);
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read genesis {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid genesis file", path.display()))
+}
+
+fn save_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn serve(home: &Home, args: DevnetArgs) -> anyhow::Result<()> {
+    let genesis = load_or_create_genesis(home, args.genesis)?;
+    if args.block_time_ms == 0 {
+        bail!("--block-time-ms must be at least 1");
+    }
+    let storage = home.data_dir();
+    let config = commonware_runtime::tokio::Config::new().with_storage_directory(&storage);
+    let runner = commonware_runtime::tokio::Runner::new(config);
+    runner.start(|context| async move {
+        let chain = Chain::open(context.child("chain"), &genesis, ChainConfig::default())
+            .await
+            .with_context(|| format!("cannot open the chain data in {}", storage.display()))?;
+        let chain = Arc::new(chain);
+        let listener = tokio::net::TcpListener::bind(args.rpc_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}: is another node running? pick another with --rpc-addr",
+                    args.rpc_addr
+                )
+            })?;
+        let app = router(AppState {
+            chain: chain.clone(),
+            mode: "dev".into(),
+        });
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(async move {
+            let mut rx = stop_rx;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+        });
+        announce(&chain, &genesis, args.rpc_addr);
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("stopping: finishing the current block");
+        };
+        let produced = run_dev_producer(
+            chain,
+            dev_key(0).address(),
+            Duration::from_millis(args.block_time_ms),
+            stop,
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = server.await;
+        produced.context("block production stopped")
+    })
+}
+
+fn announce<
+    E: tessera_store::StoreContext + commonware_runtime::Metrics + commonware_runtime::Supervisor,
+>(
+    chain: &Chain<E>,
+    genesis: &Genesis,
+    rpc: SocketAddr,
+) {
+    let head = chain.head();
+    eprintln!(
+        "tessera dev node: chain {} at height {}, API on http://{rpc}",
+        genesis.chain_id, head.height
+    );
+    eprintln!("funded dev accounts dev0..dev{} (dev0 is the block proposer); import one with `tessera keys import-dev N NAME`", DEV_ACCOUNTS.saturating_sub(1));
+    eprintln!("press Ctrl-C to stop");
+}

@@ -1,0 +1,301 @@
+//! Keys and the wallet commands: balance, transfer, stake, unstake, withdraw.
+
+use crate::{
+    home::Home,
+    keystore::{read_passphrase, KdfParams},
+    query::describe_tx,
+    Output,
+};
+use anyhow::{bail, Context};
+use std::{path::PathBuf, time::Duration};
+use tessera_chain::genesis::{dev_key, DEV_ACCOUNTS};
+use tessera_rpc::{api::TxResponse, RpcClient};
+use tessera_types::{Address, Amount, Call, Transaction, TxStatus};
+
+/// How long a command waits for its transaction to commit.
+const WAIT_FOR_COMMIT: Duration = Duration::from_secs(30);
+
+#[derive(clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create a new key, encrypted with a passphrase.
+    New {
+        name: String,
+        #[command(flatten)]
+        pass: PassArgs,
+    },
+    /// List keys and their addresses.
+    List,
+    /// Show a key's address.
+    Show { name: String },
+    /// Import funded dev account N (0-9) of the dev chain under NAME. Dev keys are
+    /// public knowledge: for local use only.
+    ImportDev {
+        index: u64,
+        name: String,
+        #[command(flatten)]
+        pass: PassArgs,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+pub struct PassArgs {
+    /// Read the passphrase from the first line of this file (else TESSERA_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct BalanceArgs {
+    /// An address (tsr1...) or the name of one of your keys.
+    account: String,
+}
+
+#[derive(clap::Args)]
+pub struct TxOptions {
+    /// The key that signs (a name from `tessera keys list`).
+    #[arg(long, value_name = "KEY")]
+    from: String,
+    /// Most TSR you accept to pay as fee (default: the exact fee).
+    #[arg(long, value_name = "TSR")]
+    max_fee: Option<Amount>,
+    /// Return after submitting instead of waiting for the block.
+    #[arg(long)]
+    no_wait: bool,
+    #[command(flatten)]
+    pass: PassArgs,
+}
+
+#[derive(clap::Args)]
+pub struct TransferArgs {
+    #[command(flatten)]
+    opts: TxOptions,
+    /// Recipient: an address (tsr1...) or one of your key names.
+    to: String,
+    /// Amount in TSR, e.g. 12.5.
+    amount: Amount,
+}
+
+#[derive(clap::Args)]
+pub struct StakeArgs {
+    #[command(flatten)]
+    opts: TxOptions,
+    /// Amount in TSR.
+    amount: Amount,
+}
+
+#[derive(clap::Args)]
+pub struct WithdrawArgs {
+    #[command(flatten)]
+    opts: TxOptions,
+}
+
+pub fn keys(home: &Home, cmd: KeysCommand, out: &Output) -> anyhow::Result<()> {
+    let store = home.keystore();
+    match cmd {
+        KeysCommand::New { name, pass } => {
+            crate::keystore::validate_name(&name)?;
+            let passphrase = read_passphrase(
+                &format!("passphrase for new key '{name}': "),
+                pass.passphrase_file.as_deref(),
+                true,
+            )?;
+            let address = store.create(&name, &passphrase, KdfParams::OWASP)?;
+            out.show(
+                &serde_json::json!({ "name": name, "address": address }),
+                || format!("created key '{name}': {address}"),
+            )
+        }
+        KeysCommand::ImportDev { index, name, pass } => {
+            if index >= DEV_ACCOUNTS {
+                bail!(
+                    "dev accounts are numbered 0 to {}",
+                    DEV_ACCOUNTS.saturating_sub(1)
+                );
+            }
+            crate::keystore::validate_name(&name)?;
+            let passphrase = read_passphrase(
+                &format!("passphrase for key '{name}': "),
+                pass.passphrase_file.as_deref(),
+                true,
+            )?;
+            let address = store.import(&name, &dev_key(index), &passphrase, KdfParams::OWASP)?;
+            out.show(
+                &serde_json::json!({ "name": name, "address": address }),
+                || format!("imported dev account {index} as '{name}': {address}"),
+            )
+        }
+        KeysCommand::List => {
+            let keys = store.list()?;
+            let json: Vec<_> = keys
+                .iter()
+                .map(|(n, a)| serde_json::json!({ "name": n, "address": a }))
+                .collect();
+            out.show(&json, || {
+                if keys.is_empty() {
+                    format!(
+                        "no keys in {}: create one with `tessera keys new NAME`",
+                        store.dir().display()
+                    )
+                } else {
+                    keys.iter()
+                        .map(|(n, a)| format!("{n:<16} {a}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+            })
+        }
+        KeysCommand::Show { name } => {
+            let address = store.address(&name)?;
+            out.show(
+                &serde_json::json!({ "name": name, "address": address }),
+                || address.to_string(),
+            )
+        }
+    }
+}
+
+/// An address, or the name of a key in the keystore.
+fn resolve_account(home: &Home, text: &str) -> anyhow::Result<Address> {
+    if text.starts_with("tsr1") {
+        return Ok(text.parse()?);
+    }
+    Ok(home.keystore().address(text)?)
+}
+
+pub async fn balance(
+    home: &Home,
+    client: &RpcClient,
+    args: BalanceArgs,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let address = resolve_account(home, &args.account)?;
+    let a = client.account(&address).await?;
+    out.show(&a, || {
+        let mut text = format!(
+            "{}\n  balance   {} TSR\n  nonce     {}\n  bonded    {} TSR{}",
+            a.address,
+            a.account.balance,
+            a.account.nonce,
+            a.stake.bonded,
+            if a.stake.locked.is_zero() {
+                String::new()
+            } else {
+                format!(" ({} locked)", a.stake.locked)
+            }
+        );
+        for entry in &a.stake.unbonding {
+            text.push_str(&format!(
+                "\n  unbonding {} TSR, withdrawable from height {}",
+                entry.amount, entry.release_height
+            ));
+        }
+        text.push_str(&format!(
+            "\n  (verified against state root {} at height {})",
+            a.state_root, a.height
+        ));
+        text
+    })
+}
+
+pub async fn transfer(
+    home: &Home,
+    client: &RpcClient,
+    args: TransferArgs,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let to = resolve_account(home, &args.to)?;
+    send(
+        home,
+        client,
+        &args.opts,
+        Call::Transfer {
+            to,
+            amount: args.amount,
+        },
+        out,
+    )
+    .await
+}
+
+pub async fn stake(
+    home: &Home,
+    client: &RpcClient,
+    args: StakeArgs,
+    bond: bool,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let call = if bond {
+        Call::Bond {
+            amount: args.amount,
+        }
+    } else {
+        Call::Unbond {
+            amount: args.amount,
+        }
+    };
+    send(home, client, &args.opts, call, out).await
+}
+
+pub async fn withdraw(
+    home: &Home,
+    client: &RpcClient,
+    args: WithdrawArgs,
+    out: &Output,
+) -> anyhow::Result<()> {
+    send(home, client, &args.opts, Call::Withdraw, out).await
+}
+
+/// Sign `call` with the `--from` key, submit it, and (unless `--no-wait`) wait for its block.
+async fn send(
+    home: &Home,
+    client: &RpcClient,
+    opts: &TxOptions,
+    call: Call,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let store = home.keystore();
+    let address = store.address(&opts.from)?;
+    let status = client.status().await?;
+    let account = client.account(&address).await?;
+    let mut tx = Transaction {
+        chain_id: status.chain_id.clone(),
+        signer: tessera_types::keys::public_key_of(&address)?,
+        nonce: account.account.nonce,
+        max_fee: Amount::ZERO,
+        call,
+    };
+    let fee = status.params.fee_for(tx.signed_size())?;
+    tx.max_fee = opts.max_fee.unwrap_or(fee);
+    let needed = fee
+        .checked_add(tessera_state::exec::call_spend(&tx.call))
+        .context("amount too large")?;
+    if needed > account.account.balance {
+        bail!("insufficient funds: {} needs {needed} TSR (including the {fee} TSR fee), its balance is {} TSR", opts.from, account.account.balance);
+    }
+    let passphrase = read_passphrase(
+        &format!("passphrase for '{}': ", opts.from),
+        opts.pass.passphrase_file.as_deref(),
+        false,
+    )?;
+    let key = store.load(&opts.from, &passphrase)?;
+    let signed = tx.sign(&key)?;
+    let id = client.submit(&signed).await?;
+    if opts.no_wait {
+        return out.show(
+            &serde_json::json!({ "id": id, "status": "submitted" }),
+            || format!("submitted tx {id}"),
+        );
+    }
+    let result = client.wait_for_tx(id, WAIT_FOR_COMMIT).await?;
+    out.show(&result, || describe_tx(&id, &result))?;
+    match &result {
+        TxResponse::Committed { receipt, .. } => match &receipt.status {
+            TxStatus::Success => Ok(()),
+            TxStatus::Failed(reason) => bail!(
+                "the transaction was included but its call failed: {reason} (the fee was paid)"
+            ),
+        },
+        TxResponse::Rejected { reason } => bail!("the transaction was dropped: {reason}"),
+        TxResponse::Pending | TxResponse::Unknown => Ok(()),
+    }
+}

@@ -1,0 +1,95 @@
+//! Request and response bodies of the HTTP API (JSON). Amounts are strings of base
+//! units; hashes and proofs are hex.
+
+use serde::{Deserialize, Serialize};
+use tessera_state::{bank::Account, staking::Stake, Params};
+use tessera_types::{tx::TxView, Address, BlockHeader, BlockReceipts, ChainId, Hash, Receipt};
+
+/// `POST /v1/txs`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubmitTx {
+    /// The signed transaction's canonical bytes, hex.
+    pub tx: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Submitted {
+    pub id: Hash,
+}
+
+/// `GET /v1/txs/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxResponse {
+    Committed {
+        height: u64,
+        index: u32,
+        block: Hash,
+        tx: Box<TxView>,
+        receipt: Box<Receipt>,
+    },
+    Pending,
+    Rejected {
+        reason: String,
+    },
+    Unknown,
+}
+
+/// `GET /v1/accounts/{address}`: balance, nonce and stake at the head, with proofs of
+/// both state entries against the head's state root.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountResponse {
+    pub address: Address,
+    pub height: u64,
+    pub state_root: Hash,
+    pub account: Account,
+    pub stake: Stake,
+    /// Hex of the store's proof for the account entry (inclusion or absence).
+    pub account_proof: String,
+    /// Hex of the store's proof for the stake entry (inclusion or absence).
+    pub stake_proof: String,
+}
+
+/// `GET /v1/blocks/{latest|height|hash}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockResponse {
+    pub hash: Hash,
+    pub header: BlockHeader,
+    pub txs: Vec<TxView>,
+    pub receipts: BlockReceipts,
+}
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusResponse {
+    pub chain_id: ChainId,
+    pub height: u64,
+    /// Highest final block: on the dev chain every committed block is final.
+    pub finalized_height: u64,
+    pub head_hash: Hash,
+    pub state_root: Hash,
+    pub timestamp_ms: u64,
+    pub mempool_txs: usize,
+    pub mode: String,
+    pub version: String,
+    pub params: Params,
+}
+
+/// One message of the event stream (`GET /v1/events`, server-sent events named `block`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockEvent {
+    pub height: u64,
+    pub hash: Hash,
+    pub timestamp_ms: u64,
+    pub txs: Vec<Hash>,
+    pub receipts: BlockReceipts,
+}
+
+/// Body of every error response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `insufficient_funds`, `bad_nonce`, `not_found`.
+    pub code: String,
+    /// What went wrong and what to do, for people.
+    pub message: String,
+}

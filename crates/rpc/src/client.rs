@@ -1,0 +1,251 @@
+//! The typed client of the node's API. Account queries are verified: each proof must
+//! check against the reported state root and prove exactly the reported values.
+
+use crate::api::*;
+use std::time::Duration;
+use tessera_state::{bank, staking};
+use tessera_store::{verify_proof, StateProof};
+use tessera_types::{Address, Hash, SignedTransaction};
+
+/// The node the CLI talks to when none is given.
+pub const DEFAULT_NODE_URL: &str = "http://127.0.0.1:26657";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error("cannot reach a node at {url}: is it running? start one with `tessera node --dev`, or pass --node URL ({reason})")]
+    Unreachable { url: String, reason: String },
+    #[error("{message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("the node's answer could not be read: {0}")]
+    BadResponse(String),
+    #[error("the node's proof for {what} of {address} does not verify against state root {root}: do not trust this node ({reason})")]
+    BadProof {
+        what: &'static str,
+        address: Address,
+        root: Hash,
+        reason: String,
+    },
+    #[error("transaction {id} was not committed within {waited_s} s (still {status}): check it later with `tessera tx {id}`")]
+    Timeout {
+        id: Hash,
+        waited_s: u64,
+        status: String,
+    },
+}
+
+impl RpcError {
+    /// The API's stable error code, if the node answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RpcError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RpcClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// Which block to fetch.
+#[derive(Clone, Debug)]
+pub enum BlockId {
+    Latest,
+    Height(u64),
+    Hash(Hash),
+}
+
+impl std::str::FromStr for BlockId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "latest" {
+            return Ok(BlockId::Latest);
+        }
+        if let Ok(h) = s.parse::<u64>() {
+            return Ok(BlockId::Height(h));
+        }
+        s.parse::<Hash>()
+            .map(BlockId::Hash)
+            .map_err(|_| format!("{s:?} is not `latest`, a height, or a block hash"))
+    }
+}
+
+impl RpcClient {
+    pub fn new(url: &str) -> RpcClient {
+        RpcClient {
+            base: url.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        response: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<T, RpcError> {
+        let response = response.map_err(|e| RpcError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| RpcError::BadResponse(e.to_string()))?;
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(err) => RpcError::Api {
+                    status: status.as_u16(),
+                    code: err.code,
+                    message: err.message,
+                },
+                Err(_) => RpcError::Api {
+                    status: status.as_u16(),
+                    code: "http".into(),
+                    message: format!("HTTP {status}: {}", String::from_utf8_lossy(&body)),
+                },
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| RpcError::BadResponse(e.to_string()))
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, RpcError> {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await;
+        self.read(response).await
+    }
+
+    pub async fn status(&self) -> Result<StatusResponse, RpcError> {
+        self.get("/v1/status").await
+    }
+
+    pub async fn submit(&self, tx: &SignedTransaction) -> Result<Hash, RpcError> {
+        let body = SubmitTx {
+            tx: hex::encode(tx.to_bytes()),
+        };
+        let response = self
+            .http
+            .post(format!("{}/v1/txs", self.base))
+            .json(&body)
+            .send()
+            .await;
+        let submitted: Submitted = self.read(response).await?;
+        Ok(submitted.id)
+    }
+
+    pub async fn tx(&self, id: Hash) -> Result<TxResponse, RpcError> {
+        self.get(&format!("/v1/txs/{id}")).await
+    }
+
+    /// Poll until `id` is committed (or rejected), up to `timeout`.
+    pub async fn wait_for_tx(&self, id: Hash, timeout: Duration) -> Result<TxResponse, RpcError> {
+        let start = std::time::Instant::now();
+        loop {
+            let status = self.tx(id).await?;
+            match status {
+                TxResponse::Committed { .. } | TxResponse::Rejected { .. } => return Ok(status),
+                TxResponse::Pending | TxResponse::Unknown if start.elapsed() >= timeout => {
+                    let label = if matches!(status, TxResponse::Pending) {
+                        "pending"
+                    } else {
+                        "unknown"
+                    };
+                    return Err(RpcError::Timeout {
+                        id,
+                        waited_s: timeout.as_secs(),
+                        status: label.into(),
+                    });
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Balance, nonce and stake, with both proofs checked against the state root.
+    pub async fn account(&self, address: &Address) -> Result<AccountResponse, RpcError> {
+        let response: AccountResponse = self.get(&format!("/v1/accounts/{address}")).await?;
+        verify_account(&response)?;
+        Ok(response)
+    }
+
+    pub async fn block(&self, id: &BlockId) -> Result<BlockResponse, RpcError> {
+        let path = match id {
+            BlockId::Latest => "latest".to_string(),
+            BlockId::Height(h) => h.to_string(),
+            BlockId::Hash(h) => h.to_string(),
+        };
+        let block: BlockResponse = self.get(&format!("/v1/blocks/{path}")).await?;
+        if block.header.hash() != block.hash {
+            return Err(RpcError::BadResponse(format!(
+                "block {} does not hash to its header",
+                block.hash
+            )));
+        }
+        Ok(block)
+    }
+
+    /// Prometheus text.
+    pub async fn metrics(&self) -> Result<String, RpcError> {
+        let response = self.http.get(format!("{}/metrics", self.base)).send().await;
+        let response = response.map_err(|e| RpcError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        response
+            .text()
+            .await
+            .map_err(|e| RpcError::BadResponse(e.to_string()))
+    }
+}
+
+/// Check that both proofs verify against `state_root` and prove the reported values.
+pub fn verify_account(response: &AccountResponse) -> Result<(), RpcError> {
+    let root = response.state_root;
+    let address = response.address;
+    let check = |what: &'static str,
+                 key: Vec<u8>,
+                 proof_hex: &str,
+                 expected: Option<Vec<u8>>|
+     -> Result<(), RpcError> {
+        let bad = |reason: String| RpcError::BadProof {
+            what,
+            address,
+            root,
+            reason,
+        };
+        let bytes = hex::decode(proof_hex).map_err(|e| bad(e.to_string()))?;
+        let proof = StateProof::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
+        let proven = verify_proof(&root.0, &key, &proof).map_err(|e| bad(e.to_string()))?;
+        if proven != expected {
+            return Err(bad("the proven value differs from the reported one".into()));
+        }
+        Ok(())
+    };
+    use commonware_codec::Encode;
+    let account =
+        (response.account != bank::Account::default()).then(|| response.account.encode().to_vec());
+    let stake = (!response.stake.is_empty()).then(|| response.stake.encode().to_vec());
+    check(
+        "the account",
+        bank::account_key(&address),
+        &response.account_proof,
+        account,
+    )?;
+    check(
+        "the stake",
+        staking::stake_key(&address),
+        &response.stake_proof,
+        stake,
+    )
+}

@@ -1,0 +1,277 @@
+//! The HTTP server over a [`Chain`]. Handlers are thin: decode, call the chain, encode.
+
+use crate::api::*;
+use axum::{
+    extract::{DefaultBodyLimit, Path, State},
+    http::StatusCode,
+    response::{
+        sse::{Event as SseEvent, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+    routing::{get, post},
+    Json, Router,
+};
+use commonware_runtime::{Metrics, Supervisor};
+use futures::Stream;
+use std::{convert::Infallible, sync::Arc};
+use tessera_chain::{Chain, ChainError, Committed, MempoolError, TxLookup};
+use tessera_state::{bank, staking, StateError};
+use tessera_store::StoreContext;
+use tessera_types::{
+    tx::TxView, Address, Block, BlockReceipts, Hash, SignedTransaction, MAX_TX_BYTES,
+};
+
+/// What every route needs.
+pub struct AppState<E: StoreContext> {
+    pub chain: Arc<Chain<E>>,
+    /// Shown in `/v1/status` (`dev` or `validator`).
+    pub mode: String,
+}
+
+type Shared<E> = Arc<AppState<E>>;
+
+/// The API's routes.
+pub fn router<E>(state: AppState<E>) -> Router
+where
+    E: StoreContext + Metrics + Supervisor + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/v1/status", get(status::<E>))
+        .route("/v1/txs", post(submit::<E>))
+        .route("/v1/txs/{id}", get(tx::<E>))
+        .route("/v1/accounts/{address}", get(account::<E>))
+        .route("/v1/blocks/{id}", get(block::<E>))
+        .route("/v1/events", get(events::<E>))
+        .route("/metrics", get(metrics::<E>))
+        // Hex doubles the size; leave room for the JSON around it.
+        .layer(DefaultBodyLimit::max(MAX_TX_BYTES * 2 + 1024))
+        .with_state(Arc::new(state))
+}
+
+/// An error response: HTTP status, stable code, human message.
+pub struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.1.to_string(),
+            message: self.2,
+        };
+        (self.0, Json(body)).into_response()
+    }
+}
+
+impl From<ChainError> for ApiError {
+    fn from(e: ChainError) -> Self {
+        tracing::error!(error = %e, "chain error while serving a request");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+fn bad_request(code: &'static str, message: impl ToString) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, code, message.to_string())
+}
+
+fn not_found(message: impl ToString) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not_found", message.to_string())
+}
+
+fn mempool_code(e: &MempoolError) -> &'static str {
+    match e {
+        MempoolError::AlreadyKnown(_) => "already_known",
+        MempoolError::BadSignature => "bad_signature",
+        MempoolError::NonceTooFarAhead { .. } | MempoolError::NonceTaken(_) => "bad_nonce",
+        MempoolError::Full(_) | MempoolError::AccountFull(_) => "mempool_full",
+        MempoolError::State(s) => match s {
+            StateError::WrongChain { .. } => "wrong_chain",
+            StateError::StaleNonce { .. } | StateError::FutureNonce { .. } => "bad_nonce",
+            StateError::FeeTooLow { .. } => "fee_too_low",
+            StateError::InsufficientFunds { .. } => "insufficient_funds",
+            _ => "rejected",
+        },
+    }
+}
+
+async fn status<E: StoreContext + Metrics + Supervisor>(
+    State(app): State<Shared<E>>,
+) -> Result<Json<StatusResponse>, ApiError> {
+    let head = app.chain.head();
+    Ok(Json(StatusResponse {
+        chain_id: app.chain.chain_id().clone(),
+        height: head.height,
+        finalized_height: head.height,
+        head_hash: head.hash(),
+        state_root: head.state_root,
+        timestamp_ms: head.timestamp_ms,
+        mempool_txs: app.chain.mempool_len(),
+        mode: app.mode.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        params: app.chain.params()?,
+    }))
+}
+
+async fn submit<E: StoreContext + Metrics + Supervisor>(
+    State(app): State<Shared<E>>,
+    Json(body): Json<SubmitTx>,
+) -> Result<Json<Submitted>, ApiError> {
+    let bytes = hex::decode(body.tx.trim()).map_err(|_| {
+        bad_request(
+            "bad_encoding",
+            "tx must be hex of the signed transaction's canonical bytes",
+        )
+    })?;
+    let tx = SignedTransaction::from_bytes(&bytes).map_err(|e| bad_request("bad_encoding", e))?;
+    match app.chain.submit(tx) {
+        Ok(id) => Ok(Json(Submitted { id })),
+        Err(e) => Err(bad_request(mempool_code(&e), e)),
+    }
+}
+
+async fn tx<E: StoreContext + Metrics + Supervisor>(
+    State(app): State<Shared<E>>,
+    Path(id): Path<String>,
+) -> Result<Json<TxResponse>, ApiError> {
+    let id: Hash = id.parse().map_err(|e| bad_request("bad_hash", e))?;
+    Ok(Json(match app.chain.lookup_tx(id).await? {
+        TxLookup::Committed {
+            height,
+            index,
+            block,
+            tx,
+            receipt,
+        } => TxResponse::Committed {
+            height,
+            index,
+            block,
+            tx: Box::new(TxView::from(&*tx)),
+            receipt,
+        },
+        TxLookup::Pending => TxResponse::Pending,
+        TxLookup::Rejected(reason) => TxResponse::Rejected { reason },
+        TxLookup::Unknown => TxResponse::Unknown,
+    }))
+}
+
+async fn account<E: StoreContext + Metrics + Supervisor>(
+    State(app): State<Shared<E>>,
+    Path(address): Path<String>,
+) -> Result<Json<AccountResponse>, ApiError> {
+    let address: Address = address.parse().map_err(|e| bad_request("bad_address", e))?;
+    let account_key = bank::account_key(&address);
+    let stake_key = staking::stake_key(&address);
+    // Both proofs and the values come from one locked read of the store.
+    let (header, account_proof, stake_proof) = app
+        .chain
+        .prove_many(&[&account_key, &stake_key])
+        .await
+        .map(|(h, mut p)| {
+            let stake = p.pop();
+            let account = p.pop();
+            (h, account, stake)
+        })?;
+    let (Some(account_proof), Some(stake_proof)) = (account_proof, stake_proof) else {
+        return Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "missing proof".into(),
+        ));
+    };
+    let account = match account_proof.claimed_value() {
+        Some(b) => tessera_state::kv::decode_value(&account_key, b).map_err(ChainError::from)?,
+        None => bank::Account::default(),
+    };
+    let stake = match stake_proof.claimed_value() {
+        Some(b) => tessera_state::kv::decode_value(&stake_key, b).map_err(ChainError::from)?,
+        None => staking::Stake::default(),
+    };
+    Ok(Json(AccountResponse {
+        address,
+        height: header.height,
+        state_root: header.state_root,
+        account,
+        stake,
+        account_proof: hex::encode(account_proof.to_bytes()),
+        stake_proof: hex::encode(stake_proof.to_bytes()),
+    }))
+}
+
+async fn block<E: StoreContext + Metrics + Supervisor>(
+    State(app): State<Shared<E>>,
+    Path(id): Path<String>,
+) -> Result<Json<BlockResponse>, ApiError> {
+    let found = if id == "latest" {
+        app.chain.block(app.chain.head().height).await?
+    } else if let Ok(height) = id.parse::<u64>() {
+        app.chain.block(height).await?
+    } else {
+        let hash: Hash = id.parse().map_err(|_| {
+            bad_request(
+                "bad_block_id",
+                "use `latest`, a height, or a 64-hex-character block hash",
+            )
+        })?;
+        app.chain.block_by_hash(hash).await?
+    };
+    let (block, receipts) = found.ok_or_else(|| {
+        not_found(format!(
+            "no block {id} (the head is at height {})",
+            app.chain.head().height
+        ))
+    })?;
+    Ok(Json(block_response(&block, receipts)))
+}
+
+fn block_response(block: &Block, receipts: BlockReceipts) -> BlockResponse {
+    BlockResponse {
+        hash: block.hash(),
+        header: block.header.clone(),
+        txs: block.txs.iter().map(TxView::from).collect(),
+        receipts,
+    }
+}
+
+async fn events<E: StoreContext + Metrics + Supervisor>(
+    State(app): State<Shared<E>>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let receiver = app.chain.subscribe();
+    let stream = futures::stream::unfold(receiver, |mut rx| async move {
+        match rx.recv().await {
+            Ok(committed) => Some((Ok(block_event(&committed)), rx)),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                let note = SseEvent::default().event("lagged").data(missed.to_string());
+                Some((Ok(note), rx))
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+fn block_event(committed: &Committed) -> SseEvent {
+    let event = BlockEvent {
+        height: committed.block.header.height,
+        hash: committed.block.hash(),
+        timestamp_ms: committed.block.header.timestamp_ms,
+        txs: committed
+            .block
+            .txs
+            .iter()
+            .map(SignedTransaction::id)
+            .collect(),
+        receipts: committed.receipts.clone(),
+    };
+    let data = serde_json::to_string(&event).unwrap_or_else(|_| "{}".into());
+    SseEvent::default().event("block").data(data)
+}
+
+async fn metrics<E: StoreContext + Metrics + Supervisor>(
+    State(app): State<Shared<E>>,
+) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.chain.metrics_text(),
+    )
+}

@@ -1,0 +1,170 @@
+//! The API end to end over real HTTP: a chain on the tokio runtime, the router on a
+//! loopback port, and the typed client. Blocks are committed by the test itself
+//! (propose → commit), so every step is deterministic.
+
+use commonware_runtime::{Runner as _, Supervisor as _};
+use futures::StreamExt;
+use std::{sync::Arc, time::Duration};
+use tessera_chain::{
+    genesis::{dev_genesis, dev_key, DEV_CHAIN_ID},
+    Chain, ChainConfig,
+};
+use tessera_rpc::{
+    api::TxResponse,
+    client::{verify_account, BlockId},
+    server::{router, AppState},
+    RpcClient, RpcError,
+};
+use tessera_types::{Amount, Call, ChainId, Keypair, SignedTransaction, Transaction};
+
+fn transfer(from: u64, nonce: u64, amount: Amount, chain: &str) -> SignedTransaction {
+    let key = dev_key(from);
+    Transaction {
+        chain_id: ChainId::new(chain).unwrap(),
+        signer: key.public_key().clone(),
+        nonce,
+        max_fee: Amount::from_tsr(1).unwrap(),
+        call: Call::Transfer {
+            to: Keypair::from_seed(77).address(),
+            amount,
+        },
+    }
+    .sign(&key)
+    .unwrap()
+}
+
+#[test]
+fn api_round_trip() {
+    let dir = std::env::temp_dir().join(format!("tessera-rpc-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = commonware_runtime::tokio::Config::new().with_storage_directory(&dir);
+    commonware_runtime::tokio::Runner::new(config).start(|context| async move {
+        let chain = Arc::new(
+            Chain::open(
+                context.child("chain"),
+                &dev_genesis(0, &[]),
+                ChainConfig::default(),
+            )
+            .await
+            .unwrap(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(AppState {
+            chain: chain.clone(),
+            mode: "dev".into(),
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = RpcClient::new(&url);
+
+        let status = client.status().await.unwrap();
+        assert_eq!((status.chain_id.as_str(), status.height), (DEV_CHAIN_ID, 0));
+
+        // The event stream sees the block we are about to commit.
+        let events = reqwest::get(format!("{url}/v1/events")).await.unwrap();
+        let mut body = events.bytes_stream();
+
+        // Submit, commit a block, look the transaction up.
+        let tx = transfer(1, 0, Amount::from_base(500), DEV_CHAIN_ID);
+        let id = client.submit(&tx).await.unwrap();
+        assert!(matches!(client.tx(id).await.unwrap(), TxResponse::Pending));
+        let proposal = chain.propose(dev_key(0).address(), 5).await.unwrap();
+        chain.commit(proposal).await.unwrap();
+        let TxResponse::Committed {
+            height, receipt, ..
+        } = client.tx(id).await.unwrap()
+        else {
+            panic!("not committed")
+        };
+        assert_eq!(height, 1);
+        assert!(matches!(receipt.status, tessera_types::TxStatus::Success));
+
+        let mut seen = String::new();
+        while !seen.contains("event: block") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), body.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(
+            seen.contains(&id.to_string()),
+            "the event names the transaction: {seen}"
+        );
+
+        // Verified account query, and a lying answer is caught.
+        let recipient = Keypair::from_seed(77).address();
+        let account = client.account(&recipient).await.unwrap();
+        assert_eq!(account.account.balance, Amount::from_base(500));
+        let mut lie = account.clone();
+        lie.account.balance = Amount::from_base(501);
+        assert!(matches!(
+            verify_account(&lie),
+            Err(RpcError::BadProof { .. })
+        ));
+        let empty = client
+            .account(&Keypair::from_seed(78).address())
+            .await
+            .unwrap();
+        assert!(empty.account.balance.is_zero(), "absence proofs verify too");
+        let mut fake = empty.clone();
+        fake.account.balance = Amount::from_base(1);
+        assert!(verify_account(&fake).is_err());
+
+        // Blocks by height, hash and latest agree.
+        let latest = client.block(&BlockId::Latest).await.unwrap();
+        let by_hash = client.block(&BlockId::Hash(latest.hash)).await.unwrap();
+        let by_height = client.block(&BlockId::Height(1)).await.unwrap();
+        assert_eq!(
+            (latest.hash, by_hash.hash),
+            (by_height.hash, by_height.hash)
+        );
+        assert_eq!(latest.txs.len(), 1);
+        let missing = client.block(&BlockId::Height(99)).await.unwrap_err();
+        assert_eq!(missing.code(), Some("not_found"));
+
+        // Typed rejections with stable codes.
+        let stale = client
+            .submit(&transfer(1, 0, Amount::from_base(1), DEV_CHAIN_ID))
+            .await
+            .unwrap_err();
+        assert_eq!(stale.code(), Some("bad_nonce"), "{stale}");
+        let broke = client
+            .submit(&transfer(
+                2,
+                0,
+                Amount::from_tsr(2_000_000).unwrap(),
+                DEV_CHAIN_ID,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(broke.code(), Some("insufficient_funds"));
+        assert!(
+            broke.to_string().contains("balance is 1000000 TSR"),
+            "{broke}"
+        );
+        let other_chain = client
+            .submit(&transfer(2, 0, Amount::from_base(1), "other-chain"))
+            .await
+            .unwrap_err();
+        assert_eq!(other_chain.code(), Some("wrong_chain"));
+        let garbage = reqwest::Client::new()
+            .post(format!("{url}/v1/txs"))
+            .json(&serde_json::json!({"tx": "00ff"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(garbage.status(), 400);
+        let metrics = client.metrics().await.unwrap();
+        assert!(metrics.contains("chain_txs_committed_total 1"), "{metrics}");
+
+        // A node that is not there gets a clear error.
+        let err = RpcClient::new("http://127.0.0.1:1")
+            .status()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("tessera node --dev"), "{err}");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
