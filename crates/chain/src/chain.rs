@@ -8,12 +8,13 @@ use commonware_runtime::{
     Metrics, Supervisor,
 };
 use std::{
+    collections::{BTreeMap, HashMap},
     num::NonZeroUsize,
     sync::{Arc, Mutex, RwLock},
 };
 use tessera_state::{
     bank, BlockContext, BlockOutcome, Executor, Genesis, MemState, Overlay, Params, StateError,
-    Write,
+    StateView, Write,
 };
 use tessera_store::{
     BlockConfig, BlockStore, Prepared, StateConfig, StateProof, StateStore, StoreContext,
@@ -24,6 +25,10 @@ use tessera_types::{
 };
 use tokio::sync::broadcast;
 
+/// Most pending (verified, not final) blocks kept at once.
+const MAX_PENDING_BLOCKS: usize = 1_024;
+/// Most pending blocks between the head and a block being built or verified.
+const MAX_PENDING_DEPTH: usize = 256;
 /// Blocks between two prunings of the state store's operation log.
 const PRUNE_EVERY_BLOCKS: u64 = 256;
 /// Committed blocks buffered for slow event subscribers before they miss some.
@@ -52,15 +57,61 @@ impl Default for ChainConfig {
     }
 }
 
-/// A block with everything needed to commit it: built by [`Chain::propose`] or
-/// checked by [`Chain::verify`].
-pub struct Proposal {
-    pub block: Block,
-    pub receipts: BlockReceipts,
-    writes: Vec<Write>,
+/// A verified block that is not final yet: what its execution produced, kept until
+/// it is committed or a competing block at its height is.
+struct PendingBlock {
+    block: Block,
+    receipts: BlockReceipts,
+    /// This block's own writes (its ancestors' are in their own entries).
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     prepared: Prepared,
-    /// Transactions the builder dropped, with the reason.
-    pub rejected: Vec<(Hash, String)>,
+    /// Transactions the builder dropped, with the reason (own proposals only).
+    rejected: Vec<(Hash, String)>,
+}
+
+/// What a child block executes on.
+struct ParentState {
+    header: BlockHeader,
+    /// Pending ancestors, newest first, back to (not including) the head.
+    chain: Vec<Arc<PendingBlock>>,
+}
+
+impl ParentState {
+    fn view<'a>(&'a self, base: &'a MemState) -> Layered<'a> {
+        Layered {
+            base,
+            layers: self.chain.iter().map(|b| &b.writes).collect(),
+        }
+    }
+
+    async fn prepare<E: StoreContext>(
+        &self,
+        store: &StateStore<E>,
+        height: u64,
+        writes: Vec<Write>,
+    ) -> Result<Prepared, ChainError> {
+        Ok(match self.chain.first() {
+            Some(parent) => store.prepare_on(&parent.prepared, height, writes).await?,
+            None => store.prepare(height, writes).await?,
+        })
+    }
+}
+
+/// The committed state with pending blocks' writes on top (newest layer first).
+struct Layered<'a> {
+    base: &'a MemState,
+    layers: Vec<&'a BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+impl StateView for Layered<'_> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        for layer in &self.layers {
+            if let Some(value) = layer.get(key) {
+                return value.clone();
+            }
+        }
+        self.base.get(key).cloned()
+    }
 }
 
 /// A committed block, as sent to subscribers.
@@ -139,6 +190,7 @@ pub struct Chain<E: StoreContext> {
     state: RwLock<MemState>,
     head: RwLock<BlockHeader>,
     mempool: Mutex<Mempool>,
+    pending: Mutex<HashMap<Hash, Arc<PendingBlock>>>,
     events: broadcast::Sender<Arc<Committed>>,
     strategy: Rayon,
     metrics: ChainMetrics,
@@ -201,6 +253,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
             stores: tokio::sync::Mutex::new(stores),
             state: RwLock::new(memstate),
             head: RwLock::new(head),
+            pending: Mutex::new(HashMap::new()),
             events,
             strategy,
             metrics,
@@ -261,83 +314,80 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         result
     }
 
-    /// Step 1: build the next block from the mempool.
+    /// Step 1: build a block on `parent` (the head or a pending block) from the mempool.
+    /// The block is kept as pending until [`Chain::commit`] finalizes it.
     pub async fn propose(
         &self,
+        parent: Hash,
         proposer: Address,
         timestamp_ms: u64,
-    ) -> Result<Proposal, ChainError> {
+    ) -> Result<Block, ChainError> {
         let stores = self.stores.lock().await;
-        let head = self.head();
+        let base = self.parent_of(parent)?;
+        let height = base.header.height.saturating_add(1);
         let candidates = self
             .mempool
             .lock()
             .map_err(|_| lock_poisoned())?
             .candidates(self.config.max_block_txs.min(MAX_BLOCK_TXS));
-        let height = head.height.saturating_add(1);
         let ctx = BlockContext {
             chain_id: self.chain_id.clone(),
             height,
             proposer,
         };
-        let Built {
-            txs,
-            outcome,
-            rejected,
-        } = {
+        let built = {
             let state = self.state.read().map_err(|_| lock_poisoned())?;
-            build(&state, ctx, candidates)?
+            build(&base.view(&state), ctx, candidates)?
         };
-        let prepared = stores.state.prepare(height, outcome.writes.clone()).await?;
+        let prepared = base
+            .prepare(&stores.state, height, built.outcome.writes.clone())
+            .await?;
         let header = BlockHeader {
             chain_id: self.chain_id.clone(),
             height,
-            parent: head.hash(),
-            timestamp_ms: timestamp_ms.max(head.timestamp_ms),
+            parent,
+            timestamp_ms: timestamp_ms.max(base.header.timestamp_ms),
             proposer,
-            txs_root: Block::compute_txs_root(&txs),
-            receipts_root: outcome.receipts.root(),
+            txs_root: Block::compute_txs_root(&built.txs),
+            receipts_root: built.outcome.receipts.root(),
             state_root: Hash(prepared.root()),
         };
-        Ok(Proposal {
-            block: Block { header, txs },
-            receipts: outcome.receipts,
-            writes: outcome.writes,
+        let block = Block {
+            header,
+            txs: built.txs,
+        };
+        self.add_pending(PendingBlock {
+            block: block.clone(),
+            receipts: built.outcome.receipts,
+            writes: built.outcome.writes.into_iter().collect(),
             prepared,
-            rejected,
-        })
+            rejected: built.rejected,
+        })?;
+        Ok(block)
     }
 
-    /// Step 2: check a block proposed by someone else by re-executing it.
-    pub async fn verify(&self, block: Block) -> Result<Proposal, ChainError> {
+    /// Step 2: check a block proposed by someone else by re-executing it on its parent
+    /// (the head or a pending block). A valid block is kept as pending.
+    pub async fn verify(&self, block: Block) -> Result<(), ChainError> {
         let stores = self.stores.lock().await;
-        let head = self.head();
+        let hash = block.hash();
+        // The header hash covers the body only through the transactions root.
+        if Block::compute_txs_root(&block.txs) != block.header.txs_root {
+            return Err(ChainError::InvalidBlock {
+                height: block.header.height,
+                reason: "transactions root does not match".into(),
+            });
+        }
+        if self.pending_block(&hash)?.is_some() {
+            return Ok(());
+        }
+        let base = self.parent_of(block.header.parent)?;
+        check_header(&block, &base.header, &self.chain_id)?;
         let header = &block.header;
         let invalid = |reason: String| ChainError::InvalidBlock {
             height: header.height,
             reason,
         };
-        if header.height != head.height.saturating_add(1) {
-            return Err(ChainError::NotNext {
-                height: header.height,
-                head: head.height,
-            });
-        }
-        if header.chain_id != self.chain_id {
-            return Err(invalid(format!(
-                "chain id {} is not {}",
-                header.chain_id, self.chain_id
-            )));
-        }
-        if header.parent != head.hash() {
-            return Err(invalid("parent is not the head".into()));
-        }
-        if header.timestamp_ms < head.timestamp_ms {
-            return Err(invalid("timestamp goes backwards".into()));
-        }
-        if Block::compute_txs_root(&block.txs) != header.txs_root {
-            return Err(invalid("transactions root does not match".into()));
-        }
         let bad = verify_signatures(&block.txs, &self.strategy);
         if let Some(first) = bad.first() {
             return Err(invalid(format!(
@@ -352,87 +402,145 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         };
         let outcome = {
             let state = self.state.read().map_err(|_| lock_poisoned())?;
-            execute_all(&state, ctx, &block.txs).map_err(|e| invalid(e.to_string()))?
+            execute_all(&base.view(&state), ctx, &block.txs).map_err(|e| invalid(e.to_string()))?
         };
         if outcome.receipts.root() != header.receipts_root {
             return Err(invalid("receipts root does not match".into()));
         }
-        let prepared = stores
-            .state
-            .prepare(header.height, outcome.writes.clone())
+        let prepared = base
+            .prepare(&stores.state, header.height, outcome.writes.clone())
             .await?;
         if prepared.root() != header.state_root.0 {
             return Err(invalid("state root does not match".into()));
         }
-        Ok(Proposal {
+        self.add_pending(PendingBlock {
             block,
             receipts: outcome.receipts,
-            writes: outcome.writes,
+            writes: outcome.writes.into_iter().collect(),
             prepared,
             rejected: Vec::new(),
         })
     }
 
-    /// Step 3: persist a finalized block and make it the head.
-    pub async fn commit(&self, proposal: Proposal) -> Result<Arc<Committed>, ChainError> {
+    /// Step 3: finalize the pending block `hash`, which must extend the head: persist
+    /// it (block first, then state), make it the head, drop the forks it defeats.
+    pub async fn commit(&self, hash: Hash) -> Result<Arc<Committed>, ChainError> {
         let mut stores = self.stores.lock().await;
         let head = self.head();
-        let Proposal {
-            block,
-            receipts,
-            writes,
-            prepared,
-            rejected,
-        } = proposal;
+        let pending = self
+            .pending_block(&hash)?
+            .ok_or(ChainError::UnknownBlock(hash))?;
+        let block = &pending.block;
         let height = block.header.height;
-        if height != head.height.saturating_add(1) || block.header.parent != head.hash() {
+        if block.header.parent != head.hash() {
             return Err(ChainError::NotNext {
                 height,
                 head: head.height,
             });
         }
         let tx_ids: Vec<[u8; 32]> = block.txs.iter().map(|t| t.id().0).collect();
+        let receipts_bytes = pending.receipts.to_bytes();
         stores
             .blocks
-            .put(
-                height,
-                block.hash().0,
-                block.to_bytes(),
-                receipts.to_bytes(),
-                tx_ids,
-            )
+            .put(height, hash.0, block.to_bytes(), receipts_bytes, tx_ids)
             .await?;
-        stores.state.commit(prepared).await?;
+        stores.state.commit(pending.prepared.clone()).await?;
         if height % PRUNE_EVERY_BLOCKS == 0 {
             stores.state.prune().await?;
         }
-        {
-            let mut state = self.state.write().map_err(|_| lock_poisoned())?;
-            for (key, value) in writes {
-                match value {
-                    Some(v) => state.insert(key, v),
-                    None => state.remove(&key),
-                };
-            }
-            let mut pool = self.mempool.lock().map_err(|_| lock_poisoned())?;
-            for tx in &block.txs {
-                pool.remove(&tx.id(), None);
-            }
-            for (id, reason) in &rejected {
-                pool.remove(id, Some(reason.clone()));
-            }
-            let view = Overlay::new(&*state);
-            pool.prune_nonces(|addr| bank::account(&view, addr).map(|a| a.nonce).unwrap_or(0));
-            self.metrics
-                .mempool
-                .set(i64::try_from(pool.len()).unwrap_or(i64::MAX));
-            *self.head.write().map_err(|_| lock_poisoned())? = block.header.clone();
-        }
+        self.apply_committed(&pending)?;
         drop(stores);
-        self.record_metrics(&block, &receipts, rejected.len());
-        let committed = Arc::new(Committed { block, receipts });
+        self.record_metrics(block, &pending.receipts, pending.rejected.len());
+        let committed = Arc::new(Committed {
+            block: block.clone(),
+            receipts: pending.receipts.clone(),
+        });
         let _ = self.events.send(committed.clone());
         Ok(committed)
+    }
+
+    /// Verify (if not already pending) and commit a block known to be final, e.g. one
+    /// fetched from peers while catching up.
+    pub async fn commit_finalized(&self, block: Block) -> Result<Arc<Committed>, ChainError> {
+        let hash = block.hash();
+        self.verify(block).await?;
+        self.commit(hash).await
+    }
+
+    /// Update the in-memory state, head, mempool and pending tree after a commit.
+    fn apply_committed(&self, pending: &PendingBlock) -> Result<(), ChainError> {
+        let mut state = self.state.write().map_err(|_| lock_poisoned())?;
+        for (key, value) in &pending.writes {
+            match value {
+                Some(v) => state.insert(key.clone(), v.clone()),
+                None => state.remove(key),
+            };
+        }
+        let mut pool = self.mempool.lock().map_err(|_| lock_poisoned())?;
+        for tx in &pending.block.txs {
+            pool.remove(&tx.id(), None);
+        }
+        for (id, reason) in &pending.rejected {
+            pool.remove(id, Some(reason.clone()));
+        }
+        let view = Overlay::new(&*state);
+        pool.prune_nonces(|addr| bank::account(&view, addr).map(|a| a.nonce).unwrap_or(0));
+        self.metrics
+            .mempool
+            .set(i64::try_from(pool.len()).unwrap_or(i64::MAX));
+        let header = pending.block.header.clone();
+        let head_hash = header.hash();
+        *self.head.write().map_err(|_| lock_poisoned())? = header;
+        let mut tree = self.pending.lock().map_err(|_| lock_poisoned())?;
+        prune_pending(&mut tree, pending.block.header.height, head_hash);
+        Ok(())
+    }
+
+    fn pending_block(&self, hash: &Hash) -> Result<Option<Arc<PendingBlock>>, ChainError> {
+        Ok(self
+            .pending
+            .lock()
+            .map_err(|_| lock_poisoned())?
+            .get(hash)
+            .cloned())
+    }
+
+    fn add_pending(&self, block: PendingBlock) -> Result<(), ChainError> {
+        let mut tree = self.pending.lock().map_err(|_| lock_poisoned())?;
+        if tree.len() >= MAX_PENDING_BLOCKS {
+            return Err(ChainError::TooManyPending(MAX_PENDING_BLOCKS));
+        }
+        tree.insert(block.block.hash(), Arc::new(block));
+        Ok(())
+    }
+
+    /// The state a child of `parent` executes on: the head, or a pending block with its
+    /// pending ancestors back to the head.
+    fn parent_of(&self, parent: Hash) -> Result<ParentState, ChainError> {
+        let head = self.head();
+        let head_hash = head.hash();
+        if parent == head_hash {
+            return Ok(ParentState {
+                header: head,
+                chain: Vec::new(),
+            });
+        }
+        let tree = self.pending.lock().map_err(|_| lock_poisoned())?;
+        let mut chain = Vec::new();
+        let mut cursor = parent;
+        while cursor != head_hash {
+            let block = tree.get(&cursor).ok_or(ChainError::UnknownParent(parent))?;
+            cursor = block.block.header.parent;
+            chain.push(block.clone());
+            if chain.len() > MAX_PENDING_DEPTH {
+                return Err(ChainError::UnknownParent(parent));
+            }
+        }
+        let header = chain
+            .first()
+            .map(|b| b.block.header.clone())
+            .ok_or(ChainError::UnknownParent(parent))?;
+        Ok(ParentState { header, chain })
     }
 
     fn record_metrics(&self, block: &Block, receipts: &BlockReceipts, rejected: usize) {
@@ -544,7 +652,7 @@ struct Built {
 
 /// Execute candidates, skipping (and reporting) those the state rejects.
 fn build(
-    state: &MemState,
+    state: &dyn StateView,
     ctx: BlockContext,
     candidates: Vec<SignedTransaction>,
 ) -> Result<Built, ChainError> {
@@ -554,8 +662,9 @@ fn build(
     for tx in candidates {
         match exec.apply(&tx) {
             Ok(_) => included.push(tx),
-            // A gap in this account's nonces: keep it pending for a later block.
-            Err(StateError::FutureNonce { .. }) => {}
+            // A gap in this account's nonces: keep it for a later block. A stale nonce is
+            // a transaction already in a pending ancestor: it leaves the pool on commit.
+            Err(StateError::FutureNonce { .. } | StateError::StaleNonce { .. }) => {}
             Err(e) => rejected.push((tx.id(), e.to_string())),
         }
     }
@@ -568,7 +677,7 @@ fn build(
 
 /// Execute every transaction; any rejection makes the block invalid.
 fn execute_all(
-    state: &MemState,
+    state: &dyn StateView,
     ctx: BlockContext,
     txs: &[SignedTransaction],
 ) -> Result<BlockOutcome, StateError> {
@@ -680,4 +789,53 @@ async fn replay<E: StoreContext>(stores: &mut Stores<E>, height: u64) -> Result<
     stores.state.commit(prepared).await?;
     tracing::info!(height, "recovered: re-executed the last stored block");
     Ok(())
+}
+
+/// Checks of a block's header against its parent's.
+fn check_header(block: &Block, parent: &BlockHeader, chain_id: &ChainId) -> Result<(), ChainError> {
+    let header = &block.header;
+    let invalid = |reason: String| ChainError::InvalidBlock {
+        height: header.height,
+        reason,
+    };
+    if header.height != parent.height.saturating_add(1) {
+        return Err(invalid(format!(
+            "height is not its parent's {} + 1",
+            parent.height
+        )));
+    }
+    if &header.chain_id != chain_id {
+        return Err(invalid(format!(
+            "chain id {} is not {chain_id}",
+            header.chain_id
+        )));
+    }
+    if header.timestamp_ms < parent.timestamp_ms {
+        return Err(invalid("timestamp goes backwards".into()));
+    }
+    if Block::compute_txs_root(&block.txs) != header.txs_root {
+        return Err(invalid("transactions root does not match".into()));
+    }
+    Ok(())
+}
+
+/// After committing `height`: drop pending blocks at or below it and every block whose
+/// ancestry no longer reaches the head (losing forks).
+fn prune_pending(tree: &mut HashMap<Hash, Arc<PendingBlock>>, height: u64, head: Hash) {
+    tree.retain(|_, b| b.block.header.height > height);
+    loop {
+        let orphans: Vec<Hash> = tree
+            .iter()
+            .filter(|(_, b)| {
+                b.block.header.parent != head && !tree.contains_key(&b.block.header.parent)
+            })
+            .map(|(h, _)| *h)
+            .collect();
+        if orphans.is_empty() {
+            return;
+        }
+        for hash in orphans {
+            tree.remove(&hash);
+        }
+    }
 }

@@ -18,6 +18,12 @@ pub enum ChainError {
     Inconsistent(String),
     #[error("this data directory belongs to chain {found}, not {expected}: use another --home or the matching genesis")]
     WrongGenesis { expected: String, found: String },
-    #[error("block {0} not found")]
-    BlockNotFound(Hash),
+    #[error("block {0} is not a pending block of this node: verify it first")]
+    UnknownBlock(Hash),
+    #[error(
+        "parent {0} is neither the head nor a pending block: fetch and verify its ancestors first"
+    )]
+    UnknownParent(Hash),
+    #[error("{0} blocks are already pending finality: wait for commits")]
+    TooManyPending(usize),
 }

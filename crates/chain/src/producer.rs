@@ -22,8 +22,8 @@ pub async fn run_dev_producer<E: StoreContext + Metrics + Supervisor>(
         tokio::select! {
             _ = &mut stop => return chain.close().await,
             _ = ticker.tick() => {
-                let proposal = chain.propose(proposer, now_ms()).await?;
-                let committed = chain.commit(proposal).await?;
+                let block = chain.propose(chain.head().hash(), proposer, now_ms()).await?;
+                let committed = chain.commit(block.hash()).await?;
                 tracing::debug!(height = committed.block.header.height, txs = committed.block.txs.len(), "committed block");
             }
         }

@@ -53,13 +53,14 @@ fn propose_verify_commit_and_reopen() {
             a.submit(transfer(1, n, 2, 1_000)).unwrap();
         }
         a.submit(transfer(3, 0, 2, 7)).unwrap();
-        let proposal = a.propose(dev_key(0).address(), 2_000).await.unwrap();
-        assert_eq!(proposal.block.txs.len(), 6);
-        let block = proposal.block.clone();
+        let block = a
+            .propose(a.head().hash(), dev_key(0).address(), 2_000)
+            .await
+            .unwrap();
+        assert_eq!(block.txs.len(), 6);
 
         // Another node re-executes it to the same roots.
-        let verified = b.verify(block.clone()).await.unwrap();
-        assert_eq!(verified.block.header.state_root, block.header.state_root);
+        b.verify(block.clone()).await.unwrap();
 
         // Tampered blocks are refused.
         let mut wrong_root = block.clone();
@@ -85,8 +86,8 @@ fn propose_verify_commit_and_reopen() {
             "nonce order is part of validity"
         );
 
-        a.commit(proposal).await.unwrap();
-        b.commit(verified).await.unwrap();
+        a.commit(block.hash()).await.unwrap();
+        b.commit(block.hash()).await.unwrap();
         assert_eq!(a.head(), b.head());
         assert_eq!(a.mempool_len(), 0);
         let id = block.txs[0].id();
@@ -139,14 +140,95 @@ fn builder_skips_rejected_and_keeps_gaps_pending() {
             .await
             .unwrap();
         chain.submit(transfer(1, 1, 2, 5)).unwrap(); // gap: nonce 0 missing
-        let p = chain.propose(dev_key(0).address(), 1).await.unwrap();
-        assert!(p.block.txs.is_empty());
-        chain.commit(p).await.unwrap();
+        let p = chain
+            .propose(chain.head().hash(), dev_key(0).address(), 1)
+            .await
+            .unwrap();
+        assert!(p.txs.is_empty());
+        chain.commit(p.hash()).await.unwrap();
         assert_eq!(chain.mempool_len(), 1, "the future nonce stays pending");
         chain.submit(transfer(1, 0, 2, 5)).unwrap();
-        let p = chain.propose(dev_key(0).address(), 2).await.unwrap();
-        assert_eq!(p.block.txs.len(), 2);
-        chain.commit(p).await.unwrap();
+        let p = chain
+            .propose(chain.head().hash(), dev_key(0).address(), 2)
+            .await
+            .unwrap();
+        assert_eq!(p.txs.len(), 2);
+        chain.commit(p.hash()).await.unwrap();
         assert_eq!(chain.head().height, 2);
+    });
+}
+
+/// What a BFT engine does: blocks are built and verified on notarized but not yet
+/// final parents, forks compete, and finality picks one branch.
+#[test]
+fn pending_chains_and_forks() {
+    deterministic::Runner::default().start(|context| async move {
+        let genesis = dev_genesis(0, &[]);
+        let a = Chain::open(context.child("a"), &genesis, config("fa"))
+            .await
+            .unwrap();
+        let b = Chain::open(context.child("b"), &genesis, config("fb"))
+            .await
+            .unwrap();
+        let proposer = dev_key(0).address();
+        let root = a.head().hash();
+
+        // A chain of two pending blocks on node a; the second spends what the first paid.
+        a.submit(transfer(1, 0, 5, 3_000)).unwrap();
+        let one = a.propose(root, proposer, 1).await.unwrap();
+        let two = a.propose(one.hash(), proposer, 2).await.unwrap();
+        assert!(
+            two.txs.is_empty(),
+            "the transfer in the pending parent is not included twice"
+        );
+        a.submit(transfer(1, 1, 5, 4_000)).unwrap();
+        let three = a.propose(two.hash(), proposer, 3).await.unwrap();
+        assert_eq!(three.txs.len(), 1, "nonce 1 follows the pending nonce 0");
+
+        // A competing sibling of `one`, built by node b.
+        b.submit(transfer(2, 0, 5, 9)).unwrap();
+        let rival = b.propose(root, dev_key(7).address(), 1).await.unwrap();
+
+        // Node b verifies a's whole pending chain before any of it is final.
+        for block in [&one, &two, &three] {
+            b.verify((*block).clone()).await.unwrap();
+        }
+        // A child must come with its parent.
+        let orphan_parent = Hash::digest(b"nowhere", &[]);
+        let mut orphan = two.clone();
+        orphan.header.parent = orphan_parent;
+        assert!(matches!(
+            b.verify(orphan).await,
+            Err(ChainError::UnknownParent(_))
+        ));
+
+        // Finality picks a's branch: the rival and anything on it are dropped.
+        for block in [&one, &two, &three] {
+            a.commit(block.hash()).await.unwrap();
+            b.commit(block.hash()).await.unwrap();
+        }
+        assert_eq!(a.head(), b.head());
+        assert_eq!(a.head().height, 3);
+        assert!(matches!(
+            b.commit(rival.hash()).await,
+            Err(ChainError::UnknownBlock(_))
+        ));
+        assert!(matches!(
+            b.propose(rival.hash(), proposer, 9).await,
+            Err(ChainError::UnknownParent(_))
+        ));
+        let balance = b
+            .with_state(|s| bank::account(s, &dev_key(5).address()).unwrap().balance)
+            .unwrap();
+        assert_eq!(
+            balance,
+            Amount::from_tsr(1_000_000)
+                .unwrap()
+                .checked_add(Amount::from_base(7_000))
+                .unwrap()
+        );
+        // b's own transfer from the losing fork is still pending and lands later.
+        let next = b.propose(b.head().hash(), proposer, 4).await.unwrap();
+        assert_eq!(next.txs.len(), 1);
     });
 }

@@ -68,6 +68,8 @@ async fn committed_transactions_survive_sigkill() {
     let mut committed: BTreeMap<Hash, (u64, u128)> = BTreeMap::new();
     let mut last_height = 0;
     let mut amount_seed = 1u128;
+    // Submitted but not yet seen committed when the node was killed.
+    let mut in_flight: Vec<(Hash, u128)> = Vec::new();
 
     for cycle in 0..CYCLES {
         let port = free_port();
@@ -79,6 +81,13 @@ async fn committed_transactions_survive_sigkill() {
             "cycle {cycle}: restarted at {height}, below the {last_height} seen before"
         );
 
+        // Transactions still unconfirmed at the kill either made it into a block (the
+        // node may have committed them just before dying) or were lost with the mempool.
+        for (id, amount) in in_flight.drain(..) {
+            if let TxResponse::Committed { height, .. } = client.tx(id).await.unwrap() {
+                committed.insert(id, (height, amount));
+            }
+        }
         // Everything reported committed before the crash is still there.
         for (id, (h, _)) in &committed {
             match client.tx(*id).await.unwrap() {
@@ -154,6 +163,7 @@ async fn committed_transactions_survive_sigkill() {
         }
         node.kill().expect("SIGKILL the node");
         node.wait().unwrap();
+        in_flight = pending;
     }
 
     // Final restart: the chain continues past everything seen.
@@ -161,6 +171,11 @@ async fn committed_transactions_survive_sigkill() {
     let mut node = start_node(&home, port);
     let client = RpcClient::new(&format!("http://127.0.0.1:{port}"));
     let restarted = wait_until_up(&client).await;
+    for (id, amount) in in_flight.drain(..) {
+        if let TxResponse::Committed { height, .. } = client.tx(id).await.unwrap() {
+            committed.insert(id, (height, amount));
+        }
+    }
     let start = Instant::now();
     while client.status().await.unwrap().height <= restarted.max(last_height) {
         assert!(

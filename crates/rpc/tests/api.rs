@@ -68,8 +68,11 @@ fn api_round_trip() {
         let tx = transfer(1, 0, Amount::from_base(500), DEV_CHAIN_ID);
         let id = client.submit(&tx).await.unwrap();
         assert!(matches!(client.tx(id).await.unwrap(), TxResponse::Pending));
-        let proposal = chain.propose(dev_key(0).address(), 5).await.unwrap();
-        chain.commit(proposal).await.unwrap();
+        let block = chain
+            .propose(chain.head().hash(), dev_key(0).address(), 5)
+            .await
+            .unwrap();
+        chain.commit(block.hash()).await.unwrap();
         let TxResponse::Committed {
             height, receipt, ..
         } = client.tx(id).await.unwrap()

@@ -331,3 +331,46 @@ fn batch_prepared_on_another_store_is_refused() {
         commit(&mut b, 2, writes(0..5, "c")).await;
     });
 }
+
+#[test]
+fn chained_prepares_match_sequential_commits_and_forks_go_stale() {
+    run(11, |context| async move {
+        let mut chained = open(&context, "c", "chain-c").await;
+        let mut sequential = open(&context, "s", "chain-s").await;
+        commit(&mut chained, 0, writes(0..10, "g")).await;
+        commit(&mut sequential, 0, writes(0..10, "g")).await;
+
+        // Two pending blocks on top of each other, and a competing sibling of the first.
+        let first = chained.prepare(1, writes(5..15, "a")).await.unwrap();
+        let second = chained
+            .prepare_on(&first, 2, writes(12..20, "b"))
+            .await
+            .unwrap();
+        let sibling = chained.prepare(1, writes(0..3, "x")).await.unwrap();
+        assert_ne!(first.root(), sibling.root());
+        assert!(
+            chained
+                .prepare_on(&first, 3, writes(0..1, "z"))
+                .await
+                .is_err(),
+            "height must follow the parent"
+        );
+
+        // The chained roots equal those of committing the same blocks one by one.
+        let root1 = commit(&mut sequential, 1, writes(5..15, "a")).await;
+        let root2 = commit(&mut sequential, 2, writes(12..20, "b")).await;
+        assert_eq!((first.root(), second.root()), (root1, root2));
+
+        // Finalize the first branch in order: the sibling is stale, the child still applies.
+        chained.commit(first).await.unwrap();
+        assert!(
+            chained.commit(sibling).await.is_err(),
+            "a sibling of a committed block is refused"
+        );
+        assert_eq!(chained.commit(second).await.unwrap(), root2);
+        assert_eq!(
+            chained.entries().await.unwrap(),
+            sequential.entries().await.unwrap()
+        );
+    });
+}

@@ -15,7 +15,7 @@ use commonware_storage::{
     mmr,
     qmdb::{
         any::{ordered::Update as OrderedUpdate, value::VariableEncoding},
-        current::{batch::MerkleizedBatch, ordered::variable, VariableConfig},
+        current::{self, batch::MerkleizedBatch, ordered::variable, VariableConfig},
         floor::Proportional,
     },
     translator::EightCap,
@@ -30,6 +30,8 @@ type Db<E> =
     variable::Db<mmr::Family, E, Digest, Vec<u8>, Sha256, EightCap, CHUNK_BYTES, Sequential>;
 type Update = OrderedUpdate<Digest, VariableEncoding<Vec<u8>>>;
 type Batch = Arc<MerkleizedBatch<mmr::Family, Digest, Update, CHUNK_BYTES, Sequential>>;
+type UnmerkleizedBatch =
+    current::batch::UnmerkleizedBatch<mmr::Family, Sha256, Update, CHUNK_BYTES, Sequential>;
 type Config = VariableConfig<EightCap, ((), (commonware_codec::RangeCfg<usize>, ())), Sequential>;
 
 /// A write set: `(logical key, Some(value))` sets a key, `(logical key, None)` deletes it.
@@ -45,7 +47,8 @@ pub struct StateStore<E: StoreContext> {
 }
 
 /// A merkleized, not yet applied batch: the state after one block. Apply it with
-/// [StateStore::commit]; drop it to discard it.
+/// [StateStore::commit]; drop it to discard it. Cloning is cheap (shared batch).
+#[derive(Clone)]
 pub struct Prepared {
     height: u64,
     root: [u8; 32],
@@ -133,8 +136,38 @@ impl<E: StoreContext> StateStore<E> {
     /// on a fresh store.
     pub async fn prepare(&self, height: u64, writes: Writes) -> Result<Prepared, StoreError> {
         self.check_next_height(height)?;
+        let batch = self.db()?.new_batch();
+        self.merkleize(batch, height, writes).await
+    }
+
+    /// Merkleize `writes` as the state of block `height` on top of `parent`, a batch that
+    /// is prepared but not yet committed (a block on a not yet finalized parent). The
+    /// result commits after `parent` (which it includes); if a sibling of `parent` is
+    /// committed instead, it goes stale and `commit` refuses it.
+    pub async fn prepare_on(
+        &self,
+        parent: &Prepared,
+        height: u64,
+        writes: Writes,
+    ) -> Result<Prepared, StoreError> {
+        let expected = parent.height.saturating_add(1);
+        if height != expected {
+            return Err(StoreError::StateHeight {
+                expected,
+                got: height,
+            });
+        }
+        let batch = parent.batch.new_batch::<Sha256>();
+        self.merkleize(batch, height, writes).await
+    }
+
+    async fn merkleize(
+        &self,
+        mut batch: UnmerkleizedBatch,
+        height: u64,
+        writes: Writes,
+    ) -> Result<Prepared, StoreError> {
         let db = self.db()?;
-        let mut batch = db.new_batch();
         for (key, value) in writes {
             check_write(&key, value.as_deref())?;
             let stored = value.map(|value| encode_entry(&key, &value));
