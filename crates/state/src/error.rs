@@ -1,6 +1,9 @@
 //! The one error type of the state machine. Each variant says what to do next.
 
-use tessera_types::{Amount, ChainId};
+use tessera_types::{
+    tx::{ModelId, Shares},
+    Address, Amount, ChainId,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
@@ -42,6 +45,47 @@ pub enum StateError {
     InvalidParams(String),
     #[error("state has no {0}: was the chain initialised from a genesis file?")]
     Missing(&'static str),
+    #[error("model name {name:?} is invalid: use 1 to 64 characters of a-z, 0-9 and '-'")]
+    InvalidModelName { name: String },
+    #[error("manifest CID {cid:?} is invalid: {reason} (expected CIDv1 base32 like \"bafy...\" or CIDv0 like \"Qm...\")")]
+    InvalidCid { cid: String, reason: &'static str },
+    #[error("invalid {field}: {reason}")]
+    InvalidModelField {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error(
+        "total shares must be between 1 and {max}, got {total}: choose a share count in that range"
+    )]
+    InvalidTotalShares { total: Shares, max: Shares },
+    #[error("revenue split sums to {total_bps} bps: compute + owners + data + treasury must be exactly 10000")]
+    InvalidSplit { total_bps: u32 },
+    #[error("invalid data-provider links: {reason}")]
+    InvalidDataLinks { reason: &'static str },
+    #[error("model name {name:?} is already taken by model {model}: pick another name")]
+    ModelNameTaken { name: String, model: ModelId },
+    #[error("no model with id {model}: check the id (models are numbered from 1)")]
+    UnknownModel { model: ModelId },
+    #[error("only model {model}'s creator {creator} may add versions to it")]
+    NotModelCreator { model: ModelId, creator: Address },
+    #[error("model {model} already has the maximum of {max} versions: register the new weights as a new model")]
+    TooManyVersions { model: ModelId, max: usize },
+    #[error("manifest {cid} is already the current version of model {model}: nothing to add")]
+    SameManifest { model: ModelId, cid: String },
+    #[error(
+        "insufficient shares of model {model}: asked to send {requested}, holding {available}"
+    )]
+    InsufficientShares {
+        model: ModelId,
+        requested: Shares,
+        available: Shares,
+    },
+    #[error("sender and recipient are the same address: nothing to transfer")]
+    SelfTransfer,
+    #[error("no royalties to claim from model {model} yet: they accrue as the model's revenue is credited to its share holders")]
+    NothingToClaim { model: ModelId },
+    #[error("royalty accounting of model {model} would overflow in {what}: the amount is beyond the bounds documented in state::models (claim accrued royalties, or credit smaller amounts)")]
+    RoyaltyOverflow { model: ModelId, what: &'static str },
 }
 
 /// Shorthand for checked arithmetic: `checked(a.checked_add(b), "what")?`.

@@ -17,7 +17,7 @@
 //!   (state, context, transactions).
 
 use crate::{
-    bank, error::checked, genesis::CHAIN_ID_KEY, kv::Overlay, kv::Write, staking, Params,
+    bank, error::checked, genesis::CHAIN_ID_KEY, kv::Overlay, kv::Write, models, staking, Params,
     StateError, StateView,
 };
 use tessera_types::{
@@ -164,7 +164,12 @@ impl<'a> Executor<'a> {
 pub fn call_spend(call: &Call) -> Amount {
     match call {
         Call::Transfer { amount, .. } | Call::Bond { amount } => *amount,
-        Call::Unbond { .. } | Call::Withdraw => Amount::ZERO,
+        Call::Unbond { .. }
+        | Call::Withdraw
+        | Call::RegisterModel(_)
+        | Call::AddModelVersion { .. }
+        | Call::TransferShares { .. }
+        | Call::ClaimRoyalties { .. } => Amount::ZERO,
     }
 }
 
@@ -230,5 +235,15 @@ fn dispatch(
         Call::Bond { amount } => staking::bond(state, signer, *amount),
         Call::Unbond { amount } => staking::unbond(state, params, height, signer, *amount),
         Call::Withdraw => staking::withdraw(state, height, signer),
+        Call::RegisterModel(spec) => models::register(state, height, signer, spec),
+        Call::AddModelVersion {
+            model,
+            manifest_cid,
+            note,
+        } => models::add_version(state, height, signer, *model, manifest_cid, note),
+        Call::TransferShares { model, to, amount } => {
+            models::transfer_shares(state, *model, signer, to, *amount)
+        }
+        Call::ClaimRoyalties { model } => models::claim_royalties(state, *model, signer),
     }
 }

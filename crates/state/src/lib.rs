@@ -6,12 +6,15 @@
 //! [`StateError`]. The state is a key-value map read through [`StateView`]; execution
 //! writes into an [`Overlay`] so a transaction applies whole or not at all.
 //!
-//! Modules (one folder each): [`bank`] (balances, fees, supply, emission) and
-//! [`staking`] (bond, unbond, withdraw, and the lock/slash hooks later modules use).
+//! Modules (one folder each): [`bank`] (balances, fees, supply, emission),
+//! [`staking`] (bond, unbond, withdraw, and the lock/slash hooks later modules use) and
+//! [`models`] (model registry, versions, ownership shares, and the royalty hook that
+//! pays share holders pro rata).
 //! [`exec`] drives a block: admission checks, fee and nonce, the call, emission.
 //!
 //! # Invariants (property-tested in `tests/ledger_props.rs`)
-//! * total supply = genesis + minted − burned = Σ balances + Σ bonded + Σ unbonding.
+//! * total supply = genesis + minted − burned = Σ balances + Σ bonded + Σ unbonding
+//!   (module escrows, such as the royalty escrow, are balances).
 //! * no balance or stake ever goes negative (checked arithmetic; underflow is an error).
 //! * an account's nonce only increases, by exactly one per included transaction.
 //! * a rejected transaction changes nothing; a failed one changes only the signer's
@@ -34,6 +37,7 @@ pub mod error;
 pub mod exec;
 pub mod genesis;
 pub mod kv;
+pub mod models;
 pub mod params;
 pub mod staking;
 

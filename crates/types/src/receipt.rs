@@ -5,6 +5,7 @@
 
 use crate::{
     codec::{read_list, read_string, string_size, write_list, write_string},
+    tx::{ModelId, Shares, MAX_CID_BYTES, MAX_MODEL_NAME_BYTES},
     Address, Amount, Hash,
 };
 use bytes::BufMut;
@@ -16,7 +17,7 @@ pub const MAX_EVENTS: usize = 256;
 pub const MAX_REASON_BYTES: usize = 512;
 const RECEIPT_DOMAIN: &[u8] = b"tessera/receipt/v1";
 
-/// Something that happened to balances or stakes.
+/// Something that happened to balances, stakes or models.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -54,6 +55,39 @@ pub enum Event {
         staker: Address,
         amount: Amount,
     },
+    /// A model was registered and its `total_shares` went to `creator`.
+    ModelRegistered {
+        model: ModelId,
+        name: String,
+        creator: Address,
+        manifest_cid: String,
+        total_shares: Shares,
+    },
+    /// A new manifest became the model's current version; versions count from 0 (the
+    /// manifest it was registered with).
+    ModelVersionAdded {
+        model: ModelId,
+        version: u16,
+        manifest_cid: String,
+    },
+    SharesTransferred {
+        model: ModelId,
+        from: Address,
+        to: Address,
+        amount: Shares,
+    },
+    /// Revenue for a model's share holders, moved from `payer` into the royalty escrow.
+    RoyaltiesCredited {
+        model: ModelId,
+        payer: Address,
+        amount: Amount,
+    },
+    /// Accrued royalties paid from the royalty escrow to `holder`.
+    RoyaltiesClaimed {
+        model: ModelId,
+        holder: Address,
+        amount: Amount,
+    },
 }
 
 impl Event {
@@ -66,6 +100,11 @@ impl Event {
             Event::Unbonding { .. } => 4,
             Event::Withdrawn { .. } => 5,
             Event::Slashed { .. } => 6,
+            Event::ModelRegistered { .. } => 7,
+            Event::ModelVersionAdded { .. } => 8,
+            Event::SharesTransferred { .. } => 9,
+            Event::RoyaltiesCredited { .. } => 10,
+            Event::RoyaltiesClaimed { .. } => 11,
         }
     }
 }
@@ -107,6 +146,53 @@ impl Write for Event {
                 amount.write(buf);
                 buf.put_u64(*release_height);
             }
+            Event::ModelRegistered {
+                model,
+                name,
+                creator,
+                manifest_cid,
+                total_shares,
+            } => {
+                model.write(buf);
+                write_string(name, buf);
+                creator.write(buf);
+                write_string(manifest_cid, buf);
+                total_shares.write(buf);
+            }
+            Event::ModelVersionAdded {
+                model,
+                version,
+                manifest_cid,
+            } => {
+                model.write(buf);
+                buf.put_u16(*version);
+                write_string(manifest_cid, buf);
+            }
+            Event::SharesTransferred {
+                model,
+                from,
+                to,
+                amount,
+            } => {
+                model.write(buf);
+                from.write(buf);
+                to.write(buf);
+                amount.write(buf);
+            }
+            Event::RoyaltiesCredited {
+                model,
+                payer: who,
+                amount,
+            }
+            | Event::RoyaltiesClaimed {
+                model,
+                holder: who,
+                amount,
+            } => {
+                model.write(buf);
+                who.write(buf);
+                amount.write(buf);
+            }
         }
     }
 }
@@ -121,6 +207,22 @@ impl EncodeSize for Event {
             | Event::Withdrawn { .. }
             | Event::Slashed { .. } => Address::SIZE + Amount::SIZE,
             Event::Unbonding { .. } => Address::SIZE + Amount::SIZE + 8,
+            Event::ModelRegistered {
+                name, manifest_cid, ..
+            } => {
+                ModelId::SIZE
+                    + string_size(name)
+                    + Address::SIZE
+                    + string_size(manifest_cid)
+                    + Shares::SIZE
+            }
+            Event::ModelVersionAdded { manifest_cid, .. } => {
+                ModelId::SIZE + 2 + string_size(manifest_cid)
+            }
+            Event::SharesTransferred { .. } => ModelId::SIZE + 2 * Address::SIZE + Shares::SIZE,
+            Event::RoyaltiesCredited { .. } | Event::RoyaltiesClaimed { .. } => {
+                ModelId::SIZE + Address::SIZE + Amount::SIZE
+            }
         }
     }
 }
@@ -167,9 +269,46 @@ impl Read for Event {
                 let (staker, amount) = staker_amount(buf)?;
                 Event::Slashed { staker, amount }
             }
+            7..=11 => read_model_event(tag, buf)?,
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }
+}
+
+/// The `models` events (tags 7–11).
+fn read_model_event(tag: u8, buf: &mut impl Buf) -> Result<Event, CodecError> {
+    let model = ModelId::read(buf)?;
+    Ok(match tag {
+        7 => Event::ModelRegistered {
+            model,
+            name: read_string(buf, MAX_MODEL_NAME_BYTES)?,
+            creator: Address::read(buf)?,
+            manifest_cid: read_string(buf, MAX_CID_BYTES)?,
+            total_shares: Shares::read(buf)?,
+        },
+        8 => Event::ModelVersionAdded {
+            model,
+            version: u16::read(buf)?,
+            manifest_cid: read_string(buf, MAX_CID_BYTES)?,
+        },
+        9 => Event::SharesTransferred {
+            model,
+            from: Address::read(buf)?,
+            to: Address::read(buf)?,
+            amount: Shares::read(buf)?,
+        },
+        10 => Event::RoyaltiesCredited {
+            model,
+            payer: Address::read(buf)?,
+            amount: Amount::read(buf)?,
+        },
+        11 => Event::RoyaltiesClaimed {
+            model,
+            holder: Address::read(buf)?,
+            amount: Amount::read(buf)?,
+        },
+        other => return Err(CodecError::InvalidEnum(other)),
+    })
 }
 
 /// Whether a transaction's call applied. A failed call still pays its fee and uses its nonce.
@@ -311,6 +450,7 @@ impl Read for BlockReceipts {
 mod tests {
     use super::*;
     use crate::Keypair;
+    use commonware_codec::Decode;
 
     #[test]
     fn receipts_round_trip_and_root_changes() {
@@ -360,5 +500,62 @@ mod tests {
         assert_ne!(changed.root(), receipts.root());
         let json = serde_json::to_string(&receipts).unwrap();
         assert!(json.contains("\"status\":\"failed\""), "{json}");
+    }
+
+    #[test]
+    fn model_events_round_trip() {
+        let a = Keypair::from_seed(1).address();
+        let b = Keypair::from_seed(2).address();
+        let model = ModelId(3);
+        let events = vec![
+            Event::ModelRegistered {
+                model,
+                name: "tiny-bert".into(),
+                creator: a,
+                manifest_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
+                total_shares: Shares::new(1_000),
+            },
+            Event::ModelVersionAdded {
+                model,
+                version: 255,
+                manifest_cid: "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG".into(),
+            },
+            Event::SharesTransferred {
+                model,
+                from: a,
+                to: b,
+                amount: Shares::new(10),
+            },
+            Event::RoyaltiesCredited {
+                model,
+                payer: b,
+                amount: Amount::from_base(99),
+            },
+            Event::RoyaltiesClaimed {
+                model,
+                holder: a,
+                amount: Amount::from_base(98),
+            },
+        ];
+        for event in events {
+            let mut bytes = Vec::new();
+            event.write(&mut bytes);
+            assert_eq!(bytes.len(), event.encode_size(), "{event:?}");
+            assert_eq!(Event::decode_cfg(bytes.clone(), &()).unwrap(), event);
+            let json = serde_json::to_string(&event).unwrap();
+            assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn model_event_strings_are_bounded() {
+        let event = Event::ModelVersionAdded {
+            model: ModelId(1),
+            version: 1,
+            manifest_cid: "b".repeat(MAX_CID_BYTES + 1),
+        };
+        let mut bytes = Vec::new();
+        event.write(&mut bytes);
+        assert!(Event::decode_cfg(bytes.clone(), &()).is_err());
     }
 }

@@ -8,7 +8,10 @@
 //!   be at most [`MAX_TX_BYTES`] long.
 
 use crate::{
-    codec::{decode_bounded, read_short_bytes, write_short_bytes},
+    codec::{
+        decode_bounded, read_list, read_short_bytes, read_string, string_size, write_list,
+        write_short_bytes, write_string,
+    },
     Address, Amount, Hash, Keypair, PublicKey, Signature, TypesError,
 };
 use bytes::BufMut;
@@ -23,6 +26,19 @@ pub const MAX_TX_BYTES: usize = 16 * 1024;
 pub const TX_NAMESPACE: &[u8] = b"tessera/tx";
 const TX_ID_DOMAIN: &[u8] = b"tessera/tx/v1";
 const MAX_CHAIN_ID_LEN: usize = 32;
+
+/// Longest model name, in bytes (1–64 characters of `a-z`, `0-9`, `-`).
+pub const MAX_MODEL_NAME_BYTES: usize = 64;
+/// Longest content id (CID) text, in bytes.
+pub const MAX_CID_BYTES: usize = 128;
+/// Longest runtime/architecture tag of a model (`candle-bert`, `llama-gguf`), in bytes.
+pub const MAX_RUNTIME_BYTES: usize = 32;
+/// Longest license of a model (an SPDX expression such as `Apache-2.0`), in bytes.
+pub const MAX_LICENSE_BYTES: usize = 64;
+/// Longest note on a model version, in bytes.
+pub const MAX_VERSION_NOTE_BYTES: usize = 256;
+/// Most data-provider links one model may carry.
+pub const MAX_DATA_LINKS: usize = 16;
 
 /// Which chain a transaction is for: 1–32 characters of `a-z`, `0-9`, `-`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,6 +120,314 @@ impl Read for ChainId {
     }
 }
 
+// ---------------------------------------------------------------------------------
+// The vocabulary of the `models` module (registry, shares, royalties).
+// ---------------------------------------------------------------------------------
+
+/// A registered model's id: models are numbered from 1 in registration order.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct ModelId(pub u64);
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Write for ModelId {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u64(self.0);
+    }
+}
+
+impl FixedSize for ModelId {
+    const SIZE: usize = 8;
+}
+
+impl Read for ModelId {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(ModelId(u64::read(buf)?))
+    }
+}
+
+/// A number of a model's ownership shares. JSON carries it as a decimal string (like
+/// [`Amount`]) so clients that read numbers as doubles never round it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shares(u64);
+
+impl Shares {
+    pub const ZERO: Shares = Shares(0);
+
+    pub const fn new(count: u64) -> Shares {
+        Shares(count)
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn checked_add(self, other: Shares) -> Option<Shares> {
+        self.0.checked_add(other.0).map(Shares)
+    }
+
+    pub fn checked_sub(self, other: Shares) -> Option<Shares> {
+        self.0.checked_sub(other.0).map(Shares)
+    }
+}
+
+impl fmt::Display for Shares {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl serde::Serialize for Shares {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Shares {
+    /// A decimal string (canonical) or a JSON integer.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Text(String),
+            Number(u64),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Text(text) => text
+                .parse::<u64>()
+                .map(Shares)
+                .map_err(|_| serde::de::Error::custom(format!("invalid share count {text:?}"))),
+            Repr::Number(n) => Ok(Shares(n)),
+        }
+    }
+}
+
+impl Write for Shares {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u64(self.0);
+    }
+}
+
+impl FixedSize for Shares {
+    const SIZE: usize = 8;
+}
+
+impl Read for Shares {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Shares(u64::read(buf)?))
+    }
+}
+
+/// A fraction in basis points: 10,000 bps is the whole.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Bps(u16);
+
+impl Bps {
+    pub const ZERO: Bps = Bps(0);
+    /// 100%.
+    pub const FULL: Bps = Bps(10_000);
+
+    pub const fn new(bps: u16) -> Bps {
+        Bps(bps)
+    }
+
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl Write for Bps {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u16(self.0);
+    }
+}
+
+impl FixedSize for Bps {
+    const SIZE: usize = 2;
+}
+
+impl Read for Bps {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Bps(u16::read(buf)?))
+    }
+}
+
+/// How each payment for a model's use is divided. The four parts must sum to exactly
+/// [`Bps::FULL`] (checked by the state machine, not by decoding).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RevenueSplit {
+    /// To the compute provider that served the call.
+    pub compute_bps: Bps,
+    /// To the model's share holders, pro rata (the royalties).
+    pub owners_bps: Bps,
+    /// To the linked data providers, by their weights.
+    pub data_bps: Bps,
+    /// To the protocol treasury.
+    pub treasury_bps: Bps,
+}
+
+impl RevenueSplit {
+    /// The sum of the four parts (wide enough that it cannot overflow).
+    pub fn total_bps(&self) -> u32 {
+        [
+            self.compute_bps,
+            self.owners_bps,
+            self.data_bps,
+            self.treasury_bps,
+        ]
+        .iter()
+        .map(|part| u32::from(part.get()))
+        .sum()
+    }
+}
+
+impl Write for RevenueSplit {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.compute_bps.write(buf);
+        self.owners_bps.write(buf);
+        self.data_bps.write(buf);
+        self.treasury_bps.write(buf);
+    }
+}
+
+impl FixedSize for RevenueSplit {
+    const SIZE: usize = 4 * Bps::SIZE;
+}
+
+impl Read for RevenueSplit {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(RevenueSplit {
+            compute_bps: Bps::read(buf)?,
+            owners_bps: Bps::read(buf)?,
+            data_bps: Bps::read(buf)?,
+            treasury_bps: Bps::read(buf)?,
+        })
+    }
+}
+
+/// A data provider whose dataset a model was trained on, and its weight within the
+/// model's data share (the weights of a model's links sum to [`Bps::FULL`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataLink {
+    pub provider: Address,
+    pub weight_bps: Bps,
+}
+
+impl Write for DataLink {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.provider.write(buf);
+        self.weight_bps.write(buf);
+    }
+}
+
+impl FixedSize for DataLink {
+    const SIZE: usize = Address::SIZE + Bps::SIZE;
+}
+
+impl Read for DataLink {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(DataLink {
+            provider: Address::read(buf)?,
+            weight_bps: Bps::read(buf)?,
+        })
+    }
+}
+
+/// What a creator declares when registering a model. Decoding bounds every size; the
+/// state machine checks the rest (`tessera_state::models::check_spec`, which clients
+/// can call before signing).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelSpec {
+    /// Unique on chain: 1–64 characters of `a-z`, `0-9`, `-`.
+    pub name: String,
+    /// CID of the manifest that lists the model's files (CIDv1 base32 or CIDv0).
+    pub manifest_cid: String,
+    /// Runtime/architecture tag, e.g. `candle-bert`, `llama-gguf`.
+    pub runtime: String,
+    /// License of the weights, e.g. `Apache-2.0`.
+    pub license: String,
+    /// Ownership shares minted to the creator; fixed for the model's life.
+    pub total_shares: Shares,
+    pub price_base_per_call: Amount,
+    pub price_base_per_token: Amount,
+    pub split: RevenueSplit,
+    pub data_links: Vec<DataLink>,
+}
+
+impl Write for ModelSpec {
+    fn write(&self, buf: &mut impl BufMut) {
+        write_string(&self.name, buf);
+        write_string(&self.manifest_cid, buf);
+        write_string(&self.runtime, buf);
+        write_string(&self.license, buf);
+        self.total_shares.write(buf);
+        self.price_base_per_call.write(buf);
+        self.price_base_per_token.write(buf);
+        self.split.write(buf);
+        write_list(&self.data_links, buf);
+    }
+}
+
+impl EncodeSize for ModelSpec {
+    fn encode_size(&self) -> usize {
+        string_size(&self.name)
+            + string_size(&self.manifest_cid)
+            + string_size(&self.runtime)
+            + string_size(&self.license)
+            + Shares::SIZE
+            + 2 * Amount::SIZE
+            + RevenueSplit::SIZE
+            + 4
+            + self.data_links.len() * DataLink::SIZE
+    }
+}
+
+impl Read for ModelSpec {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(ModelSpec {
+            name: read_string(buf, MAX_MODEL_NAME_BYTES)?,
+            manifest_cid: read_string(buf, MAX_CID_BYTES)?,
+            runtime: read_string(buf, MAX_RUNTIME_BYTES)?,
+            license: read_string(buf, MAX_LICENSE_BYTES)?,
+            total_shares: Shares::read(buf)?,
+            price_base_per_call: Amount::read(buf)?,
+            price_base_per_token: Amount::read(buf)?,
+            split: RevenueSplit::read(buf)?,
+            data_links: read_list(buf, MAX_DATA_LINKS, &())?,
+        })
+    }
+}
+
 /// What a transaction does. Each variant belongs to one state module.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -116,6 +440,22 @@ pub enum Call {
     Unbond { amount: Amount },
     /// staking: move every matured unbonding entry back to the balance.
     Withdraw,
+    /// models: register a model; its `total_shares` are minted to the signer.
+    RegisterModel(ModelSpec),
+    /// models: record a new manifest as the model's next version (its creator only).
+    AddModelVersion {
+        model: ModelId,
+        manifest_cid: String,
+        note: String,
+    },
+    /// models: move `amount` of the signer's shares of `model` to `to`.
+    TransferShares {
+        model: ModelId,
+        to: Address,
+        amount: Shares,
+    },
+    /// models: pay the signer's accrued royalties from `model` to their balance.
+    ClaimRoyalties { model: ModelId },
 }
 
 impl Call {
@@ -125,6 +465,10 @@ impl Call {
             Call::Bond { .. } => 1,
             Call::Unbond { .. } => 2,
             Call::Withdraw => 3,
+            Call::RegisterModel(_) => 4,
+            Call::AddModelVersion { .. } => 5,
+            Call::TransferShares { .. } => 6,
+            Call::ClaimRoyalties { .. } => 7,
         }
     }
 
@@ -135,6 +479,10 @@ impl Call {
             Call::Bond { .. } => "bond",
             Call::Unbond { .. } => "unbond",
             Call::Withdraw => "withdraw",
+            Call::RegisterModel(_) => "register_model",
+            Call::AddModelVersion { .. } => "add_model_version",
+            Call::TransferShares { .. } => "transfer_shares",
+            Call::ClaimRoyalties { .. } => "claim_royalties",
         }
     }
 }
@@ -149,6 +497,22 @@ impl Write for Call {
             }
             Call::Bond { amount } | Call::Unbond { amount } => amount.write(buf),
             Call::Withdraw => {}
+            Call::RegisterModel(spec) => spec.write(buf),
+            Call::AddModelVersion {
+                model,
+                manifest_cid,
+                note,
+            } => {
+                model.write(buf);
+                write_string(manifest_cid, buf);
+                write_string(note, buf);
+            }
+            Call::TransferShares { model, to, amount } => {
+                model.write(buf);
+                to.write(buf);
+                amount.write(buf);
+            }
+            Call::ClaimRoyalties { model } => model.write(buf),
         }
     }
 }
@@ -159,6 +523,12 @@ impl EncodeSize for Call {
             Call::Transfer { .. } => Address::SIZE + Amount::SIZE,
             Call::Bond { .. } | Call::Unbond { .. } => Amount::SIZE,
             Call::Withdraw => 0,
+            Call::RegisterModel(spec) => spec.encode_size(),
+            Call::AddModelVersion {
+                manifest_cid, note, ..
+            } => ModelId::SIZE + string_size(manifest_cid) + string_size(note),
+            Call::TransferShares { .. } => ModelId::SIZE + Address::SIZE + Shares::SIZE,
+            Call::ClaimRoyalties { .. } => ModelId::SIZE,
         }
     }
 }
@@ -179,6 +549,20 @@ impl Read for Call {
                 amount: Amount::read(buf)?,
             },
             3 => Call::Withdraw,
+            4 => Call::RegisterModel(ModelSpec::read(buf)?),
+            5 => Call::AddModelVersion {
+                model: ModelId::read(buf)?,
+                manifest_cid: read_string(buf, MAX_CID_BYTES)?,
+                note: read_string(buf, MAX_VERSION_NOTE_BYTES)?,
+            },
+            6 => Call::TransferShares {
+                model: ModelId::read(buf)?,
+                to: Address::read(buf)?,
+                amount: Shares::read(buf)?,
+            },
+            7 => Call::ClaimRoyalties {
+                model: ModelId::read(buf)?,
+            },
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }
@@ -507,5 +891,149 @@ mod tests {
         let call_at = 1 + 12 + 32 + 8 + 16;
         bytes[call_at] = 200;
         assert!(SignedTransaction::from_bytes(&bytes).is_err());
+    }
+
+    fn sign_call(call: Call) -> SignedTransaction {
+        let key = Keypair::from_seed(3);
+        Transaction {
+            chain_id: ChainId::new("tessera-test").unwrap(),
+            signer: key.public_key().clone(),
+            nonce: 9,
+            max_fee: Amount::from_base(1_000),
+            call,
+        }
+        .sign(&key)
+        .unwrap()
+    }
+
+    fn spec() -> ModelSpec {
+        ModelSpec {
+            name: "tiny-bert".into(),
+            manifest_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
+            runtime: "candle-bert".into(),
+            license: "Apache-2.0".into(),
+            total_shares: Shares::new(1_000_000),
+            price_base_per_call: Amount::from_base(5_000),
+            price_base_per_token: Amount::from_base(7),
+            split: RevenueSplit {
+                compute_bps: Bps::new(6_000),
+                owners_bps: Bps::new(2_500),
+                data_bps: Bps::new(1_000),
+                treasury_bps: Bps::new(500),
+            },
+            data_links: vec![
+                DataLink {
+                    provider: Keypair::from_seed(5).address(),
+                    weight_bps: Bps::new(7_000),
+                },
+                DataLink {
+                    provider: Keypair::from_seed(6).address(),
+                    weight_bps: Bps::new(3_000),
+                },
+            ],
+        }
+    }
+
+    fn model_calls() -> Vec<Call> {
+        vec![
+            Call::RegisterModel(spec()),
+            Call::AddModelVersion {
+                model: ModelId(7),
+                manifest_cid: "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG".into(),
+                note: "int8 weights — 2× faster".into(),
+            },
+            Call::TransferShares {
+                model: ModelId(7),
+                to: Keypair::from_seed(4).address(),
+                amount: Shares::new(u64::MAX),
+            },
+            Call::ClaimRoyalties { model: ModelId(1) },
+        ]
+    }
+
+    #[test]
+    fn model_calls_round_trip_in_binary_and_json() {
+        for call in model_calls() {
+            let tx = sign_call(call.clone());
+            let bytes = tx.to_bytes();
+            assert_eq!(bytes.len(), tx.size_bytes(), "{}", call.name());
+            let back = SignedTransaction::from_bytes(&bytes).unwrap();
+            assert_eq!(back.tx().call, call);
+            assert!(back.verify_signature());
+            let json = serde_json::to_string(&call).unwrap();
+            assert!(
+                json.contains(&format!("\"type\":\"{}\"", call.name())),
+                "{json}"
+            );
+            assert_eq!(serde_json::from_str::<Call>(&json).unwrap(), call);
+        }
+    }
+
+    #[test]
+    fn shares_travel_as_json_strings() {
+        let json = serde_json::to_string(&Shares::new(u64::MAX)).unwrap();
+        assert_eq!(json, format!("\"{}\"", u64::MAX));
+        assert_eq!(
+            serde_json::from_str::<Shares>("12").unwrap(),
+            Shares::new(12)
+        );
+        assert!(serde_json::from_str::<Shares>("\"-1\"").is_err());
+    }
+
+    #[test]
+    fn model_call_decoding_is_bounded() {
+        let oversized = [
+            Call::RegisterModel(ModelSpec {
+                name: "x".repeat(MAX_MODEL_NAME_BYTES + 1),
+                ..spec()
+            }),
+            Call::RegisterModel(ModelSpec {
+                license: "x".repeat(MAX_LICENSE_BYTES + 1),
+                ..spec()
+            }),
+            Call::RegisterModel(ModelSpec {
+                data_links: vec![spec().data_links[0]; MAX_DATA_LINKS + 1],
+                ..spec()
+            }),
+            Call::AddModelVersion {
+                model: ModelId(1),
+                manifest_cid: "b".repeat(MAX_CID_BYTES + 1),
+                note: String::new(),
+            },
+            Call::AddModelVersion {
+                model: ModelId(1),
+                manifest_cid: "b".into(),
+                note: "n".repeat(MAX_VERSION_NOTE_BYTES + 1),
+            },
+        ];
+        for call in oversized {
+            let bytes = sign_call(call.clone()).to_bytes();
+            assert!(
+                SignedTransaction::from_bytes(&bytes).is_err(),
+                "{call:?} decoded"
+            );
+        }
+        let at_limits = Call::RegisterModel(ModelSpec {
+            name: "x".repeat(MAX_MODEL_NAME_BYTES),
+            manifest_cid: "b".repeat(MAX_CID_BYTES),
+            runtime: "r".repeat(MAX_RUNTIME_BYTES),
+            license: "l".repeat(MAX_LICENSE_BYTES),
+            data_links: vec![spec().data_links[0]; MAX_DATA_LINKS],
+            ..spec()
+        });
+        let tx = sign_call(at_limits);
+        assert_eq!(SignedTransaction::from_bytes(&tx.to_bytes()).unwrap(), tx);
+    }
+
+    #[test]
+    fn split_total_cannot_overflow() {
+        let split = RevenueSplit {
+            compute_bps: Bps::new(u16::MAX),
+            owners_bps: Bps::new(u16::MAX),
+            data_bps: Bps::new(u16::MAX),
+            treasury_bps: Bps::new(u16::MAX),
+        };
+        assert_eq!(split.total_bps(), 4 * u32::from(u16::MAX));
+        assert_eq!(spec().split.total_bps(), u32::from(Bps::FULL.get()));
     }
 }
