@@ -85,18 +85,7 @@ impl FromStr for ChainId {
     }
 }
 
-impl serde::Serialize for ChainId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ChainId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        ChainId::new(&text).map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_via_string!(ChainId);
 
 impl Write for ChainId {
     fn write(&self, buf: &mut impl BufMut) {
