@@ -25,6 +25,9 @@ use tessera_types::{
 };
 use tokio::sync::broadcast;
 
+/// A state entry: (key, value).
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// Most pending (verified, not final) blocks kept at once.
 const MAX_PENDING_BLOCKS: usize = 1_024;
 /// Most pending blocks between the head and a block being built or verified.
@@ -289,6 +292,17 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
     pub fn with_state<T>(&self, f: impl FnOnce(&Overlay<'_>) -> T) -> Result<T, ChainError> {
         let state = self.state.read().map_err(|_| lock_poisoned())?;
         Ok(f(&Overlay::new(&*state)))
+    }
+
+    /// Up to `limit` committed entries whose keys start with `prefix`, in key order.
+    pub fn scan(&self, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, ChainError> {
+        let state = self.state.read().map_err(|_| lock_poisoned())?;
+        Ok(state
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     pub fn params(&self) -> Result<Params, ChainError> {

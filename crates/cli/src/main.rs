@@ -2,6 +2,7 @@
 
 mod home;
 mod keystore;
+mod models;
 mod node;
 mod query;
 mod wallet;
@@ -52,6 +53,14 @@ enum Command {
     Tx(query::TxArgs),
     /// Show the node's status.
     Status,
+    /// Models: list, show, register.
+    #[command(subcommand)]
+    Model(models::ModelCommand),
+    /// Model ownership shares.
+    #[command(subcommand)]
+    Shares(models::SharesCommand),
+    /// Royalties from model shares: show them, or `claim` them.
+    Royalties(models::RoyaltiesArgs),
 }
 
 fn main() {
@@ -105,6 +114,9 @@ fn client_command(
             Command::Block(args) => query::block(&client, args, out).await,
             Command::Tx(args) => query::tx(&client, args, out).await,
             Command::Status => query::status(&client, out).await,
+            Command::Model(cmd) => models::model(home, &client, cmd, out).await,
+            Command::Shares(cmd) => models::shares(home, &client, cmd, out).await,
+            Command::Royalties(args) => models::royalties(home, &client, args, out).await,
             Command::Keys(_) | Command::Node(_) | Command::Devnet(_) | Command::Genesis(_) => {
                 Ok(())
             }

@@ -54,7 +54,7 @@ pub struct BalanceArgs {
 pub struct TxOptions {
     /// The key that signs (a name from `tessera keys list`).
     #[arg(long, value_name = "KEY")]
-    from: String,
+    pub from: String,
     /// Most TSR you accept to pay as fee (default: the exact fee).
     #[arg(long, value_name = "TSR")]
     max_fee: Option<Amount>,
@@ -155,7 +155,7 @@ pub fn keys(home: &Home, cmd: KeysCommand, out: &Output) -> anyhow::Result<()> {
 }
 
 /// An address, or the name of a key in the keystore.
-fn resolve_account(home: &Home, text: &str) -> anyhow::Result<Address> {
+pub(crate) fn resolve_account(home: &Home, text: &str) -> anyhow::Result<Address> {
     if text.starts_with("tsr1") {
         return Ok(text.parse()?);
     }
@@ -246,7 +246,7 @@ pub async fn withdraw(
 }
 
 /// Sign `call` with the `--from` key, submit it, and (unless `--no-wait`) wait for its block.
-async fn send(
+pub(crate) async fn send(
     home: &Home,
     client: &RpcClient,
     opts: &TxOptions,

@@ -2,7 +2,16 @@
 //! units; hashes and proofs are hex.
 
 use serde::{Deserialize, Serialize};
-use tessera_state::{bank::Account, staking::Stake, Params};
+use tessera_state::{
+    bank::Account,
+    models::{
+        royalties::{Holding, RoyaltyPool},
+        Model, Version,
+    },
+    staking::Stake,
+    Params,
+};
+use tessera_types::tx::{ModelId, Shares};
 use tessera_types::{tx::TxView, Address, BlockHeader, BlockReceipts, ChainId, Hash, Receipt};
 
 /// `POST /v1/txs`.
@@ -92,4 +101,38 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong and what to do, for people.
     pub message: String,
+}
+
+/// `GET /v1/models`: every registered model (at most 1,000), by id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub id: ModelId,
+    pub model: Model,
+}
+
+/// A holder of a model's shares.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Holder {
+    pub address: Address,
+    pub shares: Shares,
+}
+
+/// `GET /v1/models/{name|id}`: the model, its versions, its royalty pool and its
+/// largest holders (at most 20).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelResponse {
+    pub id: ModelId,
+    pub model: Model,
+    pub versions: Vec<Version>,
+    pub pool: RoyaltyPool,
+    pub top_holders: Vec<Holder>,
+}
+
+/// One model's line in `GET /v1/royalties/{address}`: the holding as if settled now
+/// (`holding.claimable` is what a claim pays).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoyaltyLine {
+    pub id: ModelId,
+    pub name: String,
+    pub holding: Holding,
 }

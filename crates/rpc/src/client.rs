@@ -195,6 +195,21 @@ impl RpcClient {
         Ok(block)
     }
 
+    /// Every registered model.
+    pub async fn models(&self) -> Result<Vec<ModelSummary>, RpcError> {
+        self.get("/v1/models").await
+    }
+
+    /// A model by name or id, with versions, royalty pool and largest holders.
+    pub async fn model(&self, id: &str) -> Result<ModelResponse, RpcError> {
+        self.get(&format!("/v1/models/{id}")).await
+    }
+
+    /// `address`'s share holdings and claimable royalties, per model.
+    pub async fn royalties(&self, address: &Address) -> Result<Vec<RoyaltyLine>, RpcError> {
+        self.get(&format!("/v1/royalties/{address}")).await
+    }
+
     /// Prometheus text.
     pub async fn metrics(&self) -> Result<String, RpcError> {
         let response = self.http.get(format!("{}/metrics", self.base)).send().await;

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod client;
+mod models;
 pub mod server;
 
 pub use client::{RpcClient, RpcError};

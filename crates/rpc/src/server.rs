@@ -28,7 +28,7 @@ pub struct AppState<E: StoreContext> {
     pub mode: String,
 }
 
-type Shared<E> = Arc<AppState<E>>;
+pub(crate) type Shared<E> = Arc<AppState<E>>;
 
 /// The API's routes.
 pub fn router<E>(state: AppState<E>) -> Router
@@ -42,6 +42,12 @@ where
         .route("/v1/accounts/{address}", get(account::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
         .route("/v1/events", get(events::<E>))
+        .route("/v1/models", get(crate::models::list::<E>))
+        .route("/v1/models/{id}", get(crate::models::show::<E>))
+        .route(
+            "/v1/royalties/{address}",
+            get(crate::models::royalties::<E>),
+        )
         .route("/metrics", get(metrics::<E>))
         // Hex doubles the size; leave room for the JSON around it.
         .layer(DefaultBodyLimit::max(MAX_TX_BYTES * 2 + 1024))
@@ -68,11 +74,11 @@ impl From<ChainError> for ApiError {
     }
 }
 
-fn bad_request(code: &'static str, message: impl ToString) -> ApiError {
+pub(crate) fn bad_request(code: &'static str, message: impl ToString) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, code, message.to_string())
 }
 
-fn not_found(message: impl ToString) -> ApiError {
+pub(crate) fn not_found(message: impl ToString) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "not_found", message.to_string())
 }
 

@@ -162,6 +162,54 @@ fn api_round_trip() {
         let metrics = client.metrics().await.unwrap();
         assert!(metrics.contains("chain_txs_committed_total 1"), "{metrics}");
 
+        // Models: register one, then list, show and royalties see it.
+        let creator = dev_key(3);
+        let spec = tessera_types::tx::ModelSpec {
+            name: "minilm-embed".into(),
+            manifest_cid: "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi".into(),
+            runtime: "candle-bert".into(),
+            license: "Apache-2.0".into(),
+            total_shares: tessera_types::tx::Shares::new(1_000),
+            price_base_per_call: Amount::from_base(2_000_000),
+            price_base_per_token: Amount::ZERO,
+            split: tessera_types::tx::RevenueSplit {
+                compute_bps: tessera_types::tx::Bps::new(7_000),
+                owners_bps: tessera_types::tx::Bps::new(3_000),
+                data_bps: tessera_types::tx::Bps::ZERO,
+                treasury_bps: tessera_types::tx::Bps::ZERO,
+            },
+            data_links: Vec::new(),
+        };
+        let register = Transaction {
+            chain_id: ChainId::new(DEV_CHAIN_ID).unwrap(),
+            signer: creator.public_key().clone(),
+            nonce: 0,
+            max_fee: Amount::from_tsr(1).unwrap(),
+            call: Call::RegisterModel(spec),
+        }
+        .sign(&creator)
+        .unwrap();
+        client.submit(&register).await.unwrap();
+        let block = chain
+            .propose(chain.head().hash(), dev_key(0).address(), 6)
+            .await
+            .unwrap();
+        chain.commit(block.hash()).await.unwrap();
+        let models = client.models().await.unwrap();
+        assert_eq!(models.len(), 1);
+        let shown = client.model("minilm-embed").await.unwrap();
+        assert_eq!(shown.id, models[0].id);
+        assert_eq!(shown.top_holders.len(), 1);
+        assert_eq!(shown.top_holders[0].address, creator.address());
+        assert_eq!(shown.versions.len(), 1);
+        let lines = client.royalties(&creator.address()).await.unwrap();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].holding.claimable.is_zero());
+        assert_eq!(
+            client.model("nope").await.unwrap_err().code(),
+            Some("not_found")
+        );
+
         // A node that is not there gets a clear error.
         let err = RpcClient::new("http://127.0.0.1:1")
             .status()
