@@ -49,8 +49,9 @@ where
             get(crate::models::royalties::<E>),
         )
         .route("/metrics", get(metrics::<E>))
-        // Hex doubles the size; leave room for the JSON around it.
-        .layer(DefaultBodyLimit::max(MAX_TX_BYTES * 2 + 1024))
+        // Hex doubles the size: leave room for a transaction twice over the limit, so
+        // an oversized one gets the decoder's typed error rather than a bare 413.
+        .layer(DefaultBodyLimit::max(MAX_TX_BYTES * 4 + 1024))
         .with_state(Arc::new(state))
 }
 
@@ -80,6 +81,13 @@ pub(crate) fn bad_request(code: &'static str, message: impl ToString) -> ApiErro
 
 pub(crate) fn not_found(message: impl ToString) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "not_found", message.to_string())
+}
+
+fn decode_code(e: &tessera_types::TypesError) -> &'static str {
+    match e {
+        tessera_types::TypesError::TooLarge { .. } => "too_large",
+        _ => "bad_encoding",
+    }
 }
 
 fn mempool_code(e: &MempoolError) -> &'static str {
@@ -126,7 +134,7 @@ async fn submit<E: StoreContext + Metrics + Supervisor>(
             "tx must be hex of the signed transaction's canonical bytes",
         )
     })?;
-    let tx = SignedTransaction::from_bytes(&bytes).map_err(|e| bad_request("bad_encoding", e))?;
+    let tx = SignedTransaction::from_bytes(&bytes).map_err(|e| bad_request(decode_code(&e), e))?;
     match app.chain.submit(tx) {
         Ok(id) => Ok(Json(Submitted { id })),
         Err(e) => Err(bad_request(mempool_code(&e), e)),

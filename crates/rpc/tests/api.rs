@@ -159,6 +159,16 @@ fn api_round_trip() {
             .await
             .unwrap();
         assert_eq!(garbage.status(), 400);
+        let huge = serde_json::json!({ "tx": "00".repeat(tessera_types::MAX_TX_BYTES + 1) });
+        let oversized = reqwest::Client::new()
+            .post(format!("{url}/v1/txs"))
+            .json(&huge)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(oversized.status(), 400);
+        let body: tessera_rpc::api::ErrorBody = oversized.json().await.unwrap();
+        assert_eq!(body.code, "too_large", "{}", body.message);
         let metrics = client.metrics().await.unwrap();
         assert!(metrics.contains("chain_txs_committed_total 1"), "{metrics}");
 
