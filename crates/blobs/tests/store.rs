@@ -462,3 +462,33 @@ fn a_failing_write_stops_the_put_with_an_error() {
     }
     assert!(tmp_is_empty(&store), "failed writes leave no temp files");
 }
+
+#[test]
+fn block_cids_lists_every_block_parents_first() {
+    let (_dir, store) = store();
+    let bytes = common::pattern_bytes(3 * CHUNK_BYTES + 11, 5);
+    let root = store.put_bytes(&bytes).unwrap();
+    let blocks = store.block_cids(&root, 100).unwrap();
+    assert_eq!(blocks.len(), 5, "a root and four leaves");
+    assert_eq!(blocks[0], root);
+    let children: Vec<_> = store
+        .children(&root)
+        .unwrap()
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(&blocks[1..], &children[..]);
+    assert!(
+        store.children(&blocks[1]).unwrap().is_empty(),
+        "leaves have no children"
+    );
+    assert!(store.block_cids(&root, 4).is_err(), "the limit holds");
+    // A receiver importing in this order has every block it needs to export the file.
+    let (_other_dir, other) = self::store();
+    for cid in &blocks {
+        other
+            .import_block(cid, &store.get_block(cid).unwrap())
+            .unwrap();
+    }
+    assert_eq!(other.get_bytes(&root, 1 << 20).unwrap(), bytes);
+}

@@ -29,6 +29,12 @@ impl Home {
         self.dir.join("genesis.json")
     }
 
+    /// Blocks of files: the node serves them, the wallet keeps what it uploads and
+    /// downloads (so transfers resume).
+    pub fn blob_dir(&self) -> PathBuf {
+        self.dir.join("blobs")
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }

@@ -1,5 +1,6 @@
 //! `tessera`: run a node and use the chain from the command line.
 
+mod blob;
 mod home;
 mod keystore;
 mod models;
@@ -61,6 +62,9 @@ enum Command {
     Shares(models::SharesCommand),
     /// Royalties from model shares: show them, or `claim` them.
     Royalties(models::RoyaltiesArgs),
+    /// Files by content: CIDs, upload to and download from a node.
+    #[command(subcommand)]
+    Blob(blob::BlobCommand),
 }
 
 fn main() {
@@ -117,6 +121,7 @@ fn client_command(
             Command::Model(cmd) => models::model(home, &client, cmd, out).await,
             Command::Shares(cmd) => models::shares(home, &client, cmd, out).await,
             Command::Royalties(args) => models::royalties(home, &client, args, out).await,
+            Command::Blob(cmd) => blob::blob(home, &client, cmd, out).await,
             Command::Keys(_) | Command::Node(_) | Command::Devnet(_) | Command::Genesis(_) => {
                 Ok(())
             }

@@ -126,6 +126,7 @@ fn serve(home: &Home, args: DevnetArgs) -> anyhow::Result<()> {
         bail!("--block-time-ms must be at least 1");
     }
     let storage = home.data_dir();
+    let blob_dir = home.blob_dir();
     let config = commonware_runtime::tokio::Config::new().with_storage_directory(&storage);
     let runner = commonware_runtime::tokio::Runner::new(config);
     runner.start(|context| async move {
@@ -141,8 +142,11 @@ fn serve(home: &Home, args: DevnetArgs) -> anyhow::Result<()> {
                     args.rpc_addr
                 )
             })?;
+        let blobs = tessera_blobs::BlobStore::open(&blob_dir)
+            .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
         let app = router(AppState {
             chain: chain.clone(),
+            blobs: Some(Arc::new(blobs)),
             mode: "dev".into(),
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

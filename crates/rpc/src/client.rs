@@ -1,11 +1,21 @@
 //! The typed client of the node's API. Account queries are verified: each proof must
 //! check against the reported state root and prove exactly the reported values.
 
-use crate::api::*;
+use crate::{api::*, blobs::BlobInfo};
 use std::time::Duration;
+use tessera_blobs::{BlobError, BlobStore, Cid};
 use tessera_state::{bank, staking};
 use tessera_store::{verify_proof, StateProof};
 use tessera_types::{Address, Hash, SignedTransaction};
+
+/// A blob transfer failed at the node or in the local store.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobTransferError {
+    #[error(transparent)]
+    Node(#[from] RpcError),
+    #[error(transparent)]
+    Local(#[from] BlobError),
+}
 
 /// The node the CLI talks to when none is given.
 pub const DEFAULT_NODE_URL: &str = "http://127.0.0.1:26657";
@@ -208,6 +218,116 @@ impl RpcClient {
     /// `address`'s share holdings and claimable royalties, per model.
     pub async fn royalties(&self, address: &Address) -> Result<Vec<RoyaltyLine>, RpcError> {
         self.get(&format!("/v1/royalties/{address}")).await
+    }
+
+    /// Which of `cids` the node lacks.
+    pub async fn missing_blocks(&self, cids: &[Cid]) -> Result<Vec<Cid>, RpcError> {
+        let mut missing = Vec::new();
+        for batch in cids.chunks(crate::blobs::MAX_CIDS_PER_REQUEST) {
+            let body = crate::blobs::CidList {
+                cids: batch.to_vec(),
+            };
+            let url = format!("{}/v1/blob-blocks/missing", self.base);
+            let response = self.http.post(url).json(&body).send().await;
+            let answer: crate::blobs::Missing = self.read(response).await?;
+            missing.extend(answer.missing);
+        }
+        Ok(missing)
+    }
+
+    /// Send one block; the node verifies it against `cid` before storing it.
+    pub async fn put_block(&self, cid: &Cid, bytes: Vec<u8>) -> Result<(), RpcError> {
+        let url = format!("{}/v1/blob-blocks/{cid}", self.base);
+        let response = self.http.put(url).body(bytes).send().await;
+        let response = response.map_err(|e| RpcError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        self.read::<serde_json::Value>(Ok(response))
+            .await
+            .map(|_| ())
+    }
+
+    /// One block's bytes, unverified (callers import it into a store, which verifies).
+    pub async fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, RpcError> {
+        let url = format!("{}/v1/blob-blocks/{cid}", self.base);
+        let response = self.http.get(url).send().await;
+        let response = response.map_err(|e| RpcError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        if !response.status().is_success() {
+            return self
+                .read::<serde_json::Value>(Ok(response))
+                .await
+                .map(|_| Vec::new());
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| RpcError::BadResponse(e.to_string()))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Upload the file `root` from `store`: only the blocks the node lacks, parents
+    /// first, then ask the node to check it has the whole file. `progress(done, total)`
+    /// counts blocks. Resumes where an interrupted upload stopped.
+    pub async fn upload(
+        &self,
+        store: &BlobStore,
+        root: &Cid,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<BlobInfo, BlobTransferError> {
+        let blocks = store.block_cids(root, crate::blobs::MAX_FILE_BLOCKS)?;
+        let missing = self.missing_blocks(&blocks).await?;
+        let total = u64::try_from(missing.len()).unwrap_or(u64::MAX);
+        for (done, cid) in missing.iter().enumerate() {
+            self.put_block(cid, store.get_block(cid)?).await?;
+            progress(
+                u64::try_from(done).unwrap_or(u64::MAX).saturating_add(1),
+                total,
+            );
+        }
+        let url = format!("{}/v1/blobs/{root}/complete", self.base);
+        let response = self.http.post(url).send().await;
+        Ok(self.read(response).await?)
+    }
+
+    /// Download the file `root` into `store`, block by block, each verified against its
+    /// CID as it is imported; blocks already in `store` are not fetched again.
+    /// `progress(done, total)` counts file bytes.
+    pub async fn download(
+        &self,
+        store: &BlobStore,
+        root: &Cid,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<(), BlobTransferError> {
+        let mut stack = vec![(*root, 0u64)];
+        let mut done = 0u64;
+        let mut total = 0u64;
+        while let Some((cid, _)) = stack.pop() {
+            if !store.has(&cid)? {
+                let bytes = self.get_block(&cid).await?;
+                store.import_block(&cid, &bytes)?;
+            }
+            let children = store.children(&cid)?;
+            if cid == *root {
+                total = store.get(root)?.size();
+            }
+            if children.is_empty() {
+                done = done
+                    .saturating_add(store.get_block(&cid)?.len() as u64)
+                    .min(total);
+                progress(done, total);
+            }
+            stack.extend(children.into_iter().rev());
+        }
+        store.sync()?;
+        progress(total, total);
+        Ok(())
     }
 
     /// Prometheus text.

@@ -6,6 +6,7 @@
 //! * [`api`] holds the request and response types both sides share.
 
 pub mod api;
+pub mod blobs;
 pub mod client;
 mod models;
 pub mod server;

@@ -24,6 +24,8 @@ use tessera_types::{
 /// What every route needs.
 pub struct AppState<E: StoreContext> {
     pub chain: Arc<Chain<E>>,
+    /// The node's blob store, if it serves blobs.
+    pub blobs: Option<Arc<tessera_blobs::BlobStore>>,
     /// Shown in `/v1/status` (`dev` or `validator`).
     pub mode: String,
 }
@@ -48,6 +50,20 @@ where
             "/v1/royalties/{address}",
             get(crate::models::royalties::<E>),
         )
+        .route("/v1/blob-blocks/missing", post(crate::blobs::missing::<E>))
+        .route(
+            "/v1/blob-blocks/{cid}",
+            get(crate::blobs::get_block::<E>)
+                .put(crate::blobs::put_block::<E>)
+                .layer(DefaultBodyLimit::max(
+                    tessera_blobs::MAX_BLOCK_BYTES.saturating_add(1024),
+                )),
+        )
+        .route("/v1/blobs/{cid}", get(crate::blobs::get_blob::<E>))
+        .route(
+            "/v1/blobs/{cid}/complete",
+            post(crate::blobs::complete::<E>),
+        )
         .route("/metrics", get(metrics::<E>))
         // Hex doubles the size: leave room for a transaction twice over the limit, so
         // an oversized one gets the decoder's typed error rather than a bare 413.
@@ -56,7 +72,7 @@ where
 }
 
 /// An error response: HTTP status, stable code, human message.
-pub struct ApiError(StatusCode, &'static str, String);
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

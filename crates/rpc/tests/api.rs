@@ -38,7 +38,9 @@ fn api_round_trip() {
     let dir = std::env::temp_dir().join(format!("tessera-rpc-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let config = commonware_runtime::tokio::Config::new().with_storage_directory(&dir);
+    let work = dir.clone();
     commonware_runtime::tokio::Runner::new(config).start(|context| async move {
+        let dir = work;
         let chain = Arc::new(
             Chain::open(
                 context.child("chain"),
@@ -50,8 +52,10 @@ fn api_round_trip() {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let blobs = Arc::new(tessera_blobs::BlobStore::open(dir.join("node-blobs")).unwrap());
         let app = router(AppState {
             chain: chain.clone(),
+            blobs: Some(blobs),
             mode: "dev".into(),
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -219,6 +223,65 @@ fn api_round_trip() {
             client.model("nope").await.unwrap_err().code(),
             Some("not_found")
         );
+
+        // Blobs: upload block by block, resume, download verified, ranges.
+        let local = tessera_blobs::BlobStore::open(dir.join("wallet-blobs")).unwrap();
+        let bytes: Vec<u8> = (0..(3 * tessera_blobs::CHUNK_BYTES + 100))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let root = local.put_bytes(&bytes).unwrap();
+        let first_block = local.block_cids(&root, 100).unwrap()[1];
+        client
+            .put_block(&first_block, local.get_block(&first_block).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            client
+                .missing_blocks(&local.block_cids(&root, 100).unwrap())
+                .await
+                .unwrap()
+                .len(),
+            4
+        );
+        let sent = std::sync::atomic::AtomicU64::new(0);
+        let info = client
+            .upload(&local, &root, &|done, _| {
+                sent.store(done, std::sync::atomic::Ordering::SeqCst)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            sent.load(std::sync::atomic::Ordering::SeqCst),
+            4,
+            "the resumed upload sends only the missing blocks"
+        );
+        assert_eq!((info.size_bytes, info.blocks), (bytes.len() as u64, 5));
+        let tampered = client
+            .put_block(&first_block, vec![1, 2, 3])
+            .await
+            .unwrap_err();
+        assert_eq!(tampered.code(), Some("bad_block"), "{tampered}");
+        let fresh = tessera_blobs::BlobStore::open(dir.join("other-blobs")).unwrap();
+        client.download(&fresh, &root, &|_, _| {}).await.unwrap();
+        assert_eq!(fresh.get_bytes(&root, 1 << 22).unwrap(), bytes);
+        let ranged = reqwest::Client::new()
+            .get(format!("{url}/v1/blobs/{root}"))
+            .header("range", "bytes=262140-262150")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ranged.status(), 206);
+        assert_eq!(
+            ranged.bytes().await.unwrap().to_vec(),
+            bytes[262_140..=262_150].to_vec()
+        );
+        let whole = reqwest::get(format!("{url}/v1/blobs/{root}"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(whole.to_vec(), bytes);
 
         // A node that is not there gets a clear error.
         let err = RpcClient::new("http://127.0.0.1:1")

@@ -135,6 +135,34 @@ impl BlobStore {
         }
     }
 
+    /// The children of the stored block `cid` with the file bytes under each (empty for
+    /// a leaf). The block is verified as it is read.
+    pub fn children(&self, cid: &Cid) -> Result<Vec<(Cid, u64)>, BlobError> {
+        let block = self.get_block(cid)?;
+        Ok(decode_file_node(cid, &block)?.children)
+    }
+
+    /// Every block of the stored file `root`, each parent before its children: the order
+    /// in which a receiver can check every block against a parent it already has. At
+    /// most `max_blocks`; more is refused as [BlobError::FileTooLarge].
+    pub fn block_cids(&self, root: &Cid, max_blocks: usize) -> Result<Vec<Cid>, BlobError> {
+        let mut out = Vec::new();
+        let mut stack = vec![*root];
+        while let Some(cid) = stack.pop() {
+            if out.len() >= max_blocks {
+                return Err(BlobError::FileTooLarge {
+                    what: format!("file {root} in blocks"),
+                    len_bytes: u64::try_from(out.len()).unwrap_or(u64::MAX),
+                    max_bytes: u64::try_from(max_blocks).unwrap_or(u64::MAX),
+                });
+            }
+            let children = self.children(&cid)?;
+            stack.extend(children.iter().rev().map(|(child, _)| *child));
+            out.push(cid);
+        }
+        Ok(out)
+    }
+
     /// The bytes of block `cid`, checked to hash to `cid` (e.g. to serve to a peer).
     pub fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, BlobError> {
         let path = self.block_path(cid);

@@ -1,0 +1,20 @@
+//! The consensus crate's error type.
+
+use tessera_chain::ChainError;
+use tessera_types::Hash;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsensusError {
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("block {finalized} was finalized at height {height} but this node committed {committed:?}: the node is on another chain; stop it and resync")]
+    Diverged {
+        height: u64,
+        finalized: Hash,
+        committed: Option<Hash>,
+    },
+    #[error("finalized block {height} does not follow the head {head} and consensus's archive lacks the blocks between: resync the chain and consensus data together")]
+    Gap { height: u64, head: u64 },
+}

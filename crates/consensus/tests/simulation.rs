@@ -1,0 +1,531 @@
+//! Whole-network simulation: four validators run the chain under simplex + marshal over
+//! `p2p::simulated` on the deterministic runtime (seeded: a failing seed replays exactly).
+
+use commonware_codec::Encode as _;
+use commonware_consensus::{
+    simplex::{
+        scheme::ed25519,
+        types::{Notarize, Proposal, Vote},
+    },
+    types::{Epoch, Round, View},
+};
+use commonware_cryptography::{
+    ed25519::{PrivateKey, PublicKey},
+    Signer as _,
+};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::{Recipients, Sender as _};
+use commonware_runtime::{
+    deterministic, Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _,
+};
+use commonware_utils::{probability, NZUsize, NZU32};
+use futures::channel::oneshot;
+use std::{sync::Arc, time::Duration};
+use tessera_chain::{
+    genesis::{dev_genesis, dev_key, DEV_CHAIN_ID},
+    Chain, ChainConfig, TxLookup,
+};
+use tessera_consensus::{
+    node::{
+        max_message_bytes, CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES,
+        CHANNEL_RESOLVER, CHANNEL_VOTES,
+    },
+    Channels, Digest, EvidenceLog, Fault, NodeConfig,
+};
+use tessera_state::bank;
+use tessera_types::{Amount, Call, ChainId, Hash, SignedTransaction, Transaction};
+
+const VALIDATORS: u64 = 4;
+const MAX_BLOCK_BYTES: usize = 1024 * 1024;
+const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+const LINK: Link = Link {
+    latency: Duration::from_millis(20),
+    jitter: Duration::from_millis(5),
+    success_rate: probability!(1.0),
+};
+
+type Ctx = deterministic::Context;
+
+fn transfer(from: u64, nonce: u64, to: u64, base: u128) -> SignedTransaction {
+    let key = dev_key(from);
+    Transaction {
+        chain_id: ChainId::new(DEV_CHAIN_ID).unwrap(),
+        signer: key.public_key().clone(),
+        nonce,
+        max_fee: Amount::from_tsr(1).unwrap(),
+        call: Call::Transfer {
+            to: dev_key(to).address(),
+            amount: Amount::from_base(base),
+        },
+    }
+    .sign(&key)
+    .unwrap()
+}
+
+fn validator_key(i: u64) -> PrivateKey {
+    PrivateKey::from_seed(1_000 + i)
+}
+
+/// A started validator: its chain, the task owning its consensus, its evidence log.
+type Started = (
+    Arc<Chain<Ctx>>,
+    Handle<()>,
+    oneshot::Receiver<EvidenceLog<Ctx>>,
+);
+
+struct Sim {
+    oracle: Oracle<PublicKey, Ctx>,
+    keys: Vec<PrivateKey>,
+    validators: Vec<PublicKey>,
+}
+
+impl Sim {
+    async fn new(context: &Ctx) -> Sim {
+        let keys: Vec<PrivateKey> = (0..VALIDATORS).map(validator_key).collect();
+        let validators: Vec<PublicKey> = keys.iter().map(|k| k.public_key()).collect();
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size: max_message_bytes(validators.len(), MAX_BLOCK_BYTES),
+                max_peers_per_set: NZUsize!(validators.len()),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(1),
+            },
+            validators.clone(),
+        )
+        .await;
+        network.start();
+        let sim = Sim {
+            oracle,
+            keys,
+            validators,
+        };
+        sim.link_all().await;
+        sim
+    }
+
+    async fn link(&self, a: usize, b: usize) {
+        let (pa, pb) = (self.validators[a].clone(), self.validators[b].clone());
+        let _ = self.oracle.add_link(pa.clone(), pb.clone(), LINK).await;
+        let _ = self.oracle.add_link(pb, pa, LINK).await;
+    }
+
+    async fn unlink(&self, a: usize, b: usize) {
+        let (pa, pb) = (self.validators[a].clone(), self.validators[b].clone());
+        let _ = self.oracle.remove_link(pa.clone(), pb.clone()).await;
+        let _ = self.oracle.remove_link(pb, pa).await;
+    }
+
+    async fn link_all(&self) {
+        for a in 0..self.validators.len() {
+            for b in a + 1..self.validators.len() {
+                self.link(a, b).await;
+            }
+        }
+    }
+
+    /// Open validator `i`'s chain and start its consensus; returns the chain and the task
+    /// that owns every consensus task (abort it to crash the validator).
+    async fn start_validator(&self, context: &Ctx, i: usize) -> (Arc<Chain<Ctx>>, Handle<()>) {
+        let (chain, handle, _) = self.start_validator_with_evidence(context, i).await;
+        (chain, handle)
+    }
+
+    /// [`Sim::start_validator`], also returning the node's fault evidence log.
+    async fn start_validator_with_evidence(&self, context: &Ctx, i: usize) -> Started {
+        self.start_validator_on(context, i, &format!("v{i}-chain"))
+            .await
+    }
+
+    /// Start validator `i` with its chain's data under `chain_prefix`.
+    async fn start_validator_on(&self, context: &Ctx, i: usize, chain_prefix: &str) -> Started {
+        let genesis = dev_genesis(0, &[]);
+        let chain = Chain::open(
+            context.child("chain").with_attribute("validator", i),
+            &genesis,
+            ChainConfig {
+                verify_threads: 1,
+                partition_prefix: chain_prefix.to_string(),
+                ..ChainConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        let chain = Arc::new(chain);
+        let me = self.validators[i].clone();
+        let control = self.oracle.control(me.clone());
+        let mut registered = Vec::new();
+        for channel in [
+            CHANNEL_VOTES,
+            CHANNEL_CERTIFICATES,
+            CHANNEL_RESOLVER,
+            CHANNEL_BACKFILL,
+            CHANNEL_BROADCAST,
+        ] {
+            registered.push(control.register(channel, QUOTA).await.unwrap());
+        }
+        let mut registered = registered.into_iter();
+        let mut next = || registered.next().unwrap();
+        let channels = Channels {
+            votes: next(),
+            certificates: next(),
+            resolver: next(),
+            backfill: next(),
+            broadcast: next(),
+        };
+        let config = NodeConfig::new(
+            DEV_CHAIN_ID.as_bytes(),
+            &format!("v{i}-consensus"),
+            self.keys[i].clone(),
+            self.validators.clone(),
+        );
+        let oracle_manager = self.oracle.manager();
+        let node_chain = chain.clone();
+        let (evidence_tx, evidence_rx) = oneshot::channel();
+        let handle = context
+            .child("validator")
+            .with_attribute("validator", i)
+            .spawn(move |context| async move {
+                let node = tessera_consensus::start(
+                    context.child("node"),
+                    config,
+                    node_chain,
+                    channels,
+                    control,
+                    oracle_manager,
+                )
+                .await
+                .unwrap();
+                let _ = evidence_tx.send(node.evidence.clone());
+                futures::future::pending::<()>().await;
+            });
+        (chain, handle, evidence_rx)
+    }
+}
+
+/// Wait until every chain has committed at least `height`.
+async fn wait_for_height(context: &Ctx, chains: &[Arc<Chain<Ctx>>], height: u64) {
+    while chains.iter().any(|c| c.head().height < height) {
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every chain holds the same blocks (hashes and state roots) up to the lowest head.
+async fn assert_agree(chains: &[Arc<Chain<Ctx>>]) -> u64 {
+    let common = chains.iter().map(|c| c.head().height).min().unwrap();
+    for h in 1..=common {
+        let mut expected: Option<(Hash, Hash)> = None;
+        for (i, chain) in chains.iter().enumerate() {
+            let (block, _) = chain.block(h).await.unwrap().unwrap();
+            let got = (block.hash(), block.header.state_root);
+            match expected {
+                None => expected = Some(got),
+                Some(e) => assert_eq!(e, got, "validator {i} differs at height {h}"),
+            }
+        }
+    }
+    common
+}
+
+async fn assert_committed(chains: &[Arc<Chain<Ctx>>], txs: &[SignedTransaction]) {
+    for chain in chains {
+        for tx in txs {
+            let found = chain.lookup_tx(tx.id()).await.unwrap();
+            assert!(
+                matches!(found, TxLookup::Committed { .. }),
+                "tx {} is {found:?}",
+                tx.id()
+            );
+        }
+    }
+}
+
+fn runner(seed: u64) -> deterministic::Runner {
+    deterministic::Runner::new(
+        deterministic::Config::default()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(300))),
+    )
+}
+
+/// Four validators finalize blocks carrying transfers; all agree on every block and root.
+fn finalize_with_transfers(seed: u64) -> Vec<Hash> {
+    runner(seed).start(|context| async move {
+        let sim = Sim::new(&context).await;
+        let mut chains = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..VALIDATORS as usize {
+            let (chain, handle) = sim.start_validator(&context, i).await;
+            chains.push(chain);
+            handles.push(handle);
+        }
+        // Transfers to two validators' mempools: each lands when its holder leads.
+        let txs: Vec<SignedTransaction> = (0..5)
+            .map(|n| transfer(1, n, 2, 1_000))
+            .chain((0..3).map(|n| transfer(3, n, 2, 7)))
+            .collect();
+        for tx in txs.iter().take(5) {
+            chains[0].submit(tx.clone()).unwrap();
+        }
+        for tx in txs.iter().skip(5) {
+            chains[2].submit(tx.clone()).unwrap();
+        }
+        wait_for_height(&context, &chains, 12).await;
+        assert_agree(&chains).await;
+        assert_committed(&chains, &txs).await;
+        for chain in &chains {
+            let balance = chain
+                .with_state(|s| bank::account(s, &dev_key(2).address()).unwrap().balance)
+                .unwrap();
+            assert_eq!(
+                balance,
+                Amount::from_tsr(1_000_000)
+                    .unwrap()
+                    .checked_add(Amount::from_base(5_021))
+                    .unwrap()
+            );
+        }
+        let hashes = {
+            let mut out = Vec::new();
+            for h in 1..=12 {
+                out.push(chains[0].block(h).await.unwrap().unwrap().0.hash());
+            }
+            out
+        };
+        for handle in handles {
+            handle.abort();
+        }
+        hashes
+    })
+}
+
+#[test]
+fn four_validators_finalize_transfers_over_seeds() {
+    for seed in 0..5 {
+        println!("seed {seed}");
+        finalize_with_transfers(seed);
+    }
+}
+
+#[test]
+fn same_seed_same_chain() {
+    assert_eq!(finalize_with_transfers(7), finalize_with_transfers(7));
+}
+
+/// Start every validator.
+async fn start_all(sim: &Sim, context: &Ctx) -> (Vec<Arc<Chain<Ctx>>>, Vec<Handle<()>>) {
+    let mut chains = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..VALIDATORS as usize {
+        let (chain, handle) = sim.start_validator(context, i).await;
+        chains.push(chain);
+        handles.push(handle);
+    }
+    (chains, handles)
+}
+
+/// A validator crashes (every consensus task aborted, its chain dropped) while the other
+/// three keep finalizing; restarted, it reopens its chain and backfills what it missed.
+#[test]
+fn crashed_validator_restarts_and_catches_up() {
+    for seed in 0..3 {
+        println!("seed {seed}");
+        runner(seed).start(|context| async move {
+            let sim = Sim::new(&context).await;
+            let (mut chains, mut handles) = start_all(&sim, &context).await;
+            let txs: Vec<SignedTransaction> = (0..4).map(|n| transfer(1, n, 2, 10)).collect();
+            for tx in &txs {
+                chains[0].submit(tx.clone()).unwrap();
+            }
+            wait_for_height(&context, &chains, 4).await;
+
+            // Crash validator 3.
+            handles[3].abort();
+            let crashed = chains.remove(3);
+            let crashed_height = crashed.head().height;
+            drop(crashed);
+            context.sleep(Duration::from_millis(10)).await;
+            wait_for_height(&context, &chains, crashed_height + 15).await;
+
+            // Restart it: it reopens at its committed head and catches up.
+            let (chain, handle) = sim.start_validator(&context, 3).await;
+            assert!(chain.head().height >= crashed_height);
+            handles[3] = handle;
+            chains.push(chain);
+            let target = chains[0].head().height + 5;
+            wait_for_height(&context, &chains, target).await;
+            assert!(assert_agree(&chains).await >= target);
+            assert_committed(&chains, &txs).await;
+        });
+    }
+}
+
+/// A validator restarts with its chain's data lost (consensus data kept): marshal only
+/// delivers blocks above what it already processed, so the committer first commits the
+/// missing finalized blocks from marshal's archive.
+#[test]
+fn validator_with_lost_chain_data_refills_from_marshal() {
+    runner(3).start(|context| async move {
+        let sim = Sim::new(&context).await;
+        let (mut chains, mut handles) = start_all(&sim, &context).await;
+        wait_for_height(&context, &chains, 6).await;
+        handles[3].abort();
+        drop(chains.remove(3));
+        context.sleep(Duration::from_millis(10)).await;
+        let (chain, handle, _) = sim.start_validator_on(&context, 3, "v3-chain-empty").await;
+        assert_eq!(chain.head().height, 0, "a fresh chain");
+        handles[3] = handle;
+        chains.push(chain);
+        let target = chains[0].head().height + 4;
+        wait_for_height(&context, &chains, target).await;
+        assert!(assert_agree(&chains).await >= target);
+    });
+}
+
+/// One validator is cut off (the other three keep a quorum), then a 2–2 split stops
+/// progress entirely; after both heal, everyone converges on one chain.
+#[test]
+fn partitions_heal() {
+    for seed in 0..3 {
+        println!("seed {seed}");
+        runner(seed).start(|context| async move {
+            let sim = Sim::new(&context).await;
+            let (chains, _handles) = start_all(&sim, &context).await;
+            wait_for_height(&context, &chains, 3).await;
+
+            // Isolate validator 0: the rest still finalize.
+            for peer in 1..4 {
+                sim.unlink(0, peer).await;
+            }
+            let isolated_at = chains[0].head().height;
+            wait_for_height(&context, &chains[1..], isolated_at + 8).await;
+            assert!(chains[0].head().height <= isolated_at + 1);
+            for peer in 1..4 {
+                sim.link(0, peer).await;
+            }
+            let target = chains[1].head().height + 3;
+            wait_for_height(&context, &chains, target).await;
+
+            // Split 2–2: no side has a quorum (3 of 4).
+            for a in [0, 1] {
+                for b in [2, 3] {
+                    sim.unlink(a, b).await;
+                }
+            }
+            context.sleep(Duration::from_secs(2)).await;
+            let stalled = chains.iter().map(|c| c.head().height).max().unwrap();
+            context.sleep(Duration::from_secs(10)).await;
+            let after = chains.iter().map(|c| c.head().height).max().unwrap();
+            assert!(
+                after <= stalled + 1,
+                "no quorum, no progress: {stalled} -> {after}"
+            );
+            sim.link_all().await;
+            wait_for_height(&context, &chains, after + 5).await;
+            assert!(assert_agree(&chains).await >= after + 5);
+        });
+    }
+}
+
+/// The whole network stops (the runtime's storage crashes: unsynced writes are lost per
+/// its fault model) and restarts from storage; marshal redelivers finalized blocks the
+/// chains already hold (acknowledged without re-applying) and the chain keeps growing.
+#[test]
+fn whole_network_restarts_from_storage() {
+    let (first, checkpoint) = deterministic::Runner::new(
+        deterministic::Config::default()
+            .with_seed(11)
+            .with_timeout(Some(Duration::from_secs(300))),
+    )
+    .start_and_recover(|context| async move {
+        let sim = Sim::new(&context).await;
+        let (chains, handles) = start_all(&sim, &context).await;
+        for n in 0..3 {
+            chains[1].submit(transfer(4, n, 5, 1)).unwrap();
+        }
+        wait_for_height(&context, &chains, 8).await;
+        assert_agree(&chains).await;
+        for handle in handles {
+            handle.abort();
+        }
+        chains.iter().map(|c| c.head().height).collect::<Vec<_>>()
+    });
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let sim = Sim::new(&context).await;
+        let (chains, _handles) = start_all(&sim, &context).await;
+        for (chain, before) in chains.iter().zip(&first) {
+            assert!(chain.head().height >= before.saturating_sub(1));
+        }
+        let target = first.iter().max().unwrap() + 6;
+        wait_for_height(&context, &chains, target).await;
+        assert!(assert_agree(&chains).await >= target);
+        let txs: Vec<SignedTransaction> = (0..3).map(|n| transfer(4, n, 5, 1)).collect();
+        assert_committed(&chains, &txs).await;
+    });
+}
+
+/// Validator 3 signs two different notarize votes per view (and runs no node); the three
+/// honest validators keep finalizing and each records verified evidence naming it.
+#[test]
+fn equivocation_is_recorded_as_evidence() {
+    runner(5).start(|context| async move {
+        let sim = Sim::new(&context).await;
+        let mut chains = Vec::new();
+        let mut logs = Vec::new();
+        let mut _handles = Vec::new();
+        for i in 0..3 {
+            let (chain, handle, log) = sim.start_validator_with_evidence(&context, i).await;
+            chains.push(chain);
+            _handles.push(handle);
+            logs.push(log.await.unwrap());
+        }
+        let byzantine = sim.validators[3].clone();
+        let participants =
+            commonware_utils::ordered::Set::from_iter_dedup(sim.validators.iter().cloned());
+        let scheme =
+            ed25519::Scheme::signer(DEV_CHAIN_ID.as_bytes(), participants, sim.keys[3].clone())
+                .unwrap();
+        let (mut votes, _inbox) = sim
+            .oracle
+            .control(byzantine.clone())
+            .register(CHANNEL_VOTES, QUOTA)
+            .await
+            .unwrap();
+
+        let reported = |logs: &[EvidenceLog<Ctx>]| {
+            logs.iter().all(|log| {
+                log.entries()
+                    .iter()
+                    .any(|e| e.offender == byzantine && e.fault == Fault::ConflictingNotarize)
+            })
+        };
+        for _ in 0..200 {
+            if reported(&logs) {
+                break;
+            }
+            // Votes for the views around the honest validators' current view (views run
+            // ahead of heights, as validator 3's own views time out).
+            let head = chains[0].head().height;
+            for view in head + 1..=2 * head + 8 {
+                for payload in [1u8, 2] {
+                    let proposal = Proposal::new(
+                        Round::new(Epoch::zero(), View::new(view)),
+                        View::new(view - 1),
+                        Digest::from([payload; 32]),
+                    );
+                    let vote = Notarize::sign(&scheme, proposal).unwrap();
+                    let _ = votes.send(
+                        Recipients::All,
+                        Vote::<ed25519::Scheme, Digest>::Notarize(vote).encode(),
+                        false,
+                    );
+                }
+            }
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        assert!(reported(&logs), "every honest validator holds evidence");
+        let target = chains[0].head().height + 3;
+        wait_for_height(&context, &chains, target).await;
+        assert_agree(&chains).await;
+    });
+}
