@@ -3,9 +3,11 @@
 mod blob;
 mod home;
 mod keystore;
+mod localnet;
 mod models;
 mod node;
 mod query;
+mod validator;
 mod wallet;
 
 use clap::{Parser, Subcommand};
@@ -32,8 +34,10 @@ enum Command {
     /// Manage the encrypted keys in <home>/keys.
     #[command(subcommand)]
     Keys(wallet::KeysCommand),
-    /// Run a node (`--dev`: a one-node chain that produces its own blocks).
+    /// Run a node (`--dev`: a one-node chain that produces its own blocks; `--config FILE`: a validator).
     Node(node::NodeArgs),
+    /// Create (or reuse) and run a validator network on this machine.
+    Localnet(localnet::LocalnetArgs),
     /// Start the local devnet: for now, the dev node with funded accounts.
     Devnet(node::DevnetArgs),
     /// Write a dev genesis file funding the dev accounts and your keys.
@@ -82,6 +86,8 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: `localnet` sends node output to log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -91,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Node(args) => node::run_node(&home, args),
         Command::Devnet(args) => node::run_devnet(&home, args),
+        Command::Localnet(args) => localnet::run(&home, args),
         Command::Genesis(args) => node::write_genesis(&home, args, &out),
         Command::Keys(cmd) => wallet::keys(&home, cmd, &out),
         command => client_command(&home, &cli.node, command, &out),
@@ -122,9 +129,11 @@ fn client_command(
             Command::Shares(cmd) => models::shares(home, &client, cmd, out).await,
             Command::Royalties(args) => models::royalties(home, &client, args, out).await,
             Command::Blob(cmd) => blob::blob(home, &client, cmd, out).await,
-            Command::Keys(_) | Command::Node(_) | Command::Devnet(_) | Command::Genesis(_) => {
-                Ok(())
-            }
+            Command::Keys(_)
+            | Command::Node(_)
+            | Command::Localnet(_)
+            | Command::Devnet(_)
+            | Command::Genesis(_) => Ok(()),
         }
     })
 }

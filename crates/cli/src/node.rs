@@ -1,4 +1,4 @@
-//! `tessera node`, `tessera devnet`, `tessera genesis`.
+//! `tessera node`, `tessera devnet`, `tessera genesis` (validators: `crate::validator`).
 
 use crate::{home::Home, Output};
 use anyhow::{bail, Context};
@@ -16,8 +16,11 @@ use tessera_types::Address;
 #[derive(clap::Args)]
 pub struct NodeArgs {
     /// Run a one-node dev chain that produces its own blocks.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     dev: bool,
+    /// Run a validator of a BFT network from this TOML file (`tessera localnet` writes them).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     common: DevnetArgs,
 }
@@ -49,8 +52,11 @@ pub struct GenesisArgs {
 }
 
 pub fn run_node(home: &Home, args: NodeArgs) -> anyhow::Result<()> {
+    if let Some(config) = args.config {
+        return crate::validator::run(&config);
+    }
     if !args.dev {
-        bail!("only the one-machine dev chain is built so far: run `tessera node --dev` (validator networks come with the BFT engine)");
+        bail!("say which node to run: `tessera node --dev` for a one-node dev chain, or `tessera node --config FILE` for a validator (`tessera localnet` writes a network of them)");
     }
     serve(home, args.common)
 }
@@ -77,7 +83,7 @@ pub fn write_genesis(home: &Home, args: GenesisArgs, out: &Output) -> anyhow::Re
 }
 
 /// The dev genesis, funding the dev accounts, the keys in the keystore and `extra`.
-fn dev_genesis_for(home: &Home, extra: &[Address]) -> anyhow::Result<Genesis> {
+pub(crate) fn dev_genesis_for(home: &Home, extra: &[Address]) -> anyhow::Result<Genesis> {
     let mut fund: Vec<Address> = home
         .keystore()
         .list()?
@@ -109,7 +115,10 @@ fn load_or_create_genesis(home: &Home, given: Option<PathBuf>) -> anyhow::Result
         .with_context(|| format!("{} is not a valid genesis file", path.display()))
 }
 
-fn save_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn save_json(
+    path: &std::path::Path,
+    value: &impl serde::Serialize,
+) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

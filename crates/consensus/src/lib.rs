@@ -8,6 +8,7 @@
 //!   (→ [`tessera_chain::Chain::commit`], acknowledged after the commit).
 //! * [`node::start`]: assembles simplex + marshal + broadcast for one validator on any
 //!   runtime and p2p network (`p2p::simulated` in tests, `p2p::authenticated` in production).
+//! * [`network::start_authenticated`]: a validator on the authenticated `lookup` network.
 //! * [`EvidenceLog`]: verified proofs of equivocation that simplex reports, for slashing.
 //!
 //! # Invariants
@@ -35,10 +36,12 @@ mod application;
 mod block;
 mod error;
 pub mod evidence;
+pub mod network;
 pub mod node;
 
 pub use application::{ChainApplication, ConsensusContext};
 pub use block::{to_digest, to_hash, BlockLimit, ConsensusBlock, Digest};
 pub use error::ConsensusError;
 pub use evidence::{Evidence, EvidenceLog, Fault};
+pub use network::{start_authenticated, NetworkedNode, P2pConfig};
 pub use node::{start, Channels, Node, NodeConfig};

@@ -1,0 +1,368 @@
+//! Process-level test of a validator network: `tessera localnet` runs four validators on
+//! loopback; transfers stream to their APIs; one validator is SIGKILLed and the others
+//! keep finalizing; restarted with `tessera node --config` it catches up; every
+//! transaction reported final stays final at the same height on every node, and the
+//! nodes agree on the blocks.
+//!
+//! There is no transaction gossip yet: a transaction waits in the mempool of the node it
+//! was submitted to and lands when that node leads a view. So each sender always submits
+//! to the same node (its nonces stay in one mempool), and the senders are spread over
+//! the nodes.
+
+use std::{
+    collections::BTreeMap,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use tessera_chain::genesis::{dev_key, DEV_CHAIN_ID};
+use tessera_rpc::{api::TxResponse, client::BlockId, RpcClient};
+use tessera_types::{Amount, Call, ChainId, Hash, Keypair, Transaction};
+
+const VALIDATORS: usize = 4;
+/// The validator killed and restarted (0-based).
+const VICTIM: usize = 1;
+/// Every wait in this test gives up after this long.
+const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+fn tessera() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+}
+
+/// A base port such that `base..base + VALIDATORS` are all free on loopback.
+fn free_port_range(not: &[u16]) -> u16 {
+    for attempt in 0..200u32 {
+        let seed = std::process::id()
+            .wrapping_mul(7919)
+            .wrapping_add(attempt * 104_729);
+        let base = 20_000 + u16::try_from(seed % 30_000).unwrap();
+        let ports: Vec<u16> = (0..VALIDATORS as u16).map(|i| base + i).collect();
+        if ports.iter().any(|p| not.contains(p)) {
+            continue;
+        }
+        let listeners: Vec<_> = ports
+            .iter()
+            .map(|p| TcpListener::bind(("127.0.0.1", *p)))
+            .collect();
+        if listeners.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+    panic!("no free port range on 127.0.0.1");
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn read_pid(dir: &Path, node: usize) -> u32 {
+    let path = dir.join(format!("v{}", node + 1)).join("node.pid");
+    let start = Instant::now();
+    loop {
+        if let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(start.elapsed() < WAIT_LIMIT, "no {}", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn height(client: &RpcClient) -> Option<u64> {
+    client.status().await.ok().map(|s| s.height)
+}
+
+async fn wait_for_height(clients: &[&RpcClient], at_least: u64, what: &str) {
+    let start = Instant::now();
+    loop {
+        let mut all = true;
+        for c in clients {
+            all &= height(c).await.is_some_and(|h| h >= at_least);
+        }
+        if all {
+            return;
+        }
+        assert!(
+            start.elapsed() < WAIT_LIMIT,
+            "{what}: not every node reached height {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Senders (dev accounts 1..=4), each pinned to one node, with their next nonces.
+struct Stream {
+    chain_id: ChainId,
+    recipient: tessera_types::Address,
+    nonces: Vec<u64>,
+    amount: u128,
+    /// Submitted, not yet seen final: (node, id, amount).
+    pending: Vec<(usize, Hash, u128)>,
+    /// Reported final: id -> (height, amount).
+    committed: BTreeMap<Hash, (u64, u128)>,
+}
+
+impl Stream {
+    fn sender(node: usize) -> Keypair {
+        dev_key(u64::try_from(node).unwrap() + 1)
+    }
+
+    /// One transfer from each sender whose node is up, then record what became final.
+    async fn step(&mut self, clients: &[RpcClient], up: &[bool]) {
+        for (node, client) in clients.iter().enumerate() {
+            if !up[node] {
+                continue;
+            }
+            let key = Stream::sender(node);
+            self.amount += 1;
+            let tx = Transaction {
+                chain_id: self.chain_id.clone(),
+                signer: key.public_key().clone(),
+                nonce: self.nonces[node],
+                max_fee: Amount::from_tsr(1).unwrap(),
+                call: Call::Transfer {
+                    to: self.recipient,
+                    amount: Amount::from_base(self.amount),
+                },
+            }
+            .sign(&key)
+            .unwrap();
+            if client.submit(&tx).await.is_ok() {
+                self.nonces[node] += 1;
+                self.pending.push((node, tx.id(), self.amount));
+            }
+        }
+        let mut still = Vec::new();
+        for (node, id, amount) in self.pending.drain(..) {
+            let found = if up[node] {
+                clients[node].tx(id).await.ok()
+            } else {
+                None
+            };
+            match found {
+                Some(TxResponse::Committed { height, .. }) => {
+                    self.committed.insert(id, (height, amount));
+                }
+                _ => still.push((node, id, amount)),
+            }
+        }
+        self.pending = still;
+    }
+
+    async fn run_for(&mut self, clients: &[RpcClient], up: &[bool], duration: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < duration {
+            self.step(clients, up).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Stops what the test started, also when it fails: the supervisor with SIGINT (it
+/// stops its validators), the restarted validator with SIGKILL. Only our own children
+/// are signalled, never a pid read from a file (it may have been reused).
+struct Cleanup {
+    root: PathBuf,
+    supervisor: Option<Child>,
+    restarted: Option<Child>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.supervisor.take() {
+            if matches!(child.try_wait(), Ok(None)) {
+                signal(child.id(), "-INT");
+                let start = Instant::now();
+                while matches!(child.try_wait(), Ok(None)) && start.elapsed() < WAIT_LIMIT {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if let Some(mut child) = self.restarted.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validator_network_survives_a_killed_validator() {
+    let root = std::env::temp_dir().join(format!("tessera-localnet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("home")).unwrap();
+    let dir = root.join("net");
+    let mut cleanup = Cleanup {
+        root: root.clone(),
+        supervisor: None,
+        restarted: None,
+    };
+    let rpc_base = free_port_range(&[]);
+    let rpc_ports: Vec<u16> = (0..VALIDATORS as u16).map(|i| rpc_base + i).collect();
+    let p2p_base = free_port_range(&rpc_ports);
+
+    let supervisor = tessera()
+        .args(["localnet", "--validators", &VALIDATORS.to_string()])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--rpc-port", &rpc_base.to_string()])
+        .args(["--p2p-port", &p2p_base.to_string()])
+        .env("TESSERA_HOME", root.join("home"))
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the localnet");
+    let supervisor_pid = supervisor.id();
+    cleanup.supervisor = Some(supervisor);
+    let clients: Vec<RpcClient> = rpc_ports
+        .iter()
+        .map(|p| RpcClient::new(&format!("http://127.0.0.1:{p}")))
+        .collect();
+    let all: Vec<&RpcClient> = clients.iter().collect();
+    let started = Instant::now();
+    wait_for_height(&all, 2, "start").await;
+    for c in &clients {
+        assert_eq!(c.status().await.unwrap().mode, "validator");
+    }
+    eprintln!("4 validators finalizing after {:?}", started.elapsed());
+
+    let mut stream = Stream {
+        chain_id: ChainId::new(DEV_CHAIN_ID).unwrap(),
+        recipient: Keypair::from_seed(4242).address(),
+        nonces: vec![0; VALIDATORS],
+        amount: 0,
+        pending: Vec::new(),
+        committed: BTreeMap::new(),
+    };
+    let mut up = vec![true; VALIDATORS];
+    stream.run_for(&clients, &up, Duration::from_secs(5)).await;
+
+    // SIGKILL one validator; the supervisor does not restart it.
+    let victim_pid = read_pid(&dir, VICTIM);
+    signal(victim_pid, "-KILL");
+    up[VICTIM] = false;
+    let others: Vec<&RpcClient> = (0..VALIDATORS)
+        .filter(|i| *i != VICTIM)
+        .map(|i| &clients[i])
+        .collect();
+    let mut at_kill = 0;
+    for c in &others {
+        at_kill = at_kill.max(height(c).await.unwrap());
+    }
+    stream.run_for(&clients, &up, Duration::from_secs(5)).await;
+    wait_for_height(&others, at_kill + 3, "after the kill").await;
+    assert!(
+        height(&clients[VICTIM]).await.is_none(),
+        "the killed validator still answers"
+    );
+
+    // Restart it from its config: it catches up to the others.
+    let config = dir.join(format!("v{}", VICTIM + 1)).join("config.toml");
+    let restarted: Child = tessera()
+        .arg("node")
+        .arg("--config")
+        .arg(&config)
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("restart the validator");
+    cleanup.restarted = Some(restarted);
+    let mut target = 0;
+    for c in &others {
+        target = target.max(height(c).await.unwrap());
+    }
+    let restart_at = Instant::now();
+    wait_for_height(&[&clients[VICTIM]], target, "catch-up").await;
+    eprintln!(
+        "restarted validator caught up to height {target} in {:?}",
+        restart_at.elapsed()
+    );
+    up[VICTIM] = true;
+    stream.run_for(&clients, &up, Duration::from_secs(4)).await;
+
+    // Every transaction reported final is final at the same height on every node.
+    let highest = stream
+        .committed
+        .values()
+        .map(|(h, _)| *h)
+        .max()
+        .unwrap_or(0);
+    wait_for_height(&all, highest, "final check").await;
+    for (id, (h, _)) in &stream.committed {
+        for (node, c) in clients.iter().enumerate() {
+            match c.tx(*id).await.unwrap() {
+                TxResponse::Committed { height, .. } => {
+                    assert_eq!(height, *h, "tx {id} at {height} on node {node}, not {h}")
+                }
+                other => panic!("tx {id} final at {h} is {other:?} on node {node}"),
+            }
+        }
+    }
+    // Heads agree: the same block at the lowest head, on every node.
+    let mut common = u64::MAX;
+    for c in &clients {
+        common = common.min(height(c).await.unwrap());
+    }
+    let mut hashes = Vec::new();
+    for c in &clients {
+        hashes.push(c.block(&BlockId::Height(common)).await.unwrap().hash);
+    }
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "nodes differ at height {common}: {hashes:?}"
+    );
+    assert!(
+        stream.committed.len() >= 8,
+        "too few transfers became final ({}) to mean anything",
+        stream.committed.len()
+    );
+    eprintln!(
+        "{} transfers final, common height {common}, total {:?}",
+        stream.committed.len(),
+        started.elapsed()
+    );
+
+    // Ctrl-C to the supervisor stops its validators; the restarted one is ours to stop.
+    let mut supervisor = cleanup.supervisor.take().unwrap();
+    signal(supervisor_pid, "-INT");
+    let stop = Instant::now();
+    while supervisor.try_wait().unwrap().is_none() {
+        assert!(stop.elapsed() < WAIT_LIMIT, "localnet did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut restarted = cleanup.restarted.take().unwrap();
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+    for (node, client) in clients.iter().enumerate() {
+        assert!(
+            node == VICTIM || height(client).await.is_none(),
+            "validator {node} still runs after the localnet stopped"
+        );
+    }
+
+    // Run again on the same directory: the localnet is reused, not regenerated.
+    let genesis = std::fs::read(dir.join("genesis.json")).unwrap();
+    let again = tessera()
+        .args(["localnet", "--init-only", "--validators", "7"])
+        .arg("--dir")
+        .arg(&dir)
+        .env("TESSERA_HOME", root.join("home"))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).lines().count(),
+        VALIDATORS
+    );
+    assert_eq!(std::fs::read(dir.join("genesis.json")).unwrap(), genesis);
+}

@@ -1,0 +1,134 @@
+//! A validator on `commonware-p2p`'s authenticated `lookup` network: encrypted,
+//! mutually authenticated connections to a fixed set of validators at known addresses.
+//!
+//! `lookup` (not `discovery`) because every validator's key and address come from
+//! configuration: there is nothing to discover, and an inbound connection from a key or
+//! IP outside the configured set is refused.
+//!
+//! The same five channels and message limit ([`max_message_bytes`]) as the simulation.
+
+use crate::{
+    node::{
+        max_message_bytes, start, Channels, Node, NodeConfig, CHANNEL_BACKFILL, CHANNEL_BROADCAST,
+        CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_VOTES,
+    },
+    ConsensusError,
+};
+use commonware_cryptography::{ed25519::PublicKey, ChaCha20Poly1305};
+use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _};
+use commonware_runtime::{
+    Clock, Handle, Metrics, Network as RNetwork, Quota, Resolver, Spawner, Storage, Supervisor,
+};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{ordered::Map, NZU32};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tessera_chain::Chain;
+use tessera_store::StoreContext;
+
+/// Messages per second each peer may send on one channel.
+const CHANNEL_QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+/// Suffix of the consensus namespace for the p2p handshake (a distinct signing domain).
+const P2P_NAMESPACE_SUFFIX: &[u8] = b"_P2P";
+/// Largest clock difference between peers the handshake tolerates.
+const HANDSHAKE_SYNCHRONY_BOUND: Duration = Duration::from_secs(5);
+/// Oldest handshake message accepted.
+const HANDSHAKE_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// Where this validator listens and where every validator (itself included) is reached.
+#[derive(Clone, Debug)]
+pub struct P2pConfig {
+    pub listen: SocketAddr,
+    /// One entry per validator of [`NodeConfig::validators`], with its p2p address.
+    pub peers: Vec<(PublicKey, SocketAddr)>,
+}
+
+/// A validator started on the authenticated network.
+pub struct NetworkedNode<E> {
+    pub node: Node<E>,
+    pub network: Handle<()>,
+}
+
+/// Start the authenticated network and a validator over it.
+pub async fn start_authenticated<E>(
+    context: E,
+    config: NodeConfig,
+    chain: Arc<Chain<E>>,
+    p2p: P2pConfig,
+) -> Result<NetworkedNode<E>, ConsensusError>
+where
+    E: StoreContext
+        + Metrics
+        + Supervisor
+        + Clock
+        + Spawner
+        + Storage
+        + RNetwork
+        + Resolver
+        + rand::CryptoRng
+        + rand::Rng,
+{
+    config.validate()?;
+    let peers = Map::from_iter_dedup(
+        p2p.peers
+            .iter()
+            .map(|(key, addr)| (key.clone(), Address::Symmetric(*addr))),
+    );
+    if peers.len() != config.validators.len()
+        || config
+            .validators
+            .iter()
+            .any(|v| peers.get_value(v).is_none())
+    {
+        return Err(ConsensusError::Config(
+            "every validator needs exactly one p2p address".into(),
+        ));
+    }
+    let max_message = max_message_bytes(config.validators.len(), config.max_block_bytes);
+    let handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer: config.signer.clone(),
+            synchrony_bound: HANDSHAKE_SYNCHRONY_BOUND,
+            max_handshake_age: HANDSHAKE_MAX_AGE,
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let mut namespace = config.namespace.clone();
+    namespace.extend_from_slice(P2P_NAMESPACE_SUFFIX);
+    let max_peers = std::num::NonZeroUsize::new(config.validators.len())
+        .ok_or_else(|| ConsensusError::Config("the validator set is empty".into()))?;
+    // `local`: fast redials and permissive private-IP rules, for machines that trust each
+    // other's addresses (a localnet or a private validator network).
+    let network_config = lookup::Config::local(
+        handshake,
+        &namespace,
+        p2p.listen,
+        max_peers,
+        max_message,
+        config.mailbox_size,
+    );
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), network_config);
+    let _ = oracle.track(0, peers);
+    let mut register = |channel| network.register(channel, CHANNEL_QUOTA);
+    let channels = Channels {
+        votes: register(CHANNEL_VOTES),
+        certificates: register(CHANNEL_CERTIFICATES),
+        resolver: register(CHANNEL_RESOLVER),
+        backfill: register(CHANNEL_BACKFILL),
+        broadcast: register(CHANNEL_BROADCAST),
+    };
+    let network = network.start();
+    let node = start(
+        context.child("node"),
+        config,
+        chain,
+        channels,
+        oracle.clone(),
+        oracle,
+    )
+    .await?;
+    Ok(NetworkedNode { node, network })
+}
