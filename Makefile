@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/tessera/target
 .PHONY: test check devnet bench fmt
 
 test:
-	cargo test --workspace --locked
+	bash scripts/fetch-models.sh && TESSERA_REQUIRE_MODELS=1 cargo test --workspace --locked
 
 check:
 	cargo fmt --all -- --check

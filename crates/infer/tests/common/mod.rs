@@ -1,0 +1,44 @@
+//! Shared by the integration tests: find the model, or skip loudly.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use tessera_infer::{default_minilm_dir, Embedder, MODEL_FILES};
+
+/// Set to 1 (as CI does) to turn a missing model into a failure instead of a skip.
+pub const REQUIRE_ENV: &str = "TESSERA_REQUIRE_MODELS";
+
+pub fn models_required() -> bool {
+    std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1")
+}
+
+/// The MiniLM directory if every model file is there. Otherwise prints a skip line and
+/// returns `None`, or panics when [`REQUIRE_ENV`] is 1.
+pub fn minilm_dir(test: &str) -> Option<PathBuf> {
+    let dir = default_minilm_dir();
+    let missing: Vec<&str> = MODEL_FILES
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if missing.is_empty() {
+        return Some(dir);
+    }
+    if models_required() {
+        panic!("{test}: model files {missing:?} absent in {} and {REQUIRE_ENV}=1; run scripts/fetch-models.sh", dir.display());
+    }
+    println!(
+        "skipped: {test}: model files absent in {}; run scripts/fetch-models.sh",
+        dir.display()
+    );
+    None
+}
+
+/// One loaded model per test binary.
+pub fn embedder(test: &str) -> Option<&'static Embedder> {
+    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
+    let dir = minilm_dir(test)?;
+    Some(EMBEDDER.get_or_init(|| Embedder::load(&dir).expect("load MiniLM")))
+}

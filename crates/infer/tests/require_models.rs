@@ -1,0 +1,14 @@
+//! CI sets TESSERA_REQUIRE_MODELS=1 so that the model tests can't all skip silently.
+
+mod common;
+
+#[test]
+fn models_present_when_required() {
+    let present = common::minilm_dir("models_present_when_required").is_some();
+    if common::models_required() {
+        assert!(
+            present,
+            "TESSERA_REQUIRE_MODELS=1 but the model files are missing"
+        );
+    }
+}
