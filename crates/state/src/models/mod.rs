@@ -277,6 +277,3 @@ pub fn add_version(
         manifest_cid: manifest_cid.into(),
     }])
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,13 +1,19 @@
-use super::*;
-use crate::{
+//! Unit tests of `models`: registration checks, versions, shares, royalties.
+
+use commonware_codec::{Decode, Encode, EncodeSize};
+use tessera_state::{
     bank::{self, Supply},
     kv::MemState,
-    StateView,
+    models::{royalties::*, *},
+    Overlay, StateError, StateView,
 };
-use commonware_codec::{Decode, Encode};
 use tessera_types::{
     tx::{Bps, DataLink, RevenueSplit, Shares},
     Amount,
+};
+use tessera_types::{
+    tx::{ModelId, ModelSpec},
+    Address, Event,
 };
 
 const CREATOR: Address = Address([1; 32]);

@@ -1,0 +1,65 @@
+//! Unit tests of genesis building.
+
+use tessera_state::{
+    bank, kv::MemState, staking, Genesis, GenesisAccount, Overlay, Params, StateError,
+};
+use tessera_types::{Address, Amount, ChainId};
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: ChainId::new("t").unwrap(),
+        genesis_time_ms: 0,
+        params: Params::default(),
+        accounts: vec![
+            GenesisAccount {
+                address: Address([1; 32]),
+                balance: Amount::from_base(10),
+                bonded: Amount::from_base(5),
+            },
+            GenesisAccount {
+                address: Address([2; 32]),
+                balance: Amount::from_base(3),
+                bonded: Amount::ZERO,
+            },
+        ],
+    }
+}
+
+#[test]
+fn builds_accounts_stake_and_supply() {
+    let writes = genesis().build().unwrap();
+    let state: MemState = writes.into_iter().map(|(k, v)| (k, v.unwrap())).collect();
+    let view = Overlay::new(&state);
+    assert_eq!(
+        bank::account(&view, &Address([1; 32])).unwrap().balance,
+        Amount::from_base(10)
+    );
+    assert_eq!(
+        staking::stake(&view, &Address([1; 32])).unwrap().bonded,
+        Amount::from_base(5)
+    );
+    assert_eq!(
+        bank::supply(&view).unwrap().total().unwrap(),
+        Amount::from_base(18)
+    );
+}
+
+#[test]
+fn rejects_duplicates_and_over_cap() {
+    let mut g = genesis();
+    g.accounts.push(g.accounts[0].clone());
+    assert!(matches!(g.build(), Err(StateError::InvalidGenesis(_))));
+    let mut g = genesis();
+    g.params.max_supply = Amount::from_base(17);
+    g.params.initial_block_reward = Amount::from_base(1);
+    assert!(matches!(g.build(), Err(StateError::InvalidGenesis(_))));
+}
+
+#[test]
+fn json_round_trip_with_default_params() {
+    let json = r#"{"chain_id":"t","genesis_time_ms":5,"accounts":[]}"#;
+    let g: Genesis = serde_json::from_str(json).unwrap();
+    assert_eq!(g.params, Params::default());
+    let text = serde_json::to_string(&g).unwrap();
+    assert_eq!(serde_json::from_str::<Genesis>(&text).unwrap(), g);
+}
