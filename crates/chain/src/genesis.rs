@@ -4,7 +4,9 @@
 //! derive them, so they are only for a chain on one machine.
 
 use tessera_state::{Genesis, GenesisAccount, Params};
-use tessera_types::{amount::BASE_PER_TSR, Address, Amount, ChainId, Keypair};
+use tessera_types::{
+    amount::BASE_PER_TSR, Address, Amount, Call, ChainId, Keypair, SignedTransaction, Transaction,
+};
 
 /// Chain id of the dev chain.
 pub const DEV_CHAIN_ID: &str = "tessera-dev";
@@ -50,4 +52,18 @@ pub fn dev_genesis(genesis_time_ms: u64, extra: &[Address]) -> Genesis {
         params: Params::default(),
         accounts,
     }
+}
+
+/// A transfer on the dev chain signed by `key`, with a generous 1 TSR `max_fee` (it pays
+/// only the actual fee): for tests, load generators and local scripts.
+pub fn dev_transfer(key: &Keypair, nonce: u64, to: Address, amount: Amount) -> SignedTransaction {
+    Transaction {
+        chain_id: ChainId::new(DEV_CHAIN_ID).expect("DEV_CHAIN_ID is a valid chain id"),
+        signer: key.public_key().clone(),
+        nonce,
+        max_fee: Amount::from_base(BASE_PER_TSR),
+        call: Call::Transfer { to, amount },
+    }
+    .sign(key)
+    .expect("the key signs its own transaction")
 }

@@ -4,25 +4,19 @@
 
 use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
 use tessera_chain::{
-    genesis::dev_genesis, genesis::dev_key, Chain, ChainConfig, ChainError, TxLookup,
+    genesis::dev_genesis, genesis::dev_key, genesis::dev_transfer, Chain, ChainConfig, ChainError,
+    TxLookup,
 };
 use tessera_state::bank;
-use tessera_types::{Amount, Call, Hash, SignedTransaction, Transaction};
+use tessera_types::{Amount, Hash, SignedTransaction};
 
 fn transfer(from: u64, nonce: u64, to: u64, base: u128) -> SignedTransaction {
-    let key = dev_key(from);
-    Transaction {
-        chain_id: tessera_types::ChainId::new(tessera_chain::genesis::DEV_CHAIN_ID).unwrap(),
-        signer: key.public_key().clone(),
+    dev_transfer(
+        &dev_key(from),
         nonce,
-        max_fee: Amount::from_tsr(1).unwrap(),
-        call: Call::Transfer {
-            to: dev_key(to).address(),
-            amount: Amount::from_base(base),
-        },
-    }
-    .sign(&key)
-    .unwrap()
+        dev_key(to).address(),
+        Amount::from_base(base),
+    )
 }
 
 fn config(name: &str) -> ChainConfig {

@@ -11,9 +11,9 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use tessera_chain::genesis::{dev_key, DEV_CHAIN_ID};
+use tessera_chain::genesis::{dev_key, dev_transfer};
 use tessera_rpc::{api::TxResponse, RpcClient};
-use tessera_types::{Amount, Call, ChainId, Hash, Keypair, Transaction};
+use tessera_types::{Amount, Hash, Keypair};
 
 const CYCLES: usize = 3;
 const SENDERS: u64 = 4;
@@ -63,7 +63,6 @@ async fn committed_transactions_survive_sigkill() {
     let home = std::env::temp_dir().join(format!("tessera-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     let recipient = Keypair::from_seed(4242).address();
-    let chain_id = ChainId::new(DEV_CHAIN_ID).unwrap();
     // tx id -> (height, amount) for every transaction the node reported committed.
     let mut committed: BTreeMap<Hash, (u64, u128)> = BTreeMap::new();
     let mut last_height = 0;
@@ -130,18 +129,7 @@ async fn committed_transactions_survive_sigkill() {
                 let key = dev_key(s);
                 let i = usize::try_from(s - 1).unwrap();
                 amount_seed += 1;
-                let tx = Transaction {
-                    chain_id: chain_id.clone(),
-                    signer: key.public_key().clone(),
-                    nonce: nonces[i],
-                    max_fee: Amount::from_tsr(1).unwrap(),
-                    call: Call::Transfer {
-                        to: recipient,
-                        amount: Amount::from_base(amount_seed),
-                    },
-                }
-                .sign(&key)
-                .unwrap();
+                let tx = dev_transfer(&key, nonces[i], recipient, Amount::from_base(amount_seed));
                 if client.submit(&tx).await.is_ok() {
                     nonces[i] += 1;
                     pending.push((tx.id(), amount_seed));

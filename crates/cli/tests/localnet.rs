@@ -16,9 +16,9 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use tessera_chain::genesis::{dev_key, DEV_CHAIN_ID};
+use tessera_chain::genesis::{dev_key, dev_transfer};
 use tessera_rpc::{api::TxResponse, client::BlockId, RpcClient};
-use tessera_types::{Amount, Call, ChainId, Hash, Keypair, Transaction};
+use tessera_types::{Amount, Hash, Keypair};
 
 const VALIDATORS: usize = 4;
 /// The validator killed and restarted (0-based).
@@ -98,7 +98,6 @@ async fn wait_for_height(clients: &[&RpcClient], at_least: u64, what: &str) {
 
 /// Senders (dev accounts 1..=4), each pinned to one node, with their next nonces.
 struct Stream {
-    chain_id: ChainId,
     recipient: tessera_types::Address,
     nonces: Vec<u64>,
     amount: u128,
@@ -121,18 +120,12 @@ impl Stream {
             }
             let key = Stream::sender(node);
             self.amount += 1;
-            let tx = Transaction {
-                chain_id: self.chain_id.clone(),
-                signer: key.public_key().clone(),
-                nonce: self.nonces[node],
-                max_fee: Amount::from_tsr(1).unwrap(),
-                call: Call::Transfer {
-                    to: self.recipient,
-                    amount: Amount::from_base(self.amount),
-                },
-            }
-            .sign(&key)
-            .unwrap();
+            let tx = dev_transfer(
+                &key,
+                self.nonces[node],
+                self.recipient,
+                Amount::from_base(self.amount),
+            );
             if client.submit(&tx).await.is_ok() {
                 self.nonces[node] += 1;
                 self.pending.push((node, tx.id(), self.amount));
@@ -236,7 +229,6 @@ async fn validator_network_survives_a_killed_validator() {
     eprintln!("4 validators finalizing after {:?}", started.elapsed());
 
     let mut stream = Stream {
-        chain_id: ChainId::new(DEV_CHAIN_ID).unwrap(),
         recipient: Keypair::from_seed(4242).address(),
         nonces: vec![0; VALIDATORS],
         amount: 0,

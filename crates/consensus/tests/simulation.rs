@@ -22,7 +22,7 @@ use commonware_utils::{probability, NZUsize, NZU32};
 use futures::channel::oneshot;
 use std::{sync::Arc, time::Duration};
 use tessera_chain::{
-    genesis::{dev_genesis, dev_key, DEV_CHAIN_ID},
+    genesis::{dev_genesis, dev_key, dev_transfer, DEV_CHAIN_ID},
     Chain, ChainConfig, TxLookup,
 };
 use tessera_consensus::{
@@ -33,7 +33,7 @@ use tessera_consensus::{
     Channels, Digest, EvidenceLog, Fault, NodeConfig,
 };
 use tessera_state::bank;
-use tessera_types::{Amount, Call, ChainId, Hash, SignedTransaction, Transaction};
+use tessera_types::{Amount, Hash, SignedTransaction};
 
 const VALIDATORS: u64 = 4;
 const MAX_BLOCK_BYTES: usize = 1024 * 1024;
@@ -47,19 +47,12 @@ const LINK: Link = Link {
 type Ctx = deterministic::Context;
 
 fn transfer(from: u64, nonce: u64, to: u64, base: u128) -> SignedTransaction {
-    let key = dev_key(from);
-    Transaction {
-        chain_id: ChainId::new(DEV_CHAIN_ID).unwrap(),
-        signer: key.public_key().clone(),
+    dev_transfer(
+        &dev_key(from),
         nonce,
-        max_fee: Amount::from_tsr(1).unwrap(),
-        call: Call::Transfer {
-            to: dev_key(to).address(),
-            amount: Amount::from_base(base),
-        },
-    }
-    .sign(&key)
-    .unwrap()
+        dev_key(to).address(),
+        Amount::from_base(base),
+    )
 }
 
 fn validator_key(i: u64) -> PrivateKey {

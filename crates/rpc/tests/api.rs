@@ -6,7 +6,7 @@ use commonware_runtime::{Runner as _, Supervisor as _};
 use futures::StreamExt;
 use std::{sync::Arc, time::Duration};
 use tessera_chain::{
-    genesis::{dev_genesis, dev_key, DEV_CHAIN_ID},
+    genesis::{dev_genesis, dev_key, dev_transfer, DEV_CHAIN_ID},
     Chain, ChainConfig,
 };
 use tessera_rpc::{
@@ -17,17 +17,20 @@ use tessera_rpc::{
 };
 use tessera_types::{Amount, Call, ChainId, Keypair, SignedTransaction, Transaction};
 
+/// A transfer from dev account `from`; on another chain than the dev chain when `chain`
+/// says so (to test the wrong-chain rejection).
 fn transfer(from: u64, nonce: u64, amount: Amount, chain: &str) -> SignedTransaction {
+    let to = Keypair::from_seed(77).address();
+    if chain == DEV_CHAIN_ID {
+        return dev_transfer(&dev_key(from), nonce, to, amount);
+    }
     let key = dev_key(from);
     Transaction {
         chain_id: ChainId::new(chain).unwrap(),
         signer: key.public_key().clone(),
         nonce,
         max_fee: Amount::from_tsr(1).unwrap(),
-        call: Call::Transfer {
-            to: Keypair::from_seed(77).address(),
-            amount,
-        },
+        call: Call::Transfer { to, amount },
     }
     .sign(&key)
     .unwrap()

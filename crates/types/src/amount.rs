@@ -126,25 +126,13 @@ impl FromStr for Amount {
 
 impl serde::Serialize for Amount {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.to_string())
+        s.collect_str(&self.0)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Amount {
-    /// Base units as a string (canonical) or a JSON integer.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Text(String),
-            Number(u64),
-        }
-        match Repr::deserialize(d)? {
-            Repr::Text(text) => text.parse::<u128>().map(Amount).map_err(|_| {
-                serde::de::Error::custom(format!("invalid base-unit amount {text:?}"))
-            }),
-            Repr::Number(n) => Ok(Amount(u128::from(n))),
-        }
+        crate::integer_from_json::<D, u128>(d, "base-unit amount").map(Amount)
     }
 }
 

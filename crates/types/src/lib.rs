@@ -36,6 +36,27 @@ macro_rules! serde_via_string {
     };
 }
 
+/// An unsigned integer from JSON: a decimal string (canonical, so clients that read
+/// numbers as doubles never round it) or a plain JSON integer up to `u64::MAX`.
+pub(crate) fn integer_from_json<'de, D, T>(d: D, what: &str) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr + From<u64>,
+{
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Number(u64),
+    }
+    match <Repr as serde::Deserialize>::deserialize(d)? {
+        Repr::Text(text) => text
+            .parse::<T>()
+            .map_err(|_| serde::de::Error::custom(format!("invalid {what} {text:?}"))),
+        Repr::Number(n) => Ok(T::from(n)),
+    }
+}
+
 pub mod address;
 pub mod amount;
 pub mod block;

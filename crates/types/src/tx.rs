@@ -180,26 +180,13 @@ impl fmt::Display for Shares {
 
 impl serde::Serialize for Shares {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.to_string())
+        s.collect_str(&self.0)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Shares {
-    /// A decimal string (canonical) or a JSON integer.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Text(String),
-            Number(u64),
-        }
-        match Repr::deserialize(d)? {
-            Repr::Text(text) => text
-                .parse::<u64>()
-                .map(Shares)
-                .map_err(|_| serde::de::Error::custom(format!("invalid share count {text:?}"))),
-            Repr::Number(n) => Ok(Shares(n)),
-        }
+        crate::integer_from_json::<D, u64>(d, "share count").map(Shares)
     }
 }
 
