@@ -34,15 +34,10 @@ fn all_models<E: StoreContext + Metrics + Supervisor>(
     entries
         .into_iter()
         .map(|(key, value)| {
-            let id_bytes: [u8; 8] = key
-                .get(models::MODEL_PREFIX.len()..)
-                .and_then(|b| b.try_into().ok())
+            let id = models::model_id_of_key(&key)
                 .ok_or_else(|| ChainError::Inconsistent("malformed model key".into()))?;
             let model: Model = decode_value(&key, &value).map_err(ChainError::from)?;
-            Ok(ModelSummary {
-                id: ModelId(u64::from_be_bytes(id_bytes)),
-                model,
-            })
+            Ok(ModelSummary { id, model })
         })
         .collect()
 }
@@ -89,17 +84,16 @@ pub async fn show<E: StoreContext + Metrics + Supervisor>(
         }
         Ok((versions, royalties::pool(s, mid)?))
     })??;
-    let mut prefix = royalties::HOLDER_PREFIX.to_vec();
-    prefix.extend_from_slice(&mid.0.to_be_bytes());
+    let prefix = royalties::holders_prefix(mid);
     let mut holders: Vec<Holder> = app
         .chain
         .scan(&prefix, MAX_HOLDERS_SCANNED)?
         .into_iter()
         .filter_map(|(key, value)| {
-            let address: [u8; 32] = key.get(prefix.len()..)?.try_into().ok()?;
+            let address = royalties::holder_of_key(mid, &key)?;
             let holding: royalties::Holding = decode_value(&key, &value).ok()?;
             (holding.shares > Shares::new(0)).then_some(Holder {
-                address: Address(address),
+                address,
                 shares: holding.shares,
             })
         })

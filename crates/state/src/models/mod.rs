@@ -156,6 +156,12 @@ pub fn model_key(model: ModelId) -> Vec<u8> {
     key(MODEL_PREFIX, &model.0.to_be_bytes())
 }
 
+/// The model id a key under [MODEL_PREFIX] names (`None` for any other key).
+pub fn model_id_of_key(key: &[u8]) -> Option<ModelId> {
+    let id: [u8; 8] = key.strip_prefix(MODEL_PREFIX)?.try_into().ok()?;
+    Some(ModelId(u64::from_be_bytes(id)))
+}
+
 pub fn name_key(name: &str) -> Vec<u8> {
     key(NAME_PREFIX, name.as_bytes())
 }

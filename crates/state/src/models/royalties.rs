@@ -220,11 +220,23 @@ pub fn pool_key(model: ModelId) -> Vec<u8> {
 }
 
 pub fn holder_key(model: ModelId, holder: &Address) -> Vec<u8> {
-    let mut suffix = [0u8; 40];
-    let (id, address) = suffix.split_at_mut(8);
-    id.copy_from_slice(&model.0.to_be_bytes());
-    address.copy_from_slice(holder.as_bytes());
-    key(HOLDER_PREFIX, &suffix)
+    let mut out = holders_prefix(model);
+    out.extend_from_slice(holder.as_bytes());
+    out
+}
+
+/// The prefix of every holding of `model` (to list its holders).
+pub fn holders_prefix(model: ModelId) -> Vec<u8> {
+    key(HOLDER_PREFIX, &model.0.to_be_bytes())
+}
+
+/// The holder a key under [holders_prefix]`(model)` names (`None` for any other key).
+pub fn holder_of_key(model: ModelId, key: &[u8]) -> Option<Address> {
+    let address: [u8; 32] = key
+        .strip_prefix(holders_prefix(model).as_slice())?
+        .try_into()
+        .ok()?;
+    Some(Address(address))
 }
 
 /// The model's pool; `UnknownModel` if no such model is registered.
