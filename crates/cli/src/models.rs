@@ -150,15 +150,26 @@ fn describe_model(m: &tessera_rpc::api::ModelResponse) -> String {
     text
 }
 
-/// Percent (up to two decimals) to basis points.
+/// A percentage with at most two decimals ("60", "12.5", "0.01") to basis points.
 fn percent_to_bps(text: &str) -> anyhow::Result<Bps> {
-    let amount =
-        Amount::parse_tsr(text.trim()).with_context(|| format!("bad percentage {text:?}"))?;
-    // parse_tsr gives 10^9 units per whole number; 1% = 100 bps.
-    let bps = amount.base() / 10_000_000;
-    if amount.base() % 10_000_000 != 0 || bps > 10_000 {
-        bail!("percentage {text:?} must be 0-100 with at most two decimals");
+    let bad = || anyhow::anyhow!("percentage {text:?} must be 0-100 with at most two decimals");
+    let trimmed = text.trim();
+    let (whole, frac) = trimmed.split_once('.').unwrap_or((trimmed, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || frac.len() > 2 || !digits(whole) || !digits(frac) {
+        return Err(bad());
     }
+    let whole: u32 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let frac: u32 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+    let bps = whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(frac))
+        .filter(|b| *b <= 10_000)
+        .ok_or_else(bad)?;
     Ok(Bps::new(u16::try_from(bps)?))
 }
 
@@ -291,5 +302,57 @@ pub async fn royalties(
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_to_basis_points() {
+        for (text, bps) in [
+            ("60", 6_000),
+            ("12.5", 1_250),
+            ("0.01", 1),
+            (".5", 50),
+            ("5.", 500),
+            ("100", 10_000),
+            ("0", 0),
+        ] {
+            assert_eq!(percent_to_bps(text).unwrap(), Bps::new(bps), "{text}");
+        }
+        for text in [
+            "",
+            ".",
+            "100.01",
+            "1.234",
+            "abc",
+            "-1",
+            "1e2",
+            "99999999999",
+        ] {
+            assert!(percent_to_bps(text).is_err(), "{text:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn split_parses_all_four_parts() {
+        let split = parse_split("compute=60,owners=25,data=10,treasury=5").unwrap();
+        assert_eq!(
+            (
+                split.compute_bps,
+                split.owners_bps,
+                split.data_bps,
+                split.treasury_bps
+            ),
+            (
+                Bps::new(6_000),
+                Bps::new(2_500),
+                Bps::new(1_000),
+                Bps::new(500)
+            )
+        );
+        assert!(parse_split("compute=60,gpu=40").is_err());
     }
 }

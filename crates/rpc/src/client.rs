@@ -305,28 +305,31 @@ impl RpcClient {
         root: &Cid,
         progress: &dyn Fn(u64, u64),
     ) -> Result<(), BlobTransferError> {
-        let mut stack = vec![(*root, 0u64)];
+        self.fetch_block(store, root).await?;
+        let total = store.get(root)?.size();
+        // Each entry: a block and the file bytes under it (a leaf's own data length).
+        let mut stack = vec![(*root, total)];
         let mut done = 0u64;
-        let mut total = 0u64;
-        while let Some((cid, _)) = stack.pop() {
-            if !store.has(&cid)? {
-                let bytes = self.get_block(&cid).await?;
-                store.import_block(&cid, &bytes)?;
-            }
+        while let Some((cid, bytes_under)) = stack.pop() {
+            self.fetch_block(store, &cid).await?;
             let children = store.children(&cid)?;
-            if cid == *root {
-                total = store.get(root)?.size();
-            }
             if children.is_empty() {
-                done = done
-                    .saturating_add(store.get_block(&cid)?.len() as u64)
-                    .min(total);
+                done = done.saturating_add(bytes_under).min(total);
                 progress(done, total);
             }
             stack.extend(children.into_iter().rev());
         }
         store.sync()?;
         progress(total, total);
+        Ok(())
+    }
+
+    /// Fetch `cid` into `store` (verified on import) unless it is already there.
+    async fn fetch_block(&self, store: &BlobStore, cid: &Cid) -> Result<(), BlobTransferError> {
+        if !store.has(cid)? {
+            let bytes = self.get_block(cid).await?;
+            store.import_block(cid, &bytes)?;
+        }
         Ok(())
     }
 
