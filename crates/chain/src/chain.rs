@@ -36,6 +36,9 @@ const MAX_PENDING_DEPTH: usize = 256;
 const PRUNE_EVERY_BLOCKS: u64 = 256;
 /// Committed blocks buffered for slow event subscribers before they miss some.
 const EVENT_BUFFER: usize = 1_024;
+/// Locally submitted transactions buffered for the gossip task before it misses some
+/// (a missed one still lands when this node proposes).
+const ADMITTED_BUFFER: usize = 16_384;
 
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
@@ -195,6 +198,8 @@ pub struct Chain<E: StoreContext> {
     mempool: Mutex<Mempool>,
     pending: Mutex<HashMap<Hash, Arc<PendingBlock>>>,
     events: broadcast::Sender<Arc<Committed>>,
+    /// Transactions admitted from this node's clients (not from peers), for gossip.
+    admitted: broadcast::Sender<SignedTransaction>,
     strategy: Rayon,
     metrics: ChainMetrics,
     context: E,
@@ -249,6 +254,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
             .height
             .set(i64::try_from(head.height).unwrap_or(i64::MAX));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (admitted, _) = broadcast::channel(ADMITTED_BUFFER);
         Ok(Chain {
             chain_id: genesis.chain_id.clone(),
             mempool: Mutex::new(Mempool::new(config.mempool)),
@@ -258,6 +264,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
             head: RwLock::new(head),
             pending: Mutex::new(HashMap::new()),
             events,
+            admitted,
             strategy,
             metrics,
             context,
@@ -309,8 +316,29 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         Ok(self.with_state(Params::load)??)
     }
 
-    /// Admit a transaction to the mempool.
+    /// Transactions this node's clients submit, once admitted (for gossip to peers).
+    pub fn subscribe_admitted(&self) -> broadcast::Receiver<SignedTransaction> {
+        self.admitted.subscribe()
+    }
+
+    /// Admit a transaction from a client to the mempool, and announce it to
+    /// [`Chain::subscribe_admitted`] subscribers.
     pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+        let announced = (self.admitted.receiver_count() > 0).then(|| tx.clone());
+        let id = self.admit(tx)?;
+        if let Some(tx) = announced {
+            // No subscriber left is fine: nobody gossips on a dev node.
+            let _ = self.admitted.send(tx);
+        }
+        Ok(id)
+    }
+
+    /// Admit a transaction a peer gossiped (not announced again: every peer sends to all).
+    pub fn submit_gossiped(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+        self.admit(tx)
+    }
+
+    fn admit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
         let state = self.state.read().map_err(|_| MempoolError::Full(0))?;
         let params = Params::load(&Overlay::new(&*state))?;
         let mut pool = self.mempool.lock().map_err(|_| MempoolError::Full(0))?;

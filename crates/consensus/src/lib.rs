@@ -36,6 +36,7 @@ mod application;
 mod block;
 mod error;
 pub mod evidence;
+pub mod gossip;
 pub mod network;
 pub mod node;
 

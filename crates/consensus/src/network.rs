@@ -5,12 +5,12 @@
 //! configuration: there is nothing to discover, and an inbound connection from a key or
 //! IP outside the configured set is refused.
 //!
-//! The same five channels and message limit ([`max_message_bytes`]) as the simulation.
+//! The same six channels and message limit ([`max_message_bytes`]) as the simulation.
 
 use crate::{
     node::{
         max_message_bytes, start, Channels, Node, NodeConfig, CHANNEL_BACKFILL, CHANNEL_BROADCAST,
-        CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_VOTES,
+        CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_TXS, CHANNEL_VOTES,
     },
     ConsensusError,
 };
@@ -119,6 +119,7 @@ where
         resolver: register(CHANNEL_RESOLVER),
         backfill: register(CHANNEL_BACKFILL),
         broadcast: register(CHANNEL_BROADCAST),
+        txs: register(CHANNEL_TXS),
     };
     let network = network.start();
     let node = start(

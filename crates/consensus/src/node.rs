@@ -16,7 +16,7 @@ use crate::{
     application::{run_committer, ChainApplication},
     block::{to_digest, BlockLimit, ConsensusBlock, Digest},
     evidence::EvidenceLog,
-    ConsensusError,
+    gossip, ConsensusError,
 };
 use commonware_broadcast::buffered;
 use commonware_consensus::{
@@ -62,6 +62,8 @@ pub const CHANNEL_RESOLVER: u64 = 2;
 pub const CHANNEL_BACKFILL: u64 = 3;
 /// p2p channel of proposed blocks (buffered broadcast).
 pub const CHANNEL_BROADCAST: u64 = 4;
+/// p2p channel of transaction gossip.
+pub const CHANNEL_TXS: u64 = 5;
 
 /// Blocks per epoch: one epoch for the whole chain until validator-set changes arrive.
 pub const EPOCH_LENGTH: NonZeroU64 = NZU64!(1 << 62);
@@ -153,13 +155,14 @@ pub fn max_message_bytes(validators: usize, max_block_bytes: usize) -> u32 {
 /// A sender and receiver of one p2p channel.
 pub type Channel<S, R> = (S, R);
 
-/// The five p2p channels a node uses (see the `CHANNEL_*` constants).
+/// The six p2p channels a node uses (see the `CHANNEL_*` constants).
 pub struct Channels<S, R> {
     pub votes: Channel<S, R>,
     pub certificates: Channel<S, R>,
     pub resolver: Channel<S, R>,
     pub backfill: Channel<S, R>,
     pub broadcast: Channel<S, R>,
+    pub txs: Channel<S, R>,
 }
 
 /// A running node's tasks, and the fault evidence its consensus gathers.
@@ -169,6 +172,8 @@ pub struct Node<E> {
     pub marshal: Handle<()>,
     pub broadcast: Handle<()>,
     pub committer: Handle<Result<(), ConsensusError>>,
+    pub gossip_out: Handle<()>,
+    pub gossip_in: Handle<()>,
 }
 
 impl<E> Node<E> {
@@ -178,6 +183,8 @@ impl<E> Node<E> {
         self.marshal.abort();
         self.broadcast.abort();
         self.committer.abort();
+        self.gossip_out.abort();
+        self.gossip_in.abort();
     }
 }
 
@@ -335,6 +342,17 @@ where
     )
     .await;
 
+    let (tx_sender, tx_receiver) = channels.txs;
+    let gossip_out = context.child("gossip_out").spawn({
+        let chain = chain.clone();
+        move |_| gossip::run_outbound(chain, tx_sender)
+    });
+    let gossip_in = context.child("gossip_in").spawn({
+        let chain = chain.clone();
+        let blocker = blocker.clone();
+        move |_| gossip::run_inbound(chain, tx_receiver, blocker)
+    });
+
     let proposer = Address::from_public_key(&me);
     let (application, deliveries) =
         ChainApplication::new(chain.clone(), proposer, config.max_block_bytes);
@@ -382,5 +400,7 @@ where
         marshal: marshal_handle,
         broadcast,
         committer,
+        gossip_out,
+        gossip_in,
     })
 }

@@ -1,5 +1,7 @@
-//! Whole-network simulation: four validators run the chain under simplex + marshal over
+//! Whole-network simulation: 4 or 7 validators run the chain under simplex + marshal over
 //! `p2p::simulated` on the deterministic runtime (seeded: a failing seed replays exactly).
+//!
+//! `TESSERA_SIM_SEEDS=N` runs N seeds in the randomized-fault tests (default 16).
 
 use commonware_codec::Encode as _;
 use commonware_consensus::{
@@ -28,14 +30,14 @@ use tessera_chain::{
 use tessera_consensus::{
     node::{
         max_message_bytes, CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES,
-        CHANNEL_RESOLVER, CHANNEL_VOTES,
+        CHANNEL_RESOLVER, CHANNEL_TXS, CHANNEL_VOTES,
     },
     Channels, Digest, EvidenceLog, Fault, NodeConfig,
 };
 use tessera_state::bank;
-use tessera_types::{Amount, Hash, SignedTransaction};
+use tessera_types::{Address, Amount, Hash, SignedTransaction};
 
-const VALIDATORS: u64 = 4;
+const VALIDATORS: usize = 4;
 const MAX_BLOCK_BYTES: usize = 1024 * 1024;
 const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
 const LINK: Link = Link {
@@ -74,7 +76,11 @@ struct Sim {
 
 impl Sim {
     async fn new(context: &Ctx) -> Sim {
-        let keys: Vec<PrivateKey> = (0..VALIDATORS).map(validator_key).collect();
+        Sim::with_validators(context, VALIDATORS).await
+    }
+
+    async fn with_validators(context: &Ctx, n: usize) -> Sim {
+        let keys: Vec<PrivateKey> = (0..n as u64).map(validator_key).collect();
         let validators: Vec<PublicKey> = keys.iter().map(|k| k.public_key()).collect();
         let (network, oracle) = Network::new_with_peers(
             context.child("network"),
@@ -154,6 +160,7 @@ impl Sim {
             CHANNEL_RESOLVER,
             CHANNEL_BACKFILL,
             CHANNEL_BROADCAST,
+            CHANNEL_TXS,
         ] {
             registered.push(control.register(channel, QUOTA).await.unwrap());
         }
@@ -165,6 +172,7 @@ impl Sim {
             resolver: next(),
             backfill: next(),
             broadcast: next(),
+            txs: next(),
         };
         let config = NodeConfig::new(
             DEV_CHAIN_ID.as_bytes(),
@@ -241,29 +249,45 @@ fn runner(seed: u64) -> deterministic::Runner {
     )
 }
 
-/// Four validators finalize blocks carrying transfers; all agree on every block and root.
-fn finalize_with_transfers(seed: u64) -> Vec<Hash> {
-    runner(seed).start(|context| async move {
-        let sim = Sim::new(&context).await;
-        let mut chains = Vec::new();
-        let mut handles = Vec::new();
-        for i in 0..VALIDATORS as usize {
-            let (chain, handle) = sim.start_validator(&context, i).await;
-            chains.push(chain);
-            handles.push(handle);
+/// Submit `tx` to `chain` and wait until `chain` commits it; returns the block's proposer.
+async fn submit_and_wait(context: &Ctx, chain: &Chain<Ctx>, tx: &SignedTransaction) -> Address {
+    chain.submit(tx.clone()).unwrap();
+    loop {
+        if let TxLookup::Committed { height, .. } = chain.lookup_tx(tx.id()).await.unwrap() {
+            return chain
+                .block(height)
+                .await
+                .unwrap()
+                .unwrap()
+                .0
+                .header
+                .proposer;
         }
-        // Transfers to two validators' mempools: each lands when its holder leads.
+        context.sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `n` validators finalize blocks carrying transfers; all agree on every block and root.
+/// Every transfer goes to validator 0 alone, one after the other: gossip must bring them
+/// to the other leaders, so more than one validator proposes the blocks that carry them.
+fn finalize_with_transfers(seed: u64, n: usize) -> Vec<Hash> {
+    runner(seed).start(|context| async move {
+        let sim = Sim::with_validators(&context, n).await;
+        let (chains, handles) = start_all(&sim, &context).await;
         let txs: Vec<SignedTransaction> = (0..5)
             .map(|n| transfer(1, n, 2, 1_000))
             .chain((0..3).map(|n| transfer(3, n, 2, 7)))
             .collect();
-        for tx in txs.iter().take(5) {
-            chains[0].submit(tx.clone()).unwrap();
+        let mut proposers = std::collections::BTreeSet::new();
+        for tx in &txs {
+            proposers.insert(submit_and_wait(&context, &chains[0], tx).await);
         }
-        for tx in txs.iter().skip(5) {
-            chains[2].submit(tx.clone()).unwrap();
-        }
-        wait_for_height(&context, &chains, 12).await;
+        assert!(
+            proposers.len() >= 2,
+            "transactions submitted to one validator were only ever proposed by it"
+        );
+        let top = chains[0].head().height.max(12);
+        wait_for_height(&context, &chains, top).await;
         assert_agree(&chains).await;
         assert_committed(&chains, &txs).await;
         for chain in &chains {
@@ -296,20 +320,28 @@ fn finalize_with_transfers(seed: u64) -> Vec<Hash> {
 fn four_validators_finalize_transfers_over_seeds() {
     for seed in 0..5 {
         println!("seed {seed}");
-        finalize_with_transfers(seed);
+        finalize_with_transfers(seed, 4);
+    }
+}
+
+#[test]
+fn seven_validators_finalize_transfers_over_seeds() {
+    for seed in 0..3 {
+        println!("seed {seed}");
+        finalize_with_transfers(seed, 7);
     }
 }
 
 #[test]
 fn same_seed_same_chain() {
-    assert_eq!(finalize_with_transfers(7), finalize_with_transfers(7));
+    assert_eq!(finalize_with_transfers(7, 4), finalize_with_transfers(7, 4));
 }
 
 /// Start every validator.
 async fn start_all(sim: &Sim, context: &Ctx) -> (Vec<Arc<Chain<Ctx>>>, Vec<Handle<()>>) {
     let mut chains = Vec::new();
     let mut handles = Vec::new();
-    for i in 0..VALIDATORS as usize {
+    for i in 0..sim.validators.len() {
         let (chain, handle) = sim.start_validator(context, i).await;
         chains.push(chain);
         handles.push(handle);
@@ -521,4 +553,151 @@ fn equivocation_is_recorded_as_evidence() {
         wait_for_height(&context, &chains, target).await;
         assert_agree(&chains).await;
     });
+}
+
+/// Seeds the randomized-fault tests run (`TESSERA_SIM_SEEDS`, default 16).
+fn fault_seeds() -> u64 {
+    std::env::var("TESSERA_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16)
+}
+
+/// Wait until the highest head among `chains` grew by `blocks` (progress, not agreement).
+async fn wait_for_progress(context: &Ctx, chains: &[Arc<Chain<Ctx>>], blocks: u64) {
+    let start = chains.iter().map(|c| c.head().height).max().unwrap_or(0);
+    wait_for_height(context, &chains[..1], start + blocks).await;
+}
+
+/// `n` validators under a stream of transfers sent to random live validators; at random
+/// moments `f = (n-1)/3` random validators crash and later restart, then `f` random
+/// validators are cut off from the rest and the partition heals. The live quorum keeps
+/// finalizing throughout; at the end every node agrees on every block and state root and
+/// every transfer is committed everywhere, exactly once (the recipient's balance).
+fn random_faults(seed: u64, n: usize) {
+    use rand::{seq::SliceRandom as _, RngExt as _, SeedableRng as _};
+    runner(seed).start(|context| async move {
+        let f = (n - 1) / 3;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let sim = Sim::with_validators(&context, n).await;
+        let (chains, handles) = start_all(&sim, &context).await;
+        let mut chains: Vec<Option<Arc<Chain<Ctx>>>> = chains.into_iter().map(Some).collect();
+        let mut handles: Vec<Option<Handle<()>>> = handles.into_iter().map(Some).collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rng);
+        let crashed: Vec<usize> = order[..f].to_vec();
+        order.shuffle(&mut rng);
+        let cut_off: Vec<usize> = order[..f].to_vec();
+        let crash_step = rng.random_range(2..10);
+        let restart_step = crash_step + rng.random_range(4..12);
+        let cut_step = restart_step + rng.random_range(4..8);
+        let heal_step = cut_step + rng.random_range(4..10);
+        let steps = heal_step + 4;
+
+        let mut txs = Vec::new();
+        let mut nonces = [0u64; 3];
+        for step in 0..steps {
+            if step == crash_step {
+                for &i in &crashed {
+                    handles[i].take().unwrap().abort();
+                    chains[i] = None;
+                }
+            }
+            if step == restart_step {
+                for &i in &crashed {
+                    let (chain, handle) = sim.start_validator(&context, i).await;
+                    chains[i] = Some(chain);
+                    handles[i] = Some(handle);
+                }
+            }
+            if step == cut_step {
+                for &a in &cut_off {
+                    for b in (0..n).filter(|b| !cut_off.contains(b)) {
+                        sim.unlink(a, b).await;
+                    }
+                }
+            }
+            if step == heal_step {
+                sim.link_all().await;
+            }
+            let isolated = (cut_step..heal_step).contains(&step);
+            let live: Vec<usize> = (0..n)
+                .filter(|i| chains[*i].is_some() && !(isolated && cut_off.contains(i)))
+                .collect();
+            // A transfer from one of three accounts, to a random live, connected validator.
+            let account = rng.random_range(0..3usize);
+            let tx = transfer(account as u64 + 1, nonces[account], 9, 1 + account as u128);
+            nonces[account] += 1;
+            let target = live[rng.random_range(0..live.len())];
+            chains[target].as_ref().unwrap().submit(tx.clone()).unwrap();
+            txs.push(tx);
+            if step == crash_step || step == cut_step {
+                // More than 2/3 are live and connected: the chain keeps finalizing.
+                let live_chains: Vec<_> =
+                    live.iter().map(|i| chains[*i].clone().unwrap()).collect();
+                wait_for_progress(&context, &live_chains, 3).await;
+            }
+            context.sleep(Duration::from_millis(250)).await;
+        }
+
+        let chains: Vec<Arc<Chain<Ctx>>> = chains.into_iter().map(Option::unwrap).collect();
+        let target = chains.iter().map(|c| c.head().height).max().unwrap() + 3;
+        wait_for_height(&context, &chains, target).await;
+        // Transfers still in mempools land in the next blocks.
+        for _ in 0..200 {
+            let mut all = true;
+            for tx in &txs {
+                all &= matches!(
+                    chains[0].lookup_tx(tx.id()).await.unwrap(),
+                    TxLookup::Committed { .. }
+                );
+            }
+            if all {
+                break;
+            }
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        let top = chains.iter().map(|c| c.head().height).max().unwrap();
+        wait_for_height(&context, &chains, top).await;
+        assert!(assert_agree(&chains).await >= target);
+        assert_committed(&chains, &txs).await;
+        let sent: u128 = txs
+            .iter()
+            .map(|tx| match &tx.tx().call {
+                tessera_types::Call::Transfer { amount, .. } => amount.base(),
+                _ => 0,
+            })
+            .sum();
+        for chain in &chains {
+            let balance = chain
+                .with_state(|s| bank::account(s, &dev_key(9).address()).unwrap().balance)
+                .unwrap();
+            assert_eq!(
+                balance,
+                Amount::from_tsr(1_000_000)
+                    .unwrap()
+                    .checked_add(Amount::from_base(sent))
+                    .unwrap()
+            );
+        }
+        for handle in handles.into_iter().flatten() {
+            handle.abort();
+        }
+    })
+}
+
+#[test]
+fn four_validators_survive_random_crashes_and_partitions() {
+    for seed in 0..fault_seeds() {
+        println!("seed {seed}");
+        random_faults(seed, 4);
+    }
+}
+
+#[test]
+fn seven_validators_survive_random_crashes_and_partitions() {
+    for seed in 0..fault_seeds() {
+        println!("seed {seed}");
+        random_faults(100 + seed, 7);
+    }
 }
