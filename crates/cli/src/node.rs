@@ -19,7 +19,8 @@ pub struct NodeArgs {
     #[arg(long, conflicts_with = "config")]
     dev: bool,
     /// Run a validator of a BFT network from this TOML file (`tessera localnet` writes them).
-    #[arg(long, value_name = "FILE")]
+    /// The file sets the genesis, addresses and timing, so the dev flags are refused with it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["genesis", "rpc_addr", "block_time_ms"])]
     config: Option<PathBuf>,
     #[command(flatten)]
     common: DevnetArgs,

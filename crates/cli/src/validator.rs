@@ -15,6 +15,7 @@
 //! certification_timeout_ms = 2000
 //! timeout_retry_ms = 5000
 //! fetch_timeout_ms = 1000
+//! empty_block_wait_ms = 300   # an idle leader waits this long for a transaction
 //! max_block_bytes = 4194304
 //!
 //! [[validators]]         # every validator, this one included
@@ -77,6 +78,7 @@ pub struct ConsensusSection {
     pub certification_timeout_ms: u64,
     pub timeout_retry_ms: u64,
     pub fetch_timeout_ms: u64,
+    pub empty_block_wait_ms: u64,
     pub max_block_bytes: usize,
 }
 
@@ -87,6 +89,7 @@ impl Default for ConsensusSection {
             certification_timeout_ms: 2_000,
             timeout_retry_ms: 5_000,
             fetch_timeout_ms: 1_000,
+            empty_block_wait_ms: 300,
             max_block_bytes: 4 * 1024 * 1024,
         }
     }
@@ -191,6 +194,7 @@ impl ValidatorConfigFile {
         node.certification_timeout = Duration::from_millis(c.certification_timeout_ms);
         node.timeout_retry = Duration::from_millis(c.timeout_retry_ms);
         node.fetch_timeout = Duration::from_millis(c.fetch_timeout_ms);
+        node.empty_block_wait = Duration::from_millis(c.empty_block_wait_ms);
         node.max_block_bytes = c.max_block_bytes;
         node.validate()
             .map_err(|e| anyhow::anyhow!("`[consensus]`: {e}"))?;

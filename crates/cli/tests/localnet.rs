@@ -358,3 +358,23 @@ async fn validator_network_survives_a_killed_validator() {
     );
     assert_eq!(std::fs::read(dir.join("genesis.json")).unwrap(), genesis);
 }
+
+/// A validator's config sets its genesis, addresses and timing: the dev flags that would
+/// silently lose against it are refused.
+#[test]
+fn config_refuses_dev_flags() {
+    for flag in [
+        ["--rpc-addr", "127.0.0.1:1"],
+        ["--genesis", "g.json"],
+        ["--block-time-ms", "5"],
+    ] {
+        let out = tessera()
+            .args(["node", "--config", "config.toml"])
+            .args(flag)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag:?} accepted with --config");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot be used with"), "{flag:?}: {stderr}");
+    }
+}

@@ -45,6 +45,10 @@ pub type ConsensusContext = Context<Digest, PublicKey>;
 const RETRY_DELAY: Duration = Duration::from_millis(200);
 /// Most ancestors fetched and verified to connect a block to the head.
 const MAX_CATCH_UP_BLOCKS: usize = 256;
+/// How often a leader waiting for transactions looks at its mempool.
+const PACING_POLL: Duration = Duration::from_millis(10);
+/// How far ahead of a verifier's clock a block's timestamp may be.
+pub const MAX_FUTURE_DRIFT_MS: u64 = 5_000;
 
 /// A finalized block with marshal's acknowledgement, queued for the committer.
 pub(crate) type Delivery = (Digested<ConsensusBlock>, Exact);
@@ -56,6 +60,9 @@ pub struct ChainApplication<E: StoreContext + Metrics + Supervisor> {
     proposer: Address,
     /// Largest block this node proposes (the network's decoding limit).
     max_block_bytes: usize,
+    /// How long a leader with an empty mempool waits for transactions before it proposes
+    /// an empty block (a leader with transactions proposes at once).
+    empty_block_wait: Duration,
     deliveries: mpsc::UnboundedSender<Delivery>,
 }
 
@@ -65,6 +72,7 @@ impl<E: StoreContext + Metrics + Supervisor> Clone for ChainApplication<E> {
             chain: self.chain.clone(),
             proposer: self.proposer,
             max_block_bytes: self.max_block_bytes,
+            empty_block_wait: self.empty_block_wait,
             deliveries: self.deliveries.clone(),
         }
     }
@@ -85,6 +93,7 @@ impl<E: StoreContext + Metrics + Supervisor> ChainApplication<E> {
         chain: Arc<Chain<E>>,
         proposer: Address,
         max_block_bytes: usize,
+        empty_block_wait: Duration,
     ) -> (Self, mpsc::UnboundedReceiver<Delivery>) {
         // Unbounded here, bounded in fact: marshal dispatches at most `max_pending_acks`
         // blocks before it waits for their acknowledgements.
@@ -94,6 +103,7 @@ impl<E: StoreContext + Metrics + Supervisor> ChainApplication<E> {
                 chain,
                 proposer,
                 max_block_bytes,
+                empty_block_wait,
                 deliveries,
             },
             receiver,
@@ -176,6 +186,13 @@ impl<E: StoreContext + Metrics + Supervisor> ChainApplication<E> {
                 block.header.proposer
             ));
         }
+        let now_ms = millis_since_epoch(runtime);
+        if block.header.timestamp_ms > now_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
+            return Err(format!(
+                "timestamp {} is more than {MAX_FUTURE_DRIFT_MS} ms ahead of this node's clock ({now_ms})",
+                block.header.timestamp_ms
+            ));
+        }
         loop {
             match self.verify_once(block, ancestry.clone()).await {
                 Verdict::Valid => return Ok(()),
@@ -215,6 +232,19 @@ impl<E: StoreContext + Metrics + Supervisor> ChainApplication<E> {
     }
 }
 
+impl<E: StoreContext + Metrics + Supervisor> ChainApplication<E> {
+    /// Block pacing: while the mempool is empty, wait up to `empty_block_wait` for a
+    /// transaction, so an idle network makes a few empty blocks a second, not dozens.
+    async fn wait_for_transactions(&self, runtime: &impl Clock) {
+        let Some(deadline) = runtime.current().checked_add(self.empty_block_wait) else {
+            return;
+        };
+        while self.chain.mempool_len() == 0 && runtime.current() < deadline {
+            runtime.sleep(PACING_POLL).await;
+        }
+    }
+}
+
 fn millis_since_epoch(runtime: &impl Clock) -> u64 {
     runtime
         .current()
@@ -239,6 +269,7 @@ where
         _input: (),
     ) -> Option<Digested<ConsensusBlock>> {
         let parent = to_hash(&context.parent.1);
+        self.wait_for_transactions(&runtime).await;
         let now_ms = millis_since_epoch(&runtime);
         let mut result = self.chain.propose(parent, self.proposer, now_ms).await;
         if matches!(result, Err(ChainError::UnknownParent(_))) {
@@ -464,7 +495,8 @@ mod tests {
             let proposer = Address::from_public_key(&leader.public_key());
             let a = open(&context, "a").await;
             let b = open(&context, "b").await;
-            let (mut app_b, _deliveries) = ChainApplication::new(b.clone(), proposer, 1 << 20);
+            let (mut app_b, _deliveries) =
+                ChainApplication::new(b.clone(), proposer, 1 << 20, Duration::ZERO);
             let genesis = a.block(0).await.unwrap().unwrap().0;
             let one = a.propose(genesis.hash(), proposer, 1).await.unwrap();
             let two = a.propose(one.hash(), proposer, 2).await.unwrap();

@@ -89,6 +89,9 @@ pub struct NodeConfig {
     pub fetch_timeout: Duration,
     /// Finalized blocks marshal hands out before waiting for their acknowledgements.
     pub max_pending_acks: NonZeroUsize,
+    /// How long a leader with an empty mempool waits for a transaction before proposing
+    /// an empty block (below `leader_timeout`, or its peers would give up on it).
+    pub empty_block_wait: Duration,
 }
 
 impl NodeConfig {
@@ -111,6 +114,7 @@ impl NodeConfig {
             timeout_retry: Duration::from_secs(5),
             fetch_timeout: Duration::from_secs(1),
             max_pending_acks: NZUsize!(16),
+            empty_block_wait: Duration::from_millis(300),
         }
     }
 
@@ -131,6 +135,9 @@ impl NodeConfig {
         }
         if self.fetch_timeout.is_zero() {
             return invalid("fetch_timeout must be positive");
+        }
+        if self.empty_block_wait.saturating_mul(2) > self.leader_timeout {
+            return invalid("empty_block_wait must be at most half of leader_timeout");
         }
         if self.max_block_bytes == 0 {
             return invalid("max_block_bytes must be positive");
@@ -354,8 +361,12 @@ where
     });
 
     let proposer = Address::from_public_key(&me);
-    let (application, deliveries) =
-        ChainApplication::new(chain.clone(), proposer, config.max_block_bytes);
+    let (application, deliveries) = ChainApplication::new(
+        chain.clone(),
+        proposer,
+        config.max_block_bytes,
+        config.empty_block_wait,
+    );
     let committer = context.child("committer").spawn({
         let marshal = mailbox.clone();
         move |_| run_committer(chain, marshal, deliveries)

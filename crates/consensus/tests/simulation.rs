@@ -701,3 +701,28 @@ fn seven_validators_survive_random_crashes_and_partitions() {
         random_faults(100 + seed, 7);
     }
 }
+
+/// An idle network makes at most one block per `empty_block_wait` (300 ms), while a
+/// submitted transfer is proposed at once and final well within a second.
+#[test]
+fn idle_leaders_pace_empty_blocks_but_not_transactions() {
+    runner(21).start(|context| async move {
+        let sim = Sim::new(&context).await;
+        let (chains, _handles) = start_all(&sim, &context).await;
+        wait_for_height(&context, &chains, 2).await;
+        let before = chains[0].head().height;
+        context.sleep(Duration::from_secs(6)).await;
+        let idle_blocks = chains[0].head().height - before;
+        assert!(
+            (5..=6_000 / 300 + 1).contains(&idle_blocks),
+            "{idle_blocks} empty blocks in 6 s"
+        );
+        let start = context.current();
+        submit_and_wait(&context, &chains[1], &transfer(1, 0, 2, 5)).await;
+        let latency = context.current().duration_since(start).unwrap();
+        assert!(
+            latency < Duration::from_millis(800),
+            "final after {latency:?}"
+        );
+    });
+}
