@@ -325,7 +325,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
     /// [`Chain::subscribe_admitted`] subscribers.
     pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
         let announced = (self.admitted.receiver_count() > 0).then(|| tx.clone());
-        let id = self.admit(tx)?;
+        let id = self.admit(tx, false)?;
         if let Some(tx) = announced {
             // No subscriber left is fine: nobody gossips on a dev node.
             let _ = self.admitted.send(tx);
@@ -333,16 +333,37 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         Ok(id)
     }
 
-    /// Admit a transaction a peer gossiped (not announced again: every peer sends to all).
-    pub fn submit_gossiped(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
-        self.admit(tx)
+    /// Admit transactions a peer gossiped (not announced again: every peer sends to all),
+    /// their signatures verified in one batch. One result per transaction, in order.
+    pub fn submit_gossiped(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, MempoolError>> {
+        let fresh: Vec<SignedTransaction> = {
+            let Ok(pool) = self.mempool.lock() else {
+                return vec![Err(MempoolError::Full(0)); txs.len()];
+            };
+            txs.iter().filter(|tx| !pool.holds(tx)).cloned().collect()
+        };
+        let all_valid = verify_signatures(&fresh, &self.strategy).is_empty();
+        txs.into_iter()
+            .map(|tx| {
+                if all_valid {
+                    self.admit(tx, true)
+                } else {
+                    self.admit(tx, false)
+                }
+            })
+            .collect()
     }
 
-    fn admit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+    /// `verified`: the signature was checked already.
+    fn admit(&self, tx: SignedTransaction, verified: bool) -> Result<Hash, MempoolError> {
         let state = self.state.read().map_err(|_| MempoolError::Full(0))?;
         let params = Params::load(&Overlay::new(&*state))?;
         let mut pool = self.mempool.lock().map_err(|_| MempoolError::Full(0))?;
-        let result = pool.insert(tx, &*state, &params, &self.chain_id);
+        let result = if verified {
+            pool.insert_verified(tx, &*state, &params, &self.chain_id)
+        } else {
+            pool.insert(tx, &*state, &params, &self.chain_id)
+        };
         match &result {
             Ok(_) => {
                 self.metrics
@@ -430,11 +451,22 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
             height: header.height,
             reason,
         };
-        let bad = verify_signatures(&block.txs, &self.strategy);
-        if let Some(first) = bad.first() {
+        // Signatures of transactions this node's mempool holds were verified on admission.
+        let unverified: Vec<SignedTransaction> = {
+            let pool = self.mempool.lock().map_err(|_| lock_poisoned())?;
+            block
+                .txs
+                .iter()
+                .filter(|tx| !pool.holds(tx))
+                .cloned()
+                .collect()
+        };
+        let bad = verify_signatures(&unverified, &self.strategy);
+        if let Some(first) = bad.first().and_then(|i| unverified.get(*i)) {
             return Err(invalid(format!(
-                "{} bad signatures, first at index {first}",
-                bad.len()
+                "{} bad signatures, first in transaction {}",
+                bad.len(),
+                first.id()
             )));
         }
         let ctx = BlockContext {

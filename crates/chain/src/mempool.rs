@@ -88,7 +88,36 @@ impl Mempool {
     }
 
     /// Admit `tx` against the committed `state`. The signature is checked here.
+    /// Whether the pool holds exactly `tx` (signature included), so its signature was
+    /// verified on the way in.
+    pub fn holds(&self, tx: &SignedTransaction) -> bool {
+        self.ids.get(&tx.id()).is_some_and(|(sender, nonce)| {
+            self.accounts
+                .get(sender)
+                .and_then(|q| q.get(nonce))
+                .is_some_and(|p| p.tx == *tx)
+        })
+    }
+
     pub fn insert(
+        &mut self,
+        tx: SignedTransaction,
+        state: &dyn StateView,
+        params: &Params,
+        chain_id: &ChainId,
+    ) -> Result<Hash, MempoolError> {
+        if self.ids.contains_key(&tx.id()) {
+            return Err(MempoolError::AlreadyKnown(tx.id()));
+        }
+        if !tx.verify_signature() {
+            return Err(MempoolError::BadSignature);
+        }
+        self.insert_verified(tx, state, params, chain_id)
+    }
+
+    /// [`Mempool::insert`] of a transaction whose signature the caller has verified (in a
+    /// batch, say).
+    pub fn insert_verified(
         &mut self,
         tx: SignedTransaction,
         state: &dyn StateView,
@@ -98,9 +127,6 @@ impl Mempool {
         let id = tx.id();
         if self.ids.contains_key(&id) {
             return Err(MempoolError::AlreadyKnown(id));
-        }
-        if !tx.verify_signature() {
-            return Err(MempoolError::BadSignature);
         }
         let view = Overlay::new(state);
         let admission = exec::admission(&view, params, chain_id, &tx, true)?;

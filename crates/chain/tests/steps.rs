@@ -226,3 +226,46 @@ fn pending_chains_and_forks() {
         assert_eq!(next.txs.len(), 1);
     });
 }
+
+/// A node skips re-verifying signatures only of transactions its mempool holds byte for
+/// byte: the same transaction with another signature is checked, and refused.
+#[test]
+fn forged_signatures_are_refused_even_for_transactions_in_the_mempool() {
+    use commonware_codec::{DecodeExt as _, Encode as _};
+    deterministic::Runner::default().start(|context| async move {
+        let genesis = dev_genesis(1_000, &[]);
+        let a = Chain::open(context.child("a"), &genesis, config("a"))
+            .await
+            .unwrap();
+        let b = Chain::open(context.child("b"), &genesis, config("b"))
+            .await
+            .unwrap();
+        let tx = transfer(1, 0, 2, 1_000);
+        a.submit(tx.clone()).unwrap();
+        b.submit(tx.clone()).unwrap();
+        let block = a
+            .propose(a.head().hash(), dev_key(0).address(), 2_000)
+            .await
+            .unwrap();
+
+        let mut bytes = tx.encode().to_vec();
+        let s_low = bytes.len() - 32;
+        bytes[s_low] ^= 1;
+        let forged_tx = SignedTransaction::decode(bytes::Bytes::from(bytes)).unwrap();
+        assert_eq!(
+            forged_tx.id(),
+            tx.id(),
+            "the id does not cover the signature"
+        );
+        let mut forged = block.clone();
+        forged.txs[0] = forged_tx;
+        forged.header.txs_root = tessera_types::Block::compute_txs_root(&forged.txs);
+        match b.verify(forged).await {
+            Err(ChainError::InvalidBlock { reason, .. }) => {
+                assert!(reason.contains("bad signature"), "{reason}")
+            }
+            other => panic!("forged signature accepted: {other:?}"),
+        }
+        b.verify(block).await.unwrap();
+    });
+}

@@ -4,9 +4,10 @@
 //! * outbound: transactions admitted locally ([`Chain::subscribe_admitted`]) are sent to
 //!   all peers in batches (whatever queued while the previous batch was sent, at most
 //!   [`MAX_BATCH_TXS`] transactions and [`MAX_BATCH_BYTES`] bytes).
-//! * inbound: a batch is decoded with the same limits and each transaction is admitted with
-//!   [`Chain::submit_gossiped`], which checks it like a client's (signature, nonce, funds)
-//!   and does not announce it again: validators are fully connected, so one hop reaches all.
+//! * inbound: a batch is decoded with the same limits and admitted with
+//!   [`Chain::submit_gossiped`], which checks each transaction like a client's (signatures
+//!   verified as one batch, then nonce and funds) and does not announce it again:
+//!   validators are fully connected, so one hop reaches all.
 //!
 //! # Invariants
 //! * a peer that sends an undecodable batch or a transaction with a bad signature is
@@ -108,8 +109,8 @@ where
             let _ = blocker.block(peer);
             continue;
         };
-        for tx in txs {
-            match chain.submit_gossiped(tx) {
+        for result in chain.submit_gossiped(txs) {
+            match result {
                 Ok(_) | Err(MempoolError::AlreadyKnown(_)) => {}
                 Err(MempoolError::BadSignature) => {
                     warn!(
