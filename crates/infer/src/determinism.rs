@@ -24,6 +24,25 @@ pub fn output_hash(values: &[f32]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// SHA-256 of the token ids' little-endian `u32` bytes, in order: the output hash of a
+/// generation. Greedy decoding makes it a function of the prompt, the model and the kernel
+/// path (see [`generation_kernel_path_id`]).
+pub fn tokens_hash(ids: &[u32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for id in ids {
+        hasher.update(id.to_le_bytes());
+    }
+    hasher.finalize().into()
+}
+
+/// [`kernel_path_id`] for text generation on candle's quantized llama: the same CPU path,
+/// with the weights' storage type last (`q4_1`: candle's scalar Q4_1 × Q8_1 dot product).
+pub fn generation_kernel_path_id(weights: &str) -> String {
+    let id = kernel_path_id();
+    let base = id.strip_suffix("/f32").unwrap_or(&id);
+    format!("{base}/{weights}")
+}
+
 /// Identifies the arithmetic path this build takes on this CPU: equal ids mean equal bytes
 /// (for the same model files and inputs), so outputs may be compared exactly.
 ///
@@ -108,6 +127,15 @@ mod tests {
         assert_eq!(output_hash(&[1.0, -2.5]), direct);
         // -0.0 and 0.0 are different bytes, so different hashes.
         assert_ne!(output_hash(&[0.0]), output_hash(&[-0.0]));
+    }
+
+    #[test]
+    fn tokens_hash_is_sha256_of_le_u32() {
+        let direct: [u8; 32] = Sha256::digest([1u8, 0, 0, 0, 2, 1, 0, 0]).into();
+        assert_eq!(tokens_hash(&[1, 258]), direct);
+        assert_ne!(tokens_hash(&[1, 2]), tokens_hash(&[2, 1]));
+        let id = generation_kernel_path_id("q4_1");
+        assert!(id.ends_with("/q4_1") && !id.contains("/f32"), "{id}");
     }
 
     #[test]

@@ -61,6 +61,46 @@ pub enum InferError {
     #[error("threshold {threshold} is not a cosine in [-1, 1]")]
     InvalidThreshold { threshold: f64 },
 
+    #[error("could not read the GGUF file `{path}`: {source}")]
+    Gguf {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+
+    #[error("GGUF metadata `{key}` is missing or malformed: {reason}")]
+    GgufMetadata { key: &'static str, reason: String },
+
+    #[error("tokenizer `{model}` with pre-tokenizer `{pre}` is not supported (only gpt2/smollm byte-level BPE)")]
+    UnsupportedTokenizer { model: String, pre: String },
+
+    #[error("token id {id} is outside the vocabulary of {vocab_size} tokens")]
+    TokenOutOfVocab { id: u32, vocab_size: usize },
+
+    #[error("the prompt has no tokens")]
+    EmptyPrompt,
+
+    #[error("the claimed output has no tokens")]
+    EmptyClaim,
+
+    #[error("{len} tokens are over the context limit of {max}")]
+    ContextTooLong { len: usize, max: usize },
+
+    #[error("max_new_tokens {requested} is not in 1..={max}")]
+    InvalidMaxNewTokens { requested: usize, max: usize },
+
+    #[error("check parameters delta {delta} and epsilon {epsilon} must be finite, delta >= 0 and epsilon in [0, 1]")]
+    InvalidCheckParams { delta: f32, epsilon: f64 },
+
+    #[error("cannot skip {skip} of the model's {layers} layers")]
+    InvalidSkipLayers { skip: usize, layers: usize },
+
+    #[error("a KV cache filled with {cached} layers skipped was reused with {requested}")]
+    CacheSkipMismatch { cached: usize, requested: usize },
+
+    #[error("the manifest must list exactly one .gguf file")]
+    NoSingleGguf,
+
     #[error("model runtime (candle) failed: {0}")]
     Candle(#[from] candle_core::Error),
 }

@@ -1,5 +1,5 @@
-//! Tessera's inference runtime, first slice: MiniLM sentence embeddings on CPU with candle,
-//! bit-identical on one machine and checkable across machines.
+//! Tessera's inference runtime: MiniLM sentence embeddings and SmolLM2 text generation on CPU
+//! with candle, bit-identical on one machine and checkable across machines.
 //!
 //! * [`Embedder`] loads a BERT-family sentence-embedding model (`all-MiniLM-L6-v2` as laid
 //!   out by `scripts/fetch-models.sh`) and embeds text: mean pooling, L2 normalization.
@@ -7,10 +7,16 @@
 //!   files that differ.
 //! * [`output_hash`] and [`kernel_path_id`]: equal ids allow exact comparison of hashes.
 //! * [`check_embedding`]: the tolerant check by cosine, for differing ids.
+//! * [`Generator`]: greedy, streamed generation with SmolLM2 on candle's quantized (Q4_1)
+//!   kernels; [`GgufTokenizer`] builds its tokenizer and ChatML prompt from the GGUF.
+//! * [`F32Llama`]: the checker's llama forward over the same weights in f32, logits for every
+//!   position in one pass; [`check_generation`]: the teacher-forced logit-margin check.
 //!
 //! # Arithmetic safety
 //! No indexing or arithmetic here can panic on input: lengths come from the tokenizer and are
-//! checked, batch size is limited by [`MAX_BATCH_LEN`], token count by [`MAX_TOKENS`].
+//! checked, batch size is limited by [`MAX_BATCH_LEN`], token count by [`MAX_TOKENS`]
+//! (embeddings) and [`MAX_CONTEXT`] (generation and checks); token ids are checked against the
+//! vocabulary before they index anything.
 
 #![deny(unsafe_code)]
 #![cfg_attr(
@@ -19,18 +25,36 @@
 )]
 
 mod check;
+mod check_generation;
 mod determinism;
 mod embed;
 mod error;
+mod generate;
+mod gguf;
+mod llama;
 mod manifest;
+mod tokenizer;
 
 pub use check::{
     check_embedding, compare, cosine, Report, DEFAULT_COSINE_THRESHOLD, NORM_TOLERANCE,
 };
-pub use determinism::{kernel_path_id, output_hash, CANDLE_VERSION, GEMM_VERSION, RUNTIME};
+pub use check_generation::{
+    check_generation, judge, CheckParams, GenerationReport, DEFAULT_DELTA, DEFAULT_EPSILON,
+};
+pub use determinism::{
+    generation_kernel_path_id, kernel_path_id, output_hash, tokens_hash, CANDLE_VERSION,
+    GEMM_VERSION, RUNTIME,
+};
 pub use embed::{
     default_minilm_dir, model_cache_dir, Embedder, CONFIG_FILE, MAX_BATCH_LEN, MAX_TOKENS,
     MINILM_DIR_NAME, MODEL_FILES, POOLING_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
 };
 pub use error::InferError;
+pub use generate::{
+    default_smollm2_gguf, GenerateParams, Generation, Generator, StopReason, MAX_CONTEXT,
+    MAX_NEW_TOKENS, SMOLLM2_DIR_NAME, SMOLLM2_GGUF_FILE,
+};
+pub use gguf::GgufFile;
+pub use llama::{F32Llama, KvCache, LlamaConfig};
 pub use manifest::{Manifest, ManifestFile};
+pub use tokenizer::{GgufTokenizer, TextStream, IM_END, IM_START};

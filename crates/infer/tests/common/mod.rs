@@ -36,6 +36,26 @@ pub fn minilm_dir(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// The SmolLM2 GGUF if it is there. Otherwise prints a skip line and returns `None`, or
+/// panics when [`REQUIRE_ENV`] is 1.
+pub fn smollm2_gguf(test: &str) -> Option<PathBuf> {
+    let path = tessera_infer::default_smollm2_gguf();
+    if path.is_file() {
+        return Some(path);
+    }
+    if models_required() {
+        panic!(
+            "{test}: {} absent and {REQUIRE_ENV}=1; run scripts/fetch-models.sh",
+            path.display()
+        );
+    }
+    println!(
+        "skipped: {test}: {} absent; run scripts/fetch-models.sh",
+        path.display()
+    );
+    None
+}
+
 /// One loaded model per test binary.
 pub fn embedder(test: &str) -> Option<&'static Embedder> {
     static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
