@@ -316,6 +316,18 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         Ok(self.with_state(Params::load)??)
     }
 
+    /// The nonce `account`'s next transaction should use: its committed nonce, past the
+    /// transactions of it this node's mempool already holds.
+    pub fn next_nonce(&self, account: &Address) -> u64 {
+        let committed = self
+            .with_state(|s| bank::account(s, account).map(|a| a.nonce).unwrap_or(0))
+            .unwrap_or(0);
+        self.mempool
+            .lock()
+            .map(|pool| pool.next_nonce(account, committed))
+            .unwrap_or(committed)
+    }
+
     /// Transactions this node's clients submit, once admitted (for gossip to peers).
     pub fn subscribe_admitted(&self) -> broadcast::Receiver<SignedTransaction> {
         self.admitted.subscribe()

@@ -88,6 +88,21 @@ impl Mempool {
     }
 
     /// Admit `tx` against the committed `state`. The signature is checked here.
+    /// The nonce after `account`'s queued transactions that follow `state_nonce` without a
+    /// gap: the nonce its next transaction should use.
+    pub fn next_nonce(&self, account: &Address, state_nonce: u64) -> u64 {
+        let mut next = state_nonce;
+        if let Some(queue) = self.accounts.get(account) {
+            for nonce in queue.range(state_nonce..).map(|(n, _)| *n) {
+                if nonce != next {
+                    break;
+                }
+                next = next.saturating_add(1);
+            }
+        }
+        next
+    }
+
     /// Whether the pool holds exactly `tx` (signature included), so its signature was
     /// verified on the way in.
     pub fn holds(&self, tx: &SignedTransaction) -> bool {

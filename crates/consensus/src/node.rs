@@ -15,7 +15,7 @@
 use crate::{
     application::{run_committer, ChainApplication},
     block::{to_digest, BlockLimit, ConsensusBlock, Digest},
-    evidence::EvidenceLog,
+    evidence::{run_slasher, EvidenceLog},
     gossip, ConsensusError,
 };
 use commonware_broadcast::buffered;
@@ -50,7 +50,7 @@ use std::{
 };
 use tessera_chain::Chain;
 use tessera_store::StoreContext;
-use tessera_types::Address;
+use tessera_types::{Address, Keypair};
 
 /// p2p channel of simplex votes.
 pub const CHANNEL_VOTES: u64 = 0;
@@ -181,6 +181,8 @@ pub struct Node<E> {
     pub committer: Handle<Result<(), ConsensusError>>,
     pub gossip_out: Handle<()>,
     pub gossip_in: Handle<()>,
+    /// Submits double-sign evidence on chain (see [`crate::evidence::run_slasher`]).
+    pub slasher: Handle<()>,
 }
 
 impl<E> Node<E> {
@@ -192,6 +194,7 @@ impl<E> Node<E> {
         self.committer.abort();
         self.gossip_out.abort();
         self.gossip_in.abort();
+        self.slasher.abort();
     }
 }
 
@@ -368,7 +371,7 @@ where
         config.empty_block_wait,
     );
     let committer = context.child("committer").spawn({
-        let marshal = mailbox.clone();
+        let (chain, marshal) = (chain.clone(), mailbox.clone());
         move |_| run_committer(chain, marshal, deliveries)
     });
     let marshal_handle = actor.start(application.clone(), buffer, resolver);
@@ -376,6 +379,11 @@ where
     // Simplex over marshal (inline verification); faults go to the evidence log too.
     let inline = Inline::new(context.child("inline"), application, mailbox, epocher);
     let evidence = EvidenceLog::new(scheme.clone(), context.child("evidence"));
+    let slasher = context.child("slasher").spawn({
+        let log = evidence.clone();
+        let reporter = Keypair::from_private(config.signer.clone());
+        move |runtime| run_slasher(runtime, chain, log, reporter)
+    });
     let engine = simplex::Engine::new(
         context.child("simplex"),
         simplex::Config {
@@ -413,5 +421,6 @@ where
         committer,
         gossip_out,
         gossip_in,
+        slasher,
     })
 }

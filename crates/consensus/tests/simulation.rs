@@ -38,6 +38,7 @@ use tessera_state::bank;
 use tessera_types::{Address, Amount, Hash, SignedTransaction};
 
 const VALIDATORS: usize = 4;
+const VALIDATOR_STAKE_TSR: u128 = 100_000;
 const MAX_BLOCK_BYTES: usize = 1024 * 1024;
 const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
 const LINK: Link = Link {
@@ -103,6 +104,23 @@ impl Sim {
         sim
     }
 
+    /// The dev genesis with every validator funded and bonded (as `tessera localnet`
+    /// writes it): validators pay for their reports and can be slashed.
+    fn genesis(&self) -> tessera_state::Genesis {
+        let addresses: Vec<Address> = self
+            .validators
+            .iter()
+            .map(Address::from_public_key)
+            .collect();
+        let mut genesis = dev_genesis(0, &addresses);
+        for account in &mut genesis.accounts {
+            if addresses.contains(&account.address) {
+                account.bonded = Amount::from_tsr(VALIDATOR_STAKE_TSR).unwrap();
+            }
+        }
+        genesis
+    }
+
     async fn link(&self, a: usize, b: usize) {
         let (pa, pb) = (self.validators[a].clone(), self.validators[b].clone());
         let _ = self.oracle.add_link(pa.clone(), pb.clone(), LINK).await;
@@ -138,7 +156,7 @@ impl Sim {
 
     /// Start validator `i` with its chain's data under `chain_prefix`.
     async fn start_validator_on(&self, context: &Ctx, i: usize, chain_prefix: &str) -> Started {
-        let genesis = dev_genesis(0, &[]);
+        let genesis = self.genesis();
         let chain = Chain::open(
             context.child("chain").with_attribute("validator", i),
             &genesis,
@@ -549,9 +567,43 @@ fn equivocation_is_recorded_as_evidence() {
             context.sleep(Duration::from_millis(100)).await;
         }
         assert!(reported(&logs), "every honest validator holds evidence");
+
+        // The evidence converts to the chain's format and verifies there on its own.
+        let entry = logs[0]
+            .entries()
+            .into_iter()
+            .find(|e| e.fault == Fault::ConflictingNotarize)
+            .unwrap();
+        let double_sign = entry.double_sign().unwrap();
+        assert_eq!(double_sign.validator, Address::from_public_key(&byzantine));
+        let chain_id = tessera_types::ChainId::new(DEV_CHAIN_ID).unwrap();
+        assert_eq!(double_sign.verify(&chain_id).unwrap().1, entry.view.get());
+
+        // The honest validators report it on chain: the offender loses 5% of its stake,
+        // once, on every honest node.
+        let offender = Address::from_public_key(&byzantine);
+        let stake = |chain: &Chain<Ctx>| {
+            chain
+                .with_state(|s| tessera_state::staking::stake(s, &offender).unwrap().bonded)
+                .unwrap()
+        };
+        let full = Amount::from_tsr(VALIDATOR_STAKE_TSR).unwrap();
+        let slashed = full.checked_sub(Amount::from_tsr(5_000).unwrap()).unwrap();
+        for _ in 0..300 {
+            if chains.iter().all(|c| stake(c) == slashed) {
+                break;
+            }
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        for chain in &chains {
+            assert_eq!(stake(chain), slashed, "slashed exactly once");
+        }
         let target = chains[0].head().height + 3;
         wait_for_height(&context, &chains, target).await;
         assert_agree(&chains).await;
+        for chain in &chains {
+            assert_eq!(stake(chain), slashed, "still slashed exactly once");
+        }
     });
 }
 

@@ -86,6 +86,12 @@ pub enum StateError {
     NothingToClaim { model: ModelId },
     #[error("royalty accounting of model {model} would overflow in {what}: the amount is beyond the bounds documented in state::models (claim accrued royalties, or credit smaller amounts)")]
     RoyaltyOverflow { model: ModelId, what: &'static str },
+    #[error("double-sign evidence refused: {0}")]
+    InvalidEvidence(String),
+    #[error("validator {validator} was already slashed in epoch {epoch}: one penalty per epoch")]
+    AlreadySlashed { validator: Address, epoch: u64 },
+    #[error("validator {validator} has no stake left to slash")]
+    NothingToSlash { validator: Address },
 }
 
 /// Shorthand for checked arithmetic: `checked(a.checked_add(b), "what")?`.

@@ -113,6 +113,7 @@ impl<'a> Executor<'a> {
             dispatch(
                 &mut child,
                 &self.params,
+                &self.ctx.chain_id,
                 self.ctx.height,
                 &signer,
                 &tx.tx().call,
@@ -169,7 +170,8 @@ pub fn call_spend(call: &Call) -> Amount {
         | Call::RegisterModel(_)
         | Call::AddModelVersion { .. }
         | Call::TransferShares { .. }
-        | Call::ClaimRoyalties { .. } => Amount::ZERO,
+        | Call::ClaimRoyalties { .. }
+        | Call::ReportDoubleSign(_) => Amount::ZERO,
     }
 }
 
@@ -226,6 +228,7 @@ pub fn admission(
 fn dispatch(
     state: &mut Overlay<'_>,
     params: &Params,
+    chain_id: &ChainId,
     height: u64,
     signer: &Address,
     call: &Call,
@@ -245,5 +248,8 @@ fn dispatch(
             models::transfer_shares(state, *model, signer, to, *amount)
         }
         Call::ClaimRoyalties { model } => models::claim_royalties(state, *model, signer),
+        Call::ReportDoubleSign(evidence) => {
+            staking::slashing::report_double_sign(state, params, chain_id, evidence)
+        }
     }
 }

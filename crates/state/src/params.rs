@@ -2,7 +2,8 @@
 //!
 //! # Invariants
 //! * `validate` passes for every stored `Params`: halving interval and unbonding
-//!   period are non-zero, the reward is not above the cap.
+//!   period are non-zero, the reward is not above the cap, the slash share is at most
+//!   10,000 bps.
 
 use crate::{kv::Overlay, StateError};
 use bytes::BufMut;
@@ -29,6 +30,8 @@ pub struct Params {
     pub halving_interval_blocks: u64,
     /// Blocks between unbonding and the moment the stake can be withdrawn.
     pub unbonding_blocks: u64,
+    /// Share of a validator's stake burned for a proven double sign, in basis points.
+    pub double_sign_slash_bps: u16,
 }
 
 impl Default for Params {
@@ -41,6 +44,7 @@ impl Default for Params {
             initial_block_reward: Amount::from_base(40 * tessera_types::amount::BASE_PER_TSR),
             halving_interval_blocks: 10_000_000,
             unbonding_blocks: 100,
+            double_sign_slash_bps: 500,
         }
     }
 }
@@ -56,6 +60,9 @@ impl Params {
         }
         if self.initial_block_reward > self.max_supply {
             return bad("initial_block_reward is above max_supply");
+        }
+        if self.double_sign_slash_bps > 10_000 {
+            return bad("double_sign_slash_bps is above 10000 (100%)");
         }
         Ok(())
     }
@@ -89,13 +96,14 @@ impl Write for Params {
         self.initial_block_reward.write(buf);
         buf.put_u64(self.halving_interval_blocks);
         buf.put_u64(self.unbonding_blocks);
+        buf.put_u16(self.double_sign_slash_bps);
     }
 }
 
 impl EncodeSize for Params {
     fn encode_size(&self) -> usize {
-        // four amounts, a bool, two u64
-        4 * 16 + 1 + 2 * 8
+        // four amounts, a bool, two u64, a u16
+        4 * 16 + 1 + 2 * 8 + 2
     }
 }
 
@@ -110,6 +118,7 @@ impl Read for Params {
             initial_block_reward: Amount::read(buf)?,
             halving_interval_blocks: u64::read(buf)?,
             unbonding_blocks: u64::read(buf)?,
+            double_sign_slash_bps: u16::read(buf)?,
         })
     }
 }

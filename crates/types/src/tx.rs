@@ -12,7 +12,7 @@ use crate::{
         decode_bounded, read_list, read_short_bytes, read_string, string_size, write_list,
         write_short_bytes, write_string,
     },
-    Address, Amount, Hash, Keypair, PublicKey, Signature, TypesError,
+    Address, Amount, DoubleSign, Hash, Keypair, PublicKey, Signature, TypesError,
 };
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
@@ -432,6 +432,9 @@ pub enum Call {
     },
     /// models: pay the signer's accrued royalties from `model` to their balance.
     ClaimRoyalties { model: ModelId },
+    /// staking: prove that a validator signed two different proposals in one consensus
+    /// round; the validator's stake is slashed (see `tessera_state::staking::slashing`).
+    ReportDoubleSign(Box<DoubleSign>),
 }
 
 impl Call {
@@ -445,6 +448,7 @@ impl Call {
             Call::AddModelVersion { .. } => 5,
             Call::TransferShares { .. } => 6,
             Call::ClaimRoyalties { .. } => 7,
+            Call::ReportDoubleSign(_) => 8,
         }
     }
 
@@ -459,6 +463,7 @@ impl Call {
             Call::AddModelVersion { .. } => "add_model_version",
             Call::TransferShares { .. } => "transfer_shares",
             Call::ClaimRoyalties { .. } => "claim_royalties",
+            Call::ReportDoubleSign(_) => "report_double_sign",
         }
     }
 }
@@ -489,6 +494,7 @@ impl Write for Call {
                 amount.write(buf);
             }
             Call::ClaimRoyalties { model } => model.write(buf),
+            Call::ReportDoubleSign(evidence) => evidence.write(buf),
         }
     }
 }
@@ -505,6 +511,7 @@ impl EncodeSize for Call {
             } => ModelId::SIZE + string_size(manifest_cid) + string_size(note),
             Call::TransferShares { .. } => ModelId::SIZE + Address::SIZE + Shares::SIZE,
             Call::ClaimRoyalties { .. } => ModelId::SIZE,
+            Call::ReportDoubleSign(evidence) => evidence.encode_size(),
         }
     }
 }
@@ -539,6 +546,7 @@ impl Read for Call {
             7 => Call::ClaimRoyalties {
                 model: ModelId::read(buf)?,
             },
+            8 => Call::ReportDoubleSign(Box::new(DoubleSign::read(buf)?)),
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }

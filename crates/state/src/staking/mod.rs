@@ -20,6 +20,8 @@
 //! * stake only leaves staking through `withdraw` (to the balance) or `slash`
 //!   (burned, recorded in the supply).
 
+pub mod slashing;
+
 use crate::{bank, error::checked, kv::key, kv::Overlay, Params, StateError};
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
