@@ -1,12 +1,15 @@
 //! `tessera`: run a node and use the chain from the command line.
 
 mod blob;
+mod devnet_models;
 mod home;
 mod keystore;
 mod localnet;
 mod models;
 mod node;
+mod publish;
 mod query;
+mod run_model;
 mod validator;
 mod wallet;
 
@@ -38,7 +41,8 @@ enum Command {
     Node(node::NodeArgs),
     /// Create (or reuse) and run a validator network on this machine.
     Localnet(localnet::LocalnetArgs),
-    /// Start the local devnet: for now, the dev node with funded accounts.
+    /// Start the local devnet: the dev node with funded accounts and the two shipped models
+    /// published (TESSERA_DEVNET_MODELS=0 skips them).
     Devnet(node::DevnetArgs),
     /// Write a dev genesis file funding the dev accounts and your keys.
     Genesis(node::GenesisArgs),
@@ -58,7 +62,7 @@ enum Command {
     Tx(query::TxArgs),
     /// Show the node's status.
     Status,
-    /// Models: list, show, register.
+    /// Models: list, show, publish, run, register.
     #[command(subcommand)]
     Model(models::ModelCommand),
     /// Model ownership shares.

@@ -21,8 +21,12 @@ pub enum ModelCommand {
         /// Model name or id.
         model: String,
     },
-    /// Register a model whose files are already published under a manifest CID.
-    /// (`tessera model publish`, which uploads the files first, comes with the blob store.)
+    /// Publish a model directory: upload its files and a manifest, then register it.
+    Publish(Box<crate::publish::PublishArgs>),
+    /// Fetch a model's files by CID (verified, cached) and run it here on one input.
+    Run(crate::run_model::RunArgs),
+    /// Register a model whose files are already uploaded under a manifest CID
+    /// (`tessera model publish` does both).
     Register(Box<RegisterArgs>),
 }
 
@@ -39,23 +43,31 @@ pub struct RegisterArgs {
     /// Runtime/architecture tag, e.g. candle-bert or llama-gguf.
     #[arg(long)]
     runtime: String,
+    #[command(flatten)]
+    terms: Terms,
+}
+
+/// A model's economic terms, shared by `model register` and `model publish`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Terms {
     #[arg(long, default_value = "Apache-2.0")]
-    license: String,
+    pub license: String,
     /// Ownership shares minted to you.
     #[arg(long)]
-    shares: u64,
+    pub shares: u64,
     /// Price per call in TSR.
     #[arg(long, value_name = "TSR")]
-    price: Amount,
+    pub price: Amount,
     /// Price per generated token in TSR.
     #[arg(long, value_name = "TSR", default_value = "0")]
-    price_per_token: Amount,
-    /// Revenue split in percent: compute=60,owners=25,data=10,treasury=5 (sums to 100).
+    pub price_per_token: Amount,
+    /// Revenue split in percent: compute=60,owners=25,data=10,treasury=5 (sums to 100;
+    /// a data share needs --data-link).
     #[arg(long, default_value = "compute=60,owners=30,data=0,treasury=10")]
-    split: String,
+    pub split: String,
     /// A data provider and its weight in percent of the data share, e.g. tsr1...=100.
     #[arg(long = "data-link", value_name = "ADDRESS=PERCENT")]
-    data_links: Vec<String>,
+    pub data_links: Vec<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -109,9 +121,16 @@ pub async fn model(
                     .iter()
                     .map(|m| {
                         let s = &m.model.spec;
+                        let price = if s.price_base_per_call.is_zero()
+                            && !s.price_base_per_token.is_zero()
+                        {
+                            format!("{} TSR/token", s.price_base_per_token)
+                        } else {
+                            format!("{} TSR/call", s.price_base_per_call)
+                        };
                         format!(
-                            "{:>4}  {:<24} {:<12} {} TSR/call  {}",
-                            m.id.0, s.name, s.runtime, s.price_base_per_call, s.manifest_cid
+                            "{:>4}  {:<24} {:<12} {:<20} {}",
+                            m.id.0, s.name, s.runtime, price, s.manifest_cid
                         )
                     })
                     .collect::<Vec<_>>()
@@ -122,9 +141,13 @@ pub async fn model(
             let m = client.model(&model).await?;
             out.show(&m, || describe_model(&m))
         }
+        ModelCommand::Publish(args) => {
+            crate::publish::publish_command(home, client, *args, out).await
+        }
+        ModelCommand::Run(args) => crate::run_model::run(home, client, args, out).await,
         ModelCommand::Register(args) => {
-            let call = Call::RegisterModel(build_spec(&args)?);
-            send(home, client, &args.opts, call, out).await
+            let spec = build_spec(&args.name, &args.manifest_cid, &args.runtime, &args.terms)?;
+            send(home, client, &args.opts, Call::RegisterModel(spec), out).await
         }
     }
 }
@@ -191,8 +214,14 @@ fn parse_split(text: &str) -> anyhow::Result<RevenueSplit> {
     Ok(split)
 }
 
-fn build_spec(args: &RegisterArgs) -> anyhow::Result<ModelSpec> {
-    let data_links = args
+/// The registration of `name` with these terms, checked as the chain will check it.
+pub(crate) fn build_spec(
+    name: &str,
+    manifest_cid: &str,
+    runtime: &str,
+    terms: &Terms,
+) -> anyhow::Result<ModelSpec> {
+    let data_links = terms
         .data_links
         .iter()
         .map(|link| {
@@ -206,14 +235,14 @@ fn build_spec(args: &RegisterArgs) -> anyhow::Result<ModelSpec> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let spec = ModelSpec {
-        name: args.name.clone(),
-        manifest_cid: args.manifest_cid.clone(),
-        runtime: args.runtime.clone(),
-        license: args.license.clone(),
-        total_shares: Shares::new(args.shares),
-        price_base_per_call: args.price,
-        price_base_per_token: args.price_per_token,
-        split: parse_split(&args.split)?,
+        name: name.to_owned(),
+        manifest_cid: manifest_cid.to_owned(),
+        runtime: runtime.to_owned(),
+        license: terms.license.clone(),
+        total_shares: Shares::new(terms.shares),
+        price_base_per_call: terms.price,
+        price_base_per_token: terms.price_per_token,
+        split: parse_split(&terms.split)?,
         data_links,
     };
     // The same checks the chain runs, before paying a fee for a doomed call.

@@ -59,11 +59,12 @@ pub fn run_node(home: &Home, args: NodeArgs) -> anyhow::Result<()> {
     if !args.dev {
         bail!("say which node to run: `tessera node --dev` for a one-node dev chain, or `tessera node --config FILE` for a validator (`tessera localnet` writes a network of them)");
     }
-    serve(home, args.common)
+    // A bare chain unless TESSERA_DEVNET_MODELS=1: tests and scripts start `node --dev`.
+    serve(home, args.common, crate::devnet_models::enabled(false))
 }
 
 pub fn run_devnet(home: &Home, args: DevnetArgs) -> anyhow::Result<()> {
-    serve(home, args)
+    serve(home, args, crate::devnet_models::enabled(true))
 }
 
 pub fn write_genesis(home: &Home, args: GenesisArgs, out: &Output) -> anyhow::Result<()> {
@@ -130,7 +131,7 @@ pub(crate) fn save_json(
     Ok(())
 }
 
-fn serve(home: &Home, args: DevnetArgs) -> anyhow::Result<()> {
+fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<()> {
     let genesis = load_or_create_genesis(home, args.genesis)?;
     if args.block_time_ms == 0 {
         bail!("--block-time-ms must be at least 1");
@@ -169,6 +170,9 @@ fn serve(home: &Home, args: DevnetArgs) -> anyhow::Result<()> {
                 .await
         });
         announce(&chain, &genesis, args.rpc_addr);
+        if publish_models {
+            crate::devnet_models::spawn(blob_dir.clone(), args.rpc_addr);
+        }
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
             eprintln!("stopping: finishing the current block");

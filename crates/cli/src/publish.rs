@@ -1,0 +1,667 @@
+//! `tessera model publish`: a model directory becomes blobs on the node, a manifest naming
+//! them by CID, and a `RegisterModel` transaction carrying the manifest's CID.
+//!
+//! # The manifest
+//! JSON (`tessera-model/1`): the runtime tag and, per file, its path relative to the model
+//! directory, its size and its CID (the infer crate's [`ManifestFile`], so
+//! [`tessera_infer::Manifest`] reads the same bytes). Files are sorted by path and the JSON
+//! is written by one serializer, so equal directories give equal manifest CIDs.
+//!
+//! # Limits
+//! At most [`MAX_MODEL_FILES`] files, [`MAX_DIR_DEPTH`] directory levels and
+//! [`MAX_MANIFEST_BYTES`] of manifest; symlinks must stay inside the directory.
+
+use crate::{
+    home::Home,
+    keystore::read_passphrase,
+    models::{build_spec, Terms},
+    Output,
+};
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::BTreeSet,
+    path::{Component, Path, PathBuf},
+    time::{Duration, Instant},
+};
+use tessera_blobs::{BlobStore, Cid};
+use tessera_infer::{Manifest, ManifestFile};
+use tessera_rpc::{api::TxResponse, RpcClient};
+use tessera_types::{tx::ModelId, Amount, Call, Event, Hash, Keypair, Transaction, TxStatus};
+
+/// Most files one model may have.
+pub const MAX_MODEL_FILES: usize = 1_000;
+/// Deepest directory nesting under a model directory.
+pub const MAX_DIR_DEPTH: usize = 16;
+/// Largest manifest accepted from a node (1,000 files need about 200 KB).
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+/// The manifest format this binary writes and reads.
+pub const MANIFEST_FORMAT: &str = "tessera-model/1";
+/// Sentence embeddings with candle's BERT (`model.safetensors`, `tokenizer.json`, `config.json`).
+pub const RUNTIME_BERT: &str = "candle-bert";
+/// Chat with a llama-architecture GGUF on candle's quantized kernels (one `.gguf` file).
+pub const RUNTIME_GGUF: &str = "llama-gguf";
+/// Runtimes this binary can run.
+pub const RUNNABLE: [&str; 2] = [RUNTIME_BERT, RUNTIME_GGUF];
+/// Files at least this large get a progress bar (on a terminal).
+pub const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
+/// How long to wait for the registration to be committed and final.
+const WAIT_FOR_FINAL: Duration = Duration::from_secs(60);
+
+#[derive(clap::Args)]
+pub struct PublishArgs {
+    /// The model directory: every file under it is published.
+    dir: PathBuf,
+    /// Unique name: 1-64 characters of a-z, 0-9, '-'.
+    #[arg(long)]
+    name: String,
+    /// Runtime tag (default: detected; a .gguf file is llama-gguf, model.safetensors +
+    /// tokenizer.json + config.json is candle-bert).
+    #[arg(long)]
+    runtime: Option<String>,
+    #[command(flatten)]
+    terms: Terms,
+    /// The key that signs and receives the shares (a name from `tessera keys list`).
+    #[arg(long, value_name = "KEY")]
+    from: String,
+    /// Read the passphrase from the first line of this file (else TESSERA_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+/// What a published model's manifest holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelManifest {
+    pub format: String,
+    pub runtime: String,
+    pub files: Vec<ManifestFile>,
+}
+
+impl ModelManifest {
+    pub fn new(runtime: &str, mut files: Vec<ManifestFile>) -> ModelManifest {
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        ModelManifest {
+            format: MANIFEST_FORMAT.into(),
+            runtime: runtime.into(),
+            files,
+        }
+    }
+
+    /// The canonical bytes: pretty JSON and a final newline.
+    pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(self)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    /// Reads a manifest from untrusted bytes: known format, bounded, safe unique paths.
+    pub fn parse(bytes: &[u8]) -> anyhow::Result<ModelManifest> {
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_MANIFEST_BYTES {
+            bail!("the manifest is larger than {MAX_MANIFEST_BYTES} bytes");
+        }
+        let manifest: ModelManifest =
+            serde_json::from_slice(bytes).context("the manifest is not valid manifest JSON")?;
+        if manifest.format != MANIFEST_FORMAT {
+            bail!(
+                "the manifest's format is {:?}; this binary reads {MANIFEST_FORMAT:?} (upgrade tessera)",
+                manifest.format
+            );
+        }
+        if manifest.files.is_empty() || manifest.files.len() > MAX_MODEL_FILES {
+            bail!(
+                "the manifest lists {} files; 1 to {MAX_MODEL_FILES} are allowed",
+                manifest.files.len()
+            );
+        }
+        let mut seen = BTreeSet::new();
+        for file in &manifest.files {
+            safe_relative_path(&file.path)?;
+            if !seen.insert(file.path.as_str()) {
+                bail!("the manifest lists {:?} twice", file.path);
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// The infer crate's view: the files to verify before loading.
+    pub fn files_manifest(&self) -> Manifest {
+        Manifest {
+            files: self.files.clone(),
+        }
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| f.size)
+            .fold(0, u64::saturating_add)
+    }
+}
+
+/// `path` as a relative path of plain components (no `..`, no root, no `\`), or an error.
+pub fn safe_relative_path(path: &str) -> anyhow::Result<PathBuf> {
+    let rel = Path::new(path);
+    let plain = !path.is_empty()
+        && !path.contains('\\')
+        && rel.components().all(|c| matches!(c, Component::Normal(_)));
+    if !plain {
+        bail!("the manifest path {path:?} is not a plain relative path: refusing it");
+    }
+    Ok(rel.to_path_buf())
+}
+
+/// A file found under a model directory.
+#[derive(Clone, Debug)]
+pub struct LocalFile {
+    /// Relative path with `/` separators (the manifest's `path`).
+    pub rel: String,
+    /// Where to read it (a symlink's target).
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// Every regular file under `dir`, sorted by relative path. Refuses an empty directory, a
+/// symlink leading outside `dir`, more than [`MAX_MODEL_FILES`] files or
+/// [`MAX_DIR_DEPTH`] levels, and names that are not UTF-8.
+pub fn scan_dir(dir: &Path) -> anyhow::Result<Vec<LocalFile>> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!(
+            "{} is not a directory: publish the directory holding the model's files",
+            dir.display()
+        );
+    }
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let mut files = Vec::new();
+    let mut stack = vec![(root.clone(), 0usize)];
+    while let Some((current, depth)) = stack.pop() {
+        let entries = std::fs::read_dir(&current)
+            .with_context(|| format!("cannot list {}", current.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot list {}", current.display()))?
+                .path();
+            let target = path.canonicalize().with_context(|| {
+                format!("cannot resolve {} (a broken symlink?)", path.display())
+            })?;
+            if !target.starts_with(&root) {
+                bail!(
+                    "{} links to {}, outside {}: copy the file into the directory instead",
+                    path.display(),
+                    target.display(),
+                    dir.display()
+                );
+            }
+            let meta = std::fs::metadata(&target)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if meta.is_dir() {
+                if depth >= MAX_DIR_DEPTH {
+                    bail!(
+                        "{} is nested more than {MAX_DIR_DEPTH} levels deep (a symlink loop?)",
+                        path.display()
+                    );
+                }
+                stack.push((path, depth.saturating_add(1)));
+            } else if meta.is_file() {
+                let rel = relative_name(&root, &path)?;
+                files.push(LocalFile {
+                    rel,
+                    path: target,
+                    size: meta.len(),
+                });
+                if files.len() > MAX_MODEL_FILES {
+                    bail!("{} holds more than {MAX_MODEL_FILES} files: a model directory should hold its weights, tokenizer and configuration; move the rest out", dir.display());
+                }
+            } else {
+                bail!("{} is neither a file nor a directory", path.display());
+            }
+        }
+    }
+    if files.is_empty() {
+        bail!(
+            "{} holds no files: nothing to publish (put the model's weights, tokenizer and configuration in it)",
+            dir.display()
+        );
+    }
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(files)
+}
+
+fn relative_name(root: &Path, path: &Path) -> anyhow::Result<String> {
+    let rel = path.strip_prefix(root)?;
+    let parts = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(part) => part.to_str().map(str::to_owned),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>();
+    match parts {
+        Some(parts) if !parts.is_empty() => Ok(parts.join("/")),
+        _ => bail!("{} has a name that is not UTF-8: rename it", path.display()),
+    }
+}
+
+fn has_file(files: &[LocalFile], rel: &str) -> bool {
+    files.iter().any(|f| f.rel == rel)
+}
+
+fn gguf_count(files: &[LocalFile]) -> usize {
+    files.iter().filter(|f| f.rel.ends_with(".gguf")).count()
+}
+
+fn bert_files_present(files: &[LocalFile]) -> bool {
+    [
+        tessera_infer::WEIGHTS_FILE,
+        tessera_infer::TOKENIZER_FILE,
+        tessera_infer::CONFIG_FILE,
+    ]
+    .iter()
+    .all(|name| has_file(files, name))
+}
+
+/// The runtime the files call for: one `.gguf` is `llama-gguf`; `model.safetensors`,
+/// `tokenizer.json` and `config.json` are `candle-bert`.
+pub fn detect_runtime(files: &[LocalFile]) -> anyhow::Result<&'static str> {
+    match gguf_count(files) {
+        1 => Ok(RUNTIME_GGUF),
+        0 if bert_files_present(files) => Ok(RUNTIME_BERT),
+        0 => bail!("cannot tell which runtime runs these files: a {RUNTIME_GGUF} model has one .gguf file, a {RUNTIME_BERT} model has model.safetensors, tokenizer.json and config.json at the top; for anything else pass --runtime TAG (this binary runs only {RUNTIME_BERT} and {RUNTIME_GGUF})"),
+        n => bail!("{n} .gguf files: a {RUNTIME_GGUF} model has exactly one; publish each in a directory of its own"),
+    }
+}
+
+/// Checks that the files fit a runtime this binary knows; unknown tags pass.
+pub fn check_runtime_files(runtime: &str, files: &[LocalFile]) -> anyhow::Result<()> {
+    match runtime {
+        RUNTIME_GGUF if gguf_count(files) != 1 => bail!(
+            "a {RUNTIME_GGUF} model has exactly one .gguf file; this directory has {}",
+            gguf_count(files)
+        ),
+        RUNTIME_BERT if !bert_files_present(files) => bail!(
+            "a {RUNTIME_BERT} model needs model.safetensors, tokenizer.json and config.json at the top of its directory"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// What one publication did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Published {
+    pub model_id: ModelId,
+    pub name: String,
+    pub runtime: String,
+    pub manifest_cid: Cid,
+    pub files: usize,
+    pub size_bytes: u64,
+    pub tx: Hash,
+    pub height: u64,
+    #[serde(skip)]
+    pub manifest_bytes: Vec<u8>,
+}
+
+/// What to publish.
+pub struct Publication<'a> {
+    pub dir: &'a Path,
+    pub name: &'a str,
+    /// `None`: detected from the files.
+    pub runtime: Option<&'a str>,
+    pub terms: &'a Terms,
+}
+
+/// Progress for people: steps on stderr (with a prefix), bars for large files on a terminal.
+pub struct Reporter {
+    pub prefix: String,
+    pub bars: bool,
+}
+
+impl Reporter {
+    pub fn step(&self, text: &str) {
+        eprintln!("{}{text}", self.prefix);
+    }
+
+    /// A bar for `total` units of `unit`, drawn only for large files on a terminal.
+    pub fn bar(&self, size_bytes: u64, label: &str, unit: &str) -> ProgressBar {
+        if !self.bars || size_bytes < PROGRESS_MIN_BYTES {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        let template =
+            format!("{label} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{eta}})");
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style);
+        }
+        bar
+    }
+}
+
+/// Checks the terms and the name, stores and uploads every file and the manifest, then
+/// registers the model signed by `key` and waits until the registration is final.
+pub async fn publish(
+    client: &RpcClient,
+    store: &BlobStore,
+    key: &Keypair,
+    publication: &Publication<'_>,
+    report: &Reporter,
+) -> anyhow::Result<Published> {
+    let files = scan_dir(publication.dir)?;
+    let runtime = match publication.runtime {
+        Some(tag) => {
+            check_runtime_files(tag, &files)?;
+            tag
+        }
+        None => detect_runtime(&files)?,
+    };
+    // Everything the chain checks, before any upload (the CID is filled in below).
+    let placeholder = tessera_blobs::cid_of_bytes(b"")?.to_string();
+    build_spec(publication.name, &placeholder, runtime, publication.terms)?;
+    ensure_name_free(client, publication.name).await?;
+    let size_bytes = files.iter().map(|f| f.size).fold(0, u64::saturating_add);
+    report.step(&format!(
+        "{}: {} files, {size_bytes} bytes, runtime {runtime}",
+        publication.name,
+        files.len()
+    ));
+
+    let mut entries = Vec::with_capacity(files.len());
+    for file in &files {
+        let bar = report.bar(file.size, &format!("hashing {}", file.rel), "bytes");
+        let cid = store
+            .put_file(&file.path, &|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .with_context(|| format!("cannot store {}", file.path.display()))?;
+        bar.finish_and_clear();
+        entries.push(ManifestFile {
+            path: file.rel.clone(),
+            cid,
+            size: file.size,
+        });
+    }
+    let manifest = ModelManifest::new(runtime, entries);
+    let manifest_bytes = manifest.to_bytes()?;
+    let manifest_cid = store.put_bytes(&manifest_bytes)?;
+
+    report.step(&format!("uploading to {}", client.url()));
+    for file in &manifest.files {
+        let bar = report.bar(file.size, &format!("uploading {}", file.path), "blocks");
+        client
+            .upload(store, &file.cid, &|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "upload of {} failed: run the same command again to resume",
+                    file.path
+                )
+            })?;
+        bar.finish_and_clear();
+    }
+    client
+        .upload(store, &manifest_cid, &|_, _| {})
+        .await
+        .context("upload of the manifest failed: run the same command again to resume")?;
+
+    report.step(&format!("registering with manifest {manifest_cid}"));
+    let spec = build_spec(
+        publication.name,
+        &manifest_cid.to_string(),
+        runtime,
+        publication.terms,
+    )?;
+    let (tx, height, events) = submit_and_wait(client, key, Call::RegisterModel(spec)).await?;
+    let model_id = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ModelRegistered { model, .. } => Some(*model),
+            _ => None,
+        })
+        .context("the registration committed without a ModelRegistered event")?;
+    Ok(Published {
+        model_id,
+        name: publication.name.to_owned(),
+        runtime: runtime.to_owned(),
+        manifest_cid,
+        files: manifest.files.len(),
+        size_bytes,
+        tx,
+        height,
+        manifest_bytes,
+    })
+}
+
+/// Fails if `name` is already registered.
+async fn ensure_name_free(client: &RpcClient, name: &str) -> anyhow::Result<()> {
+    match client.model(name).await {
+        Ok(m) => bail!(
+            "the name {name:?} is taken (model {} by {}, manifest {}): pick another --name",
+            m.id.0,
+            m.model.creator,
+            m.model.spec.manifest_cid
+        ),
+        Err(e) if e.code() == Some("not_found") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Signs `call` with `key`, submits it, waits until its block is final, and returns the tx
+/// id, its height and its events; a failed call is an error.
+pub async fn submit_and_wait(
+    client: &RpcClient,
+    key: &Keypair,
+    call: Call,
+) -> anyhow::Result<(Hash, u64, Vec<Event>)> {
+    let status = client.status().await?;
+    let address = key.address();
+    let account = client.account(&address).await?;
+    let mut tx = Transaction {
+        chain_id: status.chain_id.clone(),
+        signer: key.public_key().clone(),
+        nonce: account.account.nonce,
+        max_fee: Amount::ZERO,
+        call,
+    };
+    let fee = status.params.fee_for(tx.signed_size())?;
+    tx.max_fee = fee;
+    if fee > account.account.balance {
+        bail!(
+            "insufficient funds: {address} needs {fee} TSR for the fee, its balance is {} TSR",
+            account.account.balance
+        );
+    }
+    let signed = tx.sign(key)?;
+    let id = client.submit(&signed).await?;
+    let start = Instant::now();
+    let (height, receipt) = match client.wait_for_tx(id, WAIT_FOR_FINAL).await? {
+        TxResponse::Committed {
+            height, receipt, ..
+        } => (height, receipt),
+        TxResponse::Rejected { reason } => bail!("the transaction {id} was dropped: {reason}"),
+        TxResponse::Pending | TxResponse::Unknown => {
+            bail!("transaction {id} is not committed yet: check it with `tessera tx {id}`")
+        }
+    };
+    if let TxStatus::Failed(reason) = &receipt.status {
+        bail!("transaction {id} was included but its call failed: {reason} (the fee was paid)");
+    }
+    while client.status().await?.finalized_height < height {
+        if start.elapsed() > WAIT_FOR_FINAL {
+            bail!("transaction {id} is committed at height {height} but not final yet: check it with `tessera tx {id}`");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok((id, height, receipt.events))
+}
+
+/// `tessera model publish`.
+pub async fn publish_command(
+    home: &Home,
+    client: &RpcClient,
+    args: PublishArgs,
+    out: &Output,
+) -> anyhow::Result<()> {
+    // The key first: a wrong passphrase should not cost an upload.
+    let keystore = home.keystore();
+    keystore.address(&args.from)?;
+    let passphrase = read_passphrase(
+        &format!("passphrase for '{}': ", args.from),
+        args.passphrase_file.as_deref(),
+        false,
+    )?;
+    let key = keystore.load(&args.from, &passphrase)?;
+    let store = BlobStore::open(home.blob_dir()).with_context(|| {
+        format!(
+            "cannot open the blob store in {}",
+            home.blob_dir().display()
+        )
+    })?;
+    let report = Reporter {
+        prefix: String::new(),
+        bars: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let publication = Publication {
+        dir: &args.dir,
+        name: &args.name,
+        runtime: args.runtime.as_deref(),
+        terms: &args.terms,
+    };
+    let published = publish(client, &store, &key, &publication, &report).await?;
+    let manifest_path = home
+        .dir
+        .join("manifests")
+        .join(format!("{}.json", published.manifest_cid));
+    write_manifest_copy(&manifest_path, &published.manifest_bytes)?;
+    let json = serde_json::json!({
+        "model_id": published.model_id,
+        "name": published.name,
+        "runtime": published.runtime,
+        "manifest_cid": published.manifest_cid,
+        "manifest_path": manifest_path,
+        "files": published.files,
+        "size_bytes": published.size_bytes,
+        "tx": published.tx,
+        "height": published.height,
+    });
+    out.show(&json, || {
+        format!(
+            "published {} as model {}\n  runtime       {}\n  files         {} ({} bytes)\n  manifest CID  {}\n  manifest      {}\n  tx            {} (height {})\n  run it with   tessera model run {} \"...\"",
+            published.name,
+            published.model_id.0,
+            published.runtime,
+            published.files,
+            published.size_bytes,
+            published.manifest_cid,
+            manifest_path.display(),
+            published.tx,
+            published.height,
+            published.name
+        )
+    })
+}
+
+fn write_manifest_copy(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tessera-publish-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn scan_lists_files_recursively_and_detects_runtimes() {
+        let dir = temp_dir("scan");
+        std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
+        for name in [
+            "model.safetensors",
+            "tokenizer.json",
+            "config.json",
+            "1_Pooling/config.json",
+        ] {
+            std::fs::write(dir.join(name), name).unwrap();
+        }
+        let files = scan_dir(&dir).unwrap();
+        let names: Vec<_> = files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "1_Pooling/config.json",
+                "config.json",
+                "model.safetensors",
+                "tokenizer.json"
+            ]
+        );
+        assert_eq!(detect_runtime(&files).unwrap(), RUNTIME_BERT);
+        assert!(check_runtime_files(RUNTIME_GGUF, &files).is_err());
+        std::fs::write(dir.join("m.gguf"), "x").unwrap();
+        assert_eq!(
+            detect_runtime(&scan_dir(&dir).unwrap()).unwrap(),
+            RUNTIME_GGUF
+        );
+        std::fs::write(dir.join("n.gguf"), "x").unwrap();
+        assert!(detect_runtime(&scan_dir(&dir).unwrap()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn scan_refuses_empty_dirs_and_symlinks_outside() {
+        let dir = temp_dir("refuse");
+        let err = scan_dir(&dir).unwrap_err().to_string();
+        assert!(err.contains("holds no files"), "{err}");
+        let outside = temp_dir("outside");
+        std::fs::write(outside.join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), dir.join("link")).unwrap();
+        let err = scan_dir(&dir).unwrap_err().to_string();
+        assert!(err.contains("outside"), "{err}");
+        std::fs::remove_file(dir.join("link")).unwrap();
+        std::fs::write(dir.join("a"), "x").unwrap();
+        std::os::unix::fs::symlink(dir.join("a"), dir.join("b")).unwrap();
+        assert_eq!(scan_dir(&dir).unwrap().len(), 2);
+        let err = detect_runtime(&scan_dir(&dir).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("--runtime"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[test]
+    fn manifest_round_trips_and_refuses_unsafe_paths() {
+        let cid = tessera_blobs::cid_of_bytes(b"hello\n").unwrap();
+        let file = |path: &str| ManifestFile {
+            path: path.into(),
+            cid,
+            size: 6,
+        };
+        let manifest = ModelManifest::new(RUNTIME_BERT, vec![file("b"), file("a/c")]);
+        let bytes = manifest.to_bytes().unwrap();
+        assert_eq!(ModelManifest::parse(&bytes).unwrap(), manifest);
+        assert_eq!(manifest.files[0].path, "a/c");
+        // The infer crate reads the same bytes.
+        let plain: Manifest = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(plain, manifest.files_manifest());
+        for bad in ["../x", "/etc/passwd", "a/../../b", "", "a\\b"] {
+            let m = ModelManifest::new(RUNTIME_BERT, vec![file(bad)]);
+            assert!(
+                ModelManifest::parse(&m.to_bytes().unwrap()).is_err(),
+                "{bad:?}"
+            );
+        }
+        let twice = ModelManifest::new(RUNTIME_BERT, vec![file("a"), file("a")]);
+        assert!(ModelManifest::parse(&twice.to_bytes().unwrap()).is_err());
+    }
+}

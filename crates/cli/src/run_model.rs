@@ -1,0 +1,329 @@
+//! `tessera model run`: fetch a registered model's files by CID and run it on this machine.
+//!
+//! The chain names the manifest's CID; the manifest names each file's CID. Every block is
+//! verified as it is downloaded, and every cached file is verified against its CID (by the
+//! runtime's `load_verified`) before the model is loaded. Files are cached under
+//! `<model cache>/by-cid/<manifest CID>/<path>`; a cached file that no longer matches is
+//! fetched again once, then refused.
+
+use crate::{
+    home::Home,
+    publish::{
+        safe_relative_path, ModelManifest, MAX_MANIFEST_BYTES, RUNNABLE, RUNTIME_BERT, RUNTIME_GGUF,
+    },
+    Output,
+};
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+use tessera_blobs::{BlobStore, Cid};
+use tessera_infer::{Embedder, GenerateParams, Generator, InferError, StopReason};
+use tessera_rpc::RpcClient;
+
+/// Files at least this large show a download bar (on a terminal).
+const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
+/// Values of the embedding printed as text (`--json` prints all).
+const SHOWN_VALUES: usize = 8;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Model name or id.
+    model: String,
+    /// The input: text to embed (candle-bert) or a chat message (llama-gguf).
+    input: String,
+    /// Most tokens to generate (llama-gguf).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    max_tokens: usize,
+    /// A system message before the input (llama-gguf).
+    #[arg(long, value_name = "TEXT")]
+    system: Option<String>,
+}
+
+/// Where a model's files are cached: `<model cache>/by-cid/<manifest CID>`.
+pub fn cache_dir(manifest_cid: &Cid) -> PathBuf {
+    tessera_infer::model_cache_dir()
+        .join("by-cid")
+        .join(manifest_cid.to_string())
+}
+
+pub async fn run(
+    home: &Home,
+    client: &RpcClient,
+    args: RunArgs,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let model = client
+        .model(&args.model)
+        .await
+        .with_context(|| format!("cannot look up model {:?} at {}", args.model, client.url()))?;
+    let spec = &model.model.spec;
+    if !RUNNABLE.contains(&spec.runtime.as_str()) {
+        bail!(
+            "model {} uses the runtime {:?}, which this binary cannot run (it runs {}): its files are at manifest {}",
+            spec.name,
+            spec.runtime,
+            RUNNABLE.join(" and "),
+            spec.manifest_cid
+        );
+    }
+    let manifest_cid: Cid = spec.manifest_cid.parse().with_context(|| {
+        format!(
+            "the chain's manifest CID {:?} does not parse",
+            spec.manifest_cid
+        )
+    })?;
+    let store = BlobStore::open(home.blob_dir()).with_context(|| {
+        format!(
+            "cannot open the blob store in {}",
+            home.blob_dir().display()
+        )
+    })?;
+    let manifest = fetch_manifest(client, &store, &manifest_cid).await?;
+    if manifest.runtime != spec.runtime {
+        bail!(
+            "the manifest {manifest_cid} says runtime {:?} but the chain registered {:?}: refusing to guess",
+            manifest.runtime,
+            spec.runtime
+        );
+    }
+    let dir = cache_dir(&manifest_cid);
+    fetch_files(client, &store, &manifest, &dir).await?;
+    let label = format!("{} (model {}, {})", spec.name, model.id.0, spec.runtime);
+    match manifest.runtime.as_str() {
+        RUNTIME_BERT => {
+            let embedder = load_checked(client, &store, &manifest, &dir, |d, m| {
+                Embedder::load_verified(d, m).map_err(Box::new)
+            })
+            .await?;
+            embed(&embedder, &args.input, &label, &manifest_cid, out)
+        }
+        RUNTIME_GGUF => {
+            let mut generator = load_checked(client, &store, &manifest, &dir, |d, m| {
+                Generator::load_verified(d, m).map_err(Box::new)
+            })
+            .await?;
+            chat(&mut generator, &args, &label, &manifest_cid, out)
+        }
+        other => bail!("runtime {other:?} cannot run here"),
+    }
+}
+
+/// The manifest `cid`, downloaded (verified) unless the local store has it, and parsed.
+async fn fetch_manifest(
+    client: &RpcClient,
+    store: &BlobStore,
+    cid: &Cid,
+) -> anyhow::Result<ModelManifest> {
+    client
+        .download(store, cid, &|_, _| {})
+        .await
+        .with_context(|| format!("cannot fetch the manifest {cid} from {}", client.url()))?;
+    let bytes = store.get_bytes(cid, MAX_MANIFEST_BYTES)?;
+    ModelManifest::parse(&bytes).with_context(|| format!("manifest {cid}"))
+}
+
+/// Puts every file of `manifest` under `dir`, downloading what is absent or of the wrong
+/// size (contents are verified by the loader).
+async fn fetch_files(
+    client: &RpcClient,
+    store: &BlobStore,
+    manifest: &ModelManifest,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let mut announced = false;
+    for file in &manifest.files {
+        let target = dir.join(safe_relative_path(&file.path)?);
+        if std::fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == file.size) {
+            continue;
+        }
+        if !announced {
+            eprintln!(
+                "fetching {} files ({} bytes) into {}",
+                manifest.files.len(),
+                manifest.total_bytes(),
+                dir.display()
+            );
+            announced = true;
+        }
+        fetch_file(client, store, &file.cid, &file.path, file.size, &target).await?;
+    }
+    Ok(())
+}
+
+async fn fetch_file(
+    client: &RpcClient,
+    store: &BlobStore,
+    cid: &Cid,
+    name: &str,
+    size: u64,
+    target: &Path,
+) -> anyhow::Result<()> {
+    let bar = download_bar(size, name);
+    client
+        .download(store, cid, &|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await
+        .with_context(|| format!("cannot download {name} ({cid}); run again to resume"))?;
+    bar.finish_and_clear();
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    store
+        .export(cid, target)
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    Ok(())
+}
+
+fn download_bar(size: u64, name: &str) -> ProgressBar {
+    if size < PROGRESS_MIN_BYTES || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+    let template =
+        format!("{name} [{{elapsed_precise}}] {{wide_bar}} {{bytes}}/{{total_bytes}} ({{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Loads with `load` (which verifies every file's CID). A cached file that does not match
+/// is removed and fetched again, once; a second mismatch is an error.
+async fn load_checked<T>(
+    client: &RpcClient,
+    store: &BlobStore,
+    manifest: &ModelManifest,
+    dir: &Path,
+    load: impl Fn(&Path, &tessera_infer::Manifest) -> Result<T, Box<InferError>>,
+) -> anyhow::Result<T> {
+    let files = manifest.files_manifest();
+    let bad_path = match load(dir, &files).map_err(|e| *e) {
+        Ok(model) => return Ok(model),
+        Err(
+            InferError::CidMismatch { path, .. }
+            | InferError::SizeMismatch { path, .. }
+            | InferError::MissingFile { path },
+        ) => path,
+        Err(e) => return Err(e.into()),
+    };
+    eprintln!(
+        "cached file {} does not match the manifest: fetching it again",
+        bad_path.display()
+    );
+    if bad_path.starts_with(dir) {
+        let _ = std::fs::remove_file(&bad_path);
+    }
+    fetch_files(client, store, manifest, dir).await?;
+    load(dir, &files).map_err(|e| *e).with_context(|| {
+        format!(
+            "the model files in {} do not match the manifest even after fetching them again: remove the directory and retry, or suspect the local blob store {}",
+            dir.display(),
+            store.dir().display()
+        )
+    })
+}
+
+fn embed(
+    embedder: &Embedder,
+    input: &str,
+    label: &str,
+    manifest_cid: &Cid,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let vector = embedder
+        .embed(&[input])?
+        .pop()
+        .context("the embedder returned no vector")?;
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let hash = hex::encode(tessera_infer::output_hash(&vector));
+    let kernel = tessera_infer::kernel_path_id();
+    let json = serde_json::json!({
+        "model": label,
+        "manifest_cid": manifest_cid,
+        "dim": vector.len(),
+        "embedding": vector,
+        "output_hash": hash,
+        "kernel_path_id": kernel,
+        "elapsed_ms": elapsed_ms,
+    });
+    out.show(&json, || {
+        let shown: Vec<String> = vector
+            .iter()
+            .take(SHOWN_VALUES)
+            .map(|v| format!("{v:.5}"))
+            .collect();
+        format!(
+            "{label}: {} dimensions\n  [{}, ...]\n  output hash  {hash}\n  kernel path  {kernel}\n  time         {elapsed_ms:.1} ms",
+            vector.len(),
+            shown.join(", ")
+        )
+    })
+}
+
+fn chat(
+    generator: &mut Generator,
+    args: &RunArgs,
+    label: &str,
+    manifest_cid: &Cid,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let prompt = generator
+        .tokenizer()
+        .chat_prompt(args.system.as_deref(), &args.input)?;
+    let params = GenerateParams {
+        max_new_tokens: args.max_tokens,
+    };
+    let stream = !out.json;
+    let mut stdout = std::io::stdout().lock();
+    let start = Instant::now();
+    let generation = generator.generate(&prompt, &params, |_, piece| {
+        if stream && !piece.is_empty() {
+            // A closed stdout (e.g. `| head`) must not stop the generation's bookkeeping.
+            let _ = stdout.write_all(piece.as_bytes());
+            let _ = stdout.flush();
+        }
+    })?;
+    let seconds = start.elapsed().as_secs_f64();
+    let tokens = generation.token_ids.len();
+    let tokens_per_s = if seconds > 0.0 {
+        tokens as f64 / seconds
+    } else {
+        0.0
+    };
+    let hash = hex::encode(generation.output_hash);
+    let stop = match generation.stop {
+        StopReason::Eos => "eos",
+        StopReason::MaxTokens => "max_tokens",
+    };
+    if out.json {
+        drop(stdout);
+        let json = serde_json::json!({
+            "model": label,
+            "manifest_cid": manifest_cid,
+            "text": generation.text,
+            "tokens": tokens,
+            "prompt_tokens": generation.prompt_ids.len(),
+            "stop": stop,
+            "seconds": seconds,
+            "tokens_per_s": tokens_per_s,
+            "output_hash": hash,
+            "kernel_path_id": generation.kernel_path_id,
+        });
+        return out.show(&json, String::new);
+    }
+    let _ = writeln!(stdout);
+    drop(stdout);
+    eprintln!(
+        "{label}: {tokens} tokens in {seconds:.2} s ({tokens_per_s:.1} tok/s), stop {stop}, output hash {hash}, kernel path {}",
+        generation.kernel_path_id
+    );
+    Ok(())
+}
