@@ -9,6 +9,7 @@
 //! v1/data/, v1/blobs/   chain and consensus data, blobs
 //! v1/node.log           the process's output
 //! v1/node.pid           its process id while the supervisor runs it
+//! f1/config.toml        a full node (`--full-nodes`), following the validators
 //! ```
 //!
 //! The supervisor starts one `tessera node --config` process per validator, restarts
@@ -16,6 +17,7 @@
 //! localnet is reused as it is (its chain continues).
 
 use crate::{
+    full_node::FullNodeConfigFile,
     home::Home,
     validator::{public_key_hex, write_key_file, ValidatorConfigFile, ValidatorEntry},
 };
@@ -51,6 +53,10 @@ pub struct LocalnetArgs {
     /// p2p port of the first validator; validator i uses this + i - 1.
     #[arg(long, default_value_t = 27657, value_name = "PORT")]
     p2p_port: u16,
+    /// Full (non-voting) nodes to run beside the validators (a new localnet only); their
+    /// HTTP API ports follow the validators'.
+    #[arg(long, default_value_t = 0)]
+    full_nodes: usize,
     /// Write keys, configs and genesis, then exit without starting the nodes.
     #[arg(long)]
     init_only: bool,
@@ -77,15 +83,18 @@ pub fn run(home: &Home, args: LocalnetArgs) -> anyhow::Result<()> {
     supervise(&configs)
 }
 
-/// `v1/config.toml`, `v2/config.toml`, … of an existing localnet, in order.
+/// `v1/config.toml`, `v2/config.toml`, …, then `f1/config.toml`, … of an existing
+/// localnet, in order.
 fn existing_configs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut configs = Vec::new();
-    for i in 1..=MAX_LOCALNET_VALIDATORS {
-        let path = dir.join(format!("v{i}")).join("config.toml");
-        if !path.exists() {
-            break;
+    for prefix in ["v", "f"] {
+        for i in 1..=MAX_LOCALNET_VALIDATORS {
+            let path = dir.join(format!("{prefix}{i}")).join("config.toml");
+            if !path.exists() {
+                break;
+            }
+            configs.push(path);
         }
-        configs.push(path);
     }
     if configs.is_empty() {
         bail!(
@@ -112,6 +121,9 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
     let n = args.validators;
     if n == 0 || n > MAX_LOCALNET_VALIDATORS {
         bail!("--validators must be between 1 and {MAX_LOCALNET_VALIDATORS}");
+    }
+    if args.full_nodes > MAX_LOCALNET_VALIDATORS {
+        bail!("--full-nodes must be at most {MAX_LOCALNET_VALIDATORS}");
     }
     if args.dir.exists()
         && std::fs::read_dir(&args.dir)
@@ -161,6 +173,7 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
         write_key_file(&dir.join("validator.key"), key)?;
         let me = validators.get(i).context("validator entry")?;
         let config = ValidatorConfigFile {
+            role: None,
             data_dir: "data".into(),
             blob_dir: None,
             genesis: "../genesis.json".into(),
@@ -168,6 +181,22 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
             rpc_listen: format!("127.0.0.1:{}", port(args.rpc_port, i, "rpc")?).parse()?,
             p2p_listen: me.p2p,
             consensus: Default::default(),
+            validators: validators.clone(),
+        };
+        let path = dir.join("config.toml");
+        config.save(&path)?;
+        configs.push(path);
+    }
+    for i in 0..args.full_nodes {
+        let dir = args.dir.join(format!("f{}", i + 1));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let config = FullNodeConfigFile {
+            role: "full".into(),
+            data_dir: "data".into(),
+            blob_dir: None,
+            genesis: "../genesis.json".into(),
+            rpc_listen: format!("127.0.0.1:{}", port(args.rpc_port, n + i, "rpc")?).parse()?,
             validators: validators.clone(),
         };
         let path = dir.join("config.toml");
@@ -182,6 +211,16 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
         genesis.chain_id
     );
     Ok(configs)
+}
+
+/// The `rpc_listen` of a validator's or a full node's config.
+fn rpc_listen_of(config: &Path) -> Option<std::net::SocketAddr> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        rpc_listen: std::net::SocketAddr,
+    }
+    let text = std::fs::read_to_string(config).ok()?;
+    toml::from_str::<Probe>(&text).ok().map(|p| p.rpc_listen)
 }
 
 struct Running {
@@ -215,8 +254,8 @@ fn supervise(configs: &[PathBuf]) -> anyhow::Result<()> {
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
         std::fs::write(dir.join("node.pid"), format!("{}\n", child.id()))?;
-        let rpc = ValidatorConfigFile::load(config)
-            .map(|c| format!("http://{}", c.rpc_listen))
+        let rpc = rpc_listen_of(config)
+            .map(|a| format!("http://{a}"))
             .unwrap_or_default();
         println!("{name}: {rpc}  (log {})", log_path.display());
         nodes.push(Running {
@@ -226,7 +265,7 @@ fn supervise(configs: &[PathBuf]) -> anyhow::Result<()> {
             exited: false,
         });
     }
-    println!("press Ctrl-C to stop all validators");
+    println!("press Ctrl-C to stop all nodes");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -258,7 +297,7 @@ fn supervise(configs: &[PathBuf]) -> anyhow::Result<()> {
 /// Ask every node to stop (SIGINT, as Ctrl-C would), then kill what is left after
 /// [`STOP_GRACE`]. Their storage survives a kill, so this only saves restart work.
 fn stop_all(nodes: &mut [Running]) {
-    eprintln!("stopping {} validators", nodes.len());
+    eprintln!("stopping {} nodes", nodes.len());
     for node in nodes.iter_mut() {
         // A reaped child's pid may belong to another process by now: signal live ones only.
         if node.exited || !matches!(node.child.try_wait(), Ok(None)) {

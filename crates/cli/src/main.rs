@@ -2,6 +2,7 @@
 
 mod blob;
 mod devnet_models;
+mod full_node;
 mod home;
 mod keystore;
 mod localnet;

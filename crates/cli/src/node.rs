@@ -54,7 +54,10 @@ pub struct GenesisArgs {
 
 pub fn run_node(home: &Home, args: NodeArgs) -> anyhow::Result<()> {
     if let Some(config) = args.config {
-        return crate::validator::run(&config);
+        return match crate::full_node::role_of(&config)?.as_str() {
+            "full" => crate::full_node::run(&config),
+            _ => crate::validator::run(&config),
+        };
     }
     if !args.dev {
         bail!("say which node to run: `tessera node --dev` for a one-node dev chain, or `tessera node --config FILE` for a validator (`tessera localnet` writes a network of them)");
@@ -159,6 +162,7 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
             chain: chain.clone(),
             blobs: Some(Arc::new(blobs)),
             mode: "dev".into(),
+            finality: None,
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {

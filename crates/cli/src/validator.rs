@@ -56,6 +56,9 @@ const CONSENSUS_PARTITION_PREFIX: &str = "consensus";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorConfigFile {
+    /// `validator` (the default) or `full` (see `crate::full_node`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// Chain and consensus data.
     pub data_dir: PathBuf,
     /// Content-addressed blobs this node serves (default: `blobs`).
@@ -132,6 +135,9 @@ impl ValidatorConfigFile {
     /// Every check, once, with errors that say what to fix. `path` is the file's own path
     /// (relative paths are resolved against its directory).
     pub fn validate(self, path: &Path) -> anyhow::Result<ValidatorSettings> {
+        if let Some(role) = self.role.as_deref().filter(|r| *r != "validator") {
+            bail!("`role` is {role:?}: use \"validator\" or \"full\"");
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| base.join(p);
         let genesis_path = resolve(&self.genesis);
@@ -266,6 +272,18 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<PrivateKey> {
     })
 }
 
+/// A validator's finalization certificates, served to full nodes.
+struct Finality(tessera_consensus::FinalityReader);
+
+impl tessera_rpc::server::FinalitySource for Finality {
+    fn finalization(
+        &self,
+        height: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<u8>>> + Send + '_>> {
+        Box::pin(self.0.finalization(height))
+    }
+}
+
 /// Run a validator until Ctrl-C (or until its consensus stops with an error).
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let settings = ValidatorConfigFile::load(config_path)?.validate(config_path)?;
@@ -301,6 +319,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             chain: chain.clone(),
             blobs: Some(Arc::new(blobs)),
             mode: "validator".into(),
+            finality: Some(Arc::new(Finality(started.node.finality.clone()))),
         });
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {
@@ -375,6 +394,7 @@ mod tests {
                 })
                 .collect();
             let config = ValidatorConfigFile {
+                role: None,
                 data_dir: "data".into(),
                 blob_dir: None,
                 genesis: "genesis.json".into(),

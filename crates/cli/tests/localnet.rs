@@ -4,16 +4,16 @@
 //! transaction reported final stays final at the same height on every node, and the
 //! nodes agree on the blocks.
 //!
-//! There is no transaction gossip yet: a transaction waits in the mempool of the node it
-//! was submitted to and lands when that node leads a view. So each sender always submits
-//! to the same node (its nonces stay in one mempool), and the senders are spread over
-//! the nodes.
+//! Each sender always submits to the same node and the senders are spread over the nodes,
+//! so while a validator is down its sender pauses (its nonces are not lost with it).
 
+mod common;
+
+use common::{free_port_range, height, read_pid, signal, tessera, wait_for_height, WAIT_LIMIT};
 use std::{
     collections::BTreeMap,
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::PathBuf,
+    process::{Child, Stdio},
     time::{Duration, Instant},
 };
 use tessera_chain::genesis::{dev_key, dev_transfer};
@@ -23,79 +23,6 @@ use tessera_types::{Amount, Hash, Keypair};
 const VALIDATORS: usize = 4;
 /// The validator killed and restarted (0-based).
 const VICTIM: usize = 1;
-/// Every wait in this test gives up after this long.
-const WAIT_LIMIT: Duration = Duration::from_secs(30);
-
-fn tessera() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-}
-
-/// A base port such that `base..base + VALIDATORS` are all free on loopback.
-fn free_port_range(not: &[u16]) -> u16 {
-    for attempt in 0..200u32 {
-        let seed = std::process::id()
-            .wrapping_mul(7919)
-            .wrapping_add(attempt * 104_729);
-        let base = 20_000 + u16::try_from(seed % 30_000).unwrap();
-        let ports: Vec<u16> = (0..VALIDATORS as u16).map(|i| base + i).collect();
-        if ports.iter().any(|p| not.contains(p)) {
-            continue;
-        }
-        let listeners: Vec<_> = ports
-            .iter()
-            .map(|p| TcpListener::bind(("127.0.0.1", *p)))
-            .collect();
-        if listeners.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
-    panic!("no free port range on 127.0.0.1");
-}
-
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
-}
-
-fn read_pid(dir: &Path, node: usize) -> u32 {
-    let path = dir.join(format!("v{}", node + 1)).join("node.pid");
-    let start = Instant::now();
-    loop {
-        if let Some(pid) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            return pid;
-        }
-        assert!(start.elapsed() < WAIT_LIMIT, "no {}", path.display());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-async fn height(client: &RpcClient) -> Option<u64> {
-    client.status().await.ok().map(|s| s.height)
-}
-
-async fn wait_for_height(clients: &[&RpcClient], at_least: u64, what: &str) {
-    let start = Instant::now();
-    loop {
-        let mut all = true;
-        for c in clients {
-            all &= height(c).await.is_some_and(|h| h >= at_least);
-        }
-        if all {
-            return;
-        }
-        assert!(
-            start.elapsed() < WAIT_LIMIT,
-            "{what}: not every node reached height {at_least}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Senders (dev accounts 1..=4), each pinned to one node, with their next nonces.
 struct Stream {
     recipient: tessera_types::Address,
@@ -198,9 +125,9 @@ async fn validator_network_survives_a_killed_validator() {
         supervisor: None,
         restarted: None,
     };
-    let rpc_base = free_port_range(&[]);
+    let rpc_base = free_port_range(VALIDATORS as u16, &[]);
     let rpc_ports: Vec<u16> = (0..VALIDATORS as u16).map(|i| rpc_base + i).collect();
-    let p2p_base = free_port_range(&rpc_ports);
+    let p2p_base = free_port_range(VALIDATORS as u16, &rpc_ports);
 
     let supervisor = tessera()
         .args(["localnet", "--validators", &VALIDATORS.to_string()])
@@ -239,7 +166,7 @@ async fn validator_network_survives_a_killed_validator() {
     stream.run_for(&clients, &up, Duration::from_secs(5)).await;
 
     // SIGKILL one validator; the supervisor does not restart it.
-    let victim_pid = read_pid(&dir, VICTIM);
+    let victim_pid = read_pid(&dir, &format!("v{}", VICTIM + 1));
     signal(victim_pid, "-KILL");
     up[VICTIM] = false;
     let others: Vec<&RpcClient> = (0..VALIDATORS)

@@ -17,4 +17,6 @@ pub enum ConsensusError {
     },
     #[error("finalized block {height} does not follow the head {head} and consensus's archive lacks the blocks between: resync the chain and consensus data together")]
     Gap { height: u64, head: u64 },
+    #[error("block {height} is not proven final: {reason} (the server may be on another chain, or the validator set in the config is out of date)")]
+    InvalidFinality { height: u64, reason: String },
 }

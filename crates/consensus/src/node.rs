@@ -16,6 +16,7 @@ use crate::{
     application::{run_committer, ChainApplication},
     block::{to_digest, BlockLimit, ConsensusBlock, Digest},
     evidence::{run_slasher, EvidenceLog},
+    finality::FinalityReader,
     gossip, ConsensusError,
 };
 use commonware_broadcast::buffered;
@@ -183,6 +184,8 @@ pub struct Node<E> {
     pub gossip_in: Handle<()>,
     /// Submits double-sign evidence on chain (see [`crate::evidence::run_slasher`]).
     pub slasher: Handle<()>,
+    /// Finalization certificates by height, for full nodes.
+    pub finality: FinalityReader,
 }
 
 impl<E> Node<E> {
@@ -375,6 +378,7 @@ where
         move |_| run_committer(chain, marshal, deliveries)
     });
     let marshal_handle = actor.start(application.clone(), buffer, resolver);
+    let mailbox_for_finality = mailbox.clone();
 
     // Simplex over marshal (inline verification); faults go to the evidence log too.
     let inline = Inline::new(context.child("inline"), application, mailbox, epocher);
@@ -422,5 +426,8 @@ where
         gossip_out,
         gossip_in,
         slasher,
+        finality: FinalityReader {
+            mailbox: mailbox_for_finality,
+        },
     })
 }

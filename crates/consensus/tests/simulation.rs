@@ -32,7 +32,7 @@ use tessera_consensus::{
         max_message_bytes, CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES,
         CHANNEL_RESOLVER, CHANNEL_TXS, CHANNEL_VOTES,
     },
-    Channels, Digest, EvidenceLog, Fault, NodeConfig,
+    Channels, Digest, EvidenceLog, Fault, FinalityReader, FinalityVerifier, NodeConfig,
 };
 use tessera_state::bank;
 use tessera_types::{Address, Amount, Hash, SignedTransaction};
@@ -66,7 +66,7 @@ fn validator_key(i: u64) -> PrivateKey {
 type Started = (
     Arc<Chain<Ctx>>,
     Handle<()>,
-    oneshot::Receiver<EvidenceLog<Ctx>>,
+    oneshot::Receiver<(EvidenceLog<Ctx>, FinalityReader)>,
 );
 
 struct Sim {
@@ -215,7 +215,7 @@ impl Sim {
                 )
                 .await
                 .unwrap();
-                let _ = evidence_tx.send(node.evidence.clone());
+                let _ = evidence_tx.send((node.evidence.clone(), node.finality.clone()));
                 futures::future::pending::<()>().await;
             });
         (chain, handle, evidence_rx)
@@ -520,7 +520,7 @@ fn equivocation_is_recorded_as_evidence() {
             let (chain, handle, log) = sim.start_validator_with_evidence(&context, i).await;
             chains.push(chain);
             _handles.push(handle);
-            logs.push(log.await.unwrap());
+            logs.push(log.await.unwrap().0);
         }
         let byzantine = sim.validators[3].clone();
         let participants =
@@ -775,6 +775,50 @@ fn idle_leaders_pace_empty_blocks_but_not_transactions() {
         assert!(
             latency < Duration::from_millis(800),
             "final after {latency:?}"
+        );
+    });
+}
+
+/// A follower checks finality itself: a validator's certificate for a height verifies for
+/// that height's block against the validator set, and for nothing else.
+#[test]
+fn finalization_certificates_prove_blocks_final() {
+    runner(31).start(|context| async move {
+        let sim = Sim::new(&context).await;
+        let mut chains = Vec::new();
+        let mut readers = Vec::new();
+        let mut _handles = Vec::new();
+        for i in 0..VALIDATORS {
+            let (chain, handle, started) = sim.start_validator_with_evidence(&context, i).await;
+            chains.push(chain);
+            _handles.push(handle);
+            readers.push(started.await.unwrap().1);
+        }
+        wait_for_height(&context, &chains, 5).await;
+        let verifier =
+            FinalityVerifier::new(DEV_CHAIN_ID.as_bytes(), sim.validators.clone()).unwrap();
+        let block = |h| chains[0].block(h);
+        let (three, _) = block(3).await.unwrap().unwrap();
+        let (four, _) = block(4).await.unwrap().unwrap();
+        let certificate = readers[1].finalization(3).await.unwrap();
+        verifier.verify(&three, &certificate).unwrap();
+        assert!(
+            verifier.verify(&four, &certificate).is_err(),
+            "another block"
+        );
+        let mut truncated = certificate.clone();
+        truncated.pop();
+        assert!(verifier.verify(&three, &truncated).is_err());
+        let strangers: Vec<PublicKey> = (50..54).map(|i| validator_key(i).public_key()).collect();
+        let other_set = FinalityVerifier::new(DEV_CHAIN_ID.as_bytes(), strangers).unwrap();
+        assert!(
+            other_set.verify(&three, &certificate).is_err(),
+            "another validator set"
+        );
+        let other_chain = FinalityVerifier::new(b"elsewhere", sim.validators.clone()).unwrap();
+        assert!(
+            other_chain.verify(&three, &certificate).is_err(),
+            "another chain"
         );
     });
 }

@@ -68,6 +68,15 @@ pub struct BlockResponse {
     pub receipts: BlockReceipts,
 }
 
+/// `GET /v1/finality/{height}`: the block's canonical bytes and the consensus certificate
+/// that finalized it, both hex; a follower verifies both itself.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FinalityResponse {
+    pub height: u64,
+    pub block: String,
+    pub certificate: String,
+}
+
 /// `GET /v1/status`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StatusResponse {

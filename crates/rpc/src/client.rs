@@ -6,7 +6,7 @@ use std::time::Duration;
 use tessera_blobs::{BlobError, BlobStore, Cid};
 use tessera_state::{bank, staking};
 use tessera_store::{verify_proof, StateProof};
-use tessera_types::{Address, Hash, SignedTransaction};
+use tessera_types::{Address, Block, Hash, SignedTransaction};
 
 /// A blob transfer failed at the node or in the local store.
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +203,24 @@ impl RpcClient {
             )));
         }
         Ok(block)
+    }
+
+    /// Block `height` and its finalization certificate (validators only). The block is
+    /// decoded here; checking the certificate is the caller's job (it knows the validator
+    /// set).
+    pub async fn finality(&self, height: u64) -> Result<(Block, Vec<u8>), RpcError> {
+        let response: FinalityResponse = self.get(&format!("/v1/finality/{height}")).await?;
+        let bad = |what: &str| RpcError::BadResponse(format!("finality {height}: {what}"));
+        let block_bytes = hex::decode(&response.block).map_err(|_| bad("block is not hex"))?;
+        let block =
+            tessera_types::codec::decode_bounded::<Block>("block", &block_bytes, 64 << 20, &())
+                .map_err(|e| bad(&e.to_string()))?;
+        if block.header.height != height {
+            return Err(bad("the server sent another height"));
+        }
+        let certificate =
+            hex::decode(&response.certificate).map_err(|_| bad("certificate is not hex"))?;
+        Ok((block, certificate))
     }
 
     /// Every registered model.

@@ -21,13 +21,24 @@ use tessera_types::{
     tx::TxView, Address, Block, BlockReceipts, Hash, SignedTransaction, MAX_TX_BYTES,
 };
 
+/// Where a validator reads finalization certificates (its consensus engine's archive).
+pub trait FinalitySource: Send + Sync + 'static {
+    /// The encoded certificate finalizing the block at `height`, if the node holds it.
+    fn finalization(
+        &self,
+        height: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<u8>>> + Send + '_>>;
+}
+
 /// What every route needs.
 pub struct AppState<E: StoreContext> {
     pub chain: Arc<Chain<E>>,
     /// The node's blob store, if it serves blobs.
     pub blobs: Option<Arc<tessera_blobs::BlobStore>>,
-    /// Shown in `/v1/status` (`dev` or `validator`).
+    /// Shown in `/v1/status` (`dev`, `validator` or `full`).
     pub mode: String,
+    /// Finalization certificates (validators), for `GET /v1/finality/{height}`.
+    pub finality: Option<Arc<dyn FinalitySource>>,
 }
 
 pub(crate) type Shared<E> = Arc<AppState<E>>;
@@ -43,6 +54,7 @@ where
         .route("/v1/txs/{id}", get(tx::<E>))
         .route("/v1/accounts/{address}", get(account::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
+        .route("/v1/finality/{height}", get(finality::<E>))
         .route("/v1/events", get(events::<E>))
         .route("/v1/models", get(crate::models::list::<E>))
         .route("/v1/models/{id}", get(crate::models::show::<E>))
@@ -249,6 +261,32 @@ async fn block<E: StoreContext + Metrics + Supervisor>(
         ))
     })?;
     Ok(Json(block_response(&block, receipts)))
+}
+
+/// A committed block (canonical bytes) with the certificate that finalized it.
+async fn finality<E: StoreContext + Metrics + Supervisor>(
+    State(app): State<Shared<E>>,
+    Path(height): Path<u64>,
+) -> Result<Json<FinalityResponse>, ApiError> {
+    let Some(source) = &app.finality else {
+        return Err(not_found(format!(
+            "this node ({}) keeps no finality certificates: ask a validator",
+            app.mode
+        )));
+    };
+    let head = app.chain.head().height;
+    let missing = || {
+        not_found(format!(
+            "block {height} is not final here yet (head {head})"
+        ))
+    };
+    let (block, _) = app.chain.block(height).await?.ok_or_else(missing)?;
+    let certificate = source.finalization(height).await.ok_or_else(missing)?;
+    Ok(Json(FinalityResponse {
+        height,
+        block: hex::encode(commonware_codec::Encode::encode(&block)),
+        certificate: hex::encode(certificate),
+    }))
 }
 
 fn block_response(block: &Block, receipts: BlockReceipts) -> BlockResponse {

@@ -60,6 +60,7 @@ fn api_round_trip() {
             chain: chain.clone(),
             blobs: Some(blobs),
             mode: "dev".into(),
+            finality: None,
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let client = RpcClient::new(&url);

@@ -1,0 +1,285 @@
+//! `tessera node --config FILE` with `role = "full"`: a node that follows a validator
+//! network without voting. It serves the same HTTP API as a validator (wallets,
+//! providers and tools work unchanged against it) and forwards the transactions it
+//! admits to the validators.
+//!
+//! ```toml
+//! role = "full"
+//! data_dir = "data"
+//! genesis = "../genesis.json"
+//! rpc_listen = "127.0.0.1:26661"
+//!
+//! [[validators]]        # the validator set (keys verify finality; `rpc` is read from)
+//! public_key = "<64 hex characters>"
+//! p2p = "127.0.0.1:27657"
+//! rpc = "http://127.0.0.1:26657"
+//! ```
+//!
+//! How it follows: for the next height it asks a validator's API for the block and the
+//! consensus certificate that finalized it (`GET /v1/finality/{height}`), checks the
+//! certificate against the validator keys in its own config (a quorum of signatures over
+//! exactly that block's hash), then re-executes the block and checks its state root
+//! before committing. A server on another chain, a forged block or a wrong certificate
+//! is refused and the next validator is asked. A wiped data directory resyncs from
+//! genesis the same way.
+
+use crate::validator::{parse_public_key, ValidatorEntry, MAX_VALIDATORS};
+use anyhow::{bail, Context};
+use commonware_runtime::{Runner as _, Supervisor as _};
+use serde::{Deserialize, Serialize};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tessera_chain::{Chain, ChainConfig, ChainError};
+use tessera_consensus::FinalityVerifier;
+use tessera_rpc::{
+    client::{RpcClient, RpcError},
+    server::{router, AppState},
+};
+use tessera_state::Genesis;
+use tessera_store::StoreContext;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Wait before asking again for a height that is not final yet.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Wait after a validator failed to answer (or answered wrongly) before the next one.
+const RETRY_INTERVAL: Duration = Duration::from_millis(500);
+/// How often catch-up progress is printed.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A full node's config file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FullNodeConfigFile {
+    /// Must be `full`.
+    pub role: String,
+    pub data_dir: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob_dir: Option<PathBuf>,
+    pub genesis: PathBuf,
+    pub rpc_listen: SocketAddr,
+    pub validators: Vec<ValidatorEntry>,
+}
+
+/// Which kind of node a config file describes (`role`, default `validator`).
+pub fn role_of(path: &Path) -> anyhow::Result<String> {
+    #[derive(Deserialize)]
+    struct Probe {
+        role: Option<String>,
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let probe: Probe = toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid config", path.display()))?;
+    Ok(probe.role.unwrap_or_else(|| "validator".into()))
+}
+
+struct Settings {
+    data_dir: PathBuf,
+    blob_dir: PathBuf,
+    genesis: Genesis,
+    rpc_listen: SocketAddr,
+    verifier: FinalityVerifier,
+    sources: Vec<RpcClient>,
+}
+
+impl FullNodeConfigFile {
+    pub fn load(path: &Path) -> anyhow::Result<FullNodeConfigFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{} is not a valid config", path.display()))
+    }
+
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let text = toml::to_string_pretty(self)?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    fn validate(self, path: &Path) -> anyhow::Result<Settings> {
+        if self.role != "full" {
+            bail!(
+                "`role` is {:?}: a full node's config says role = \"full\"",
+                self.role
+            );
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let genesis_path = base.join(&self.genesis);
+        let text = std::fs::read_to_string(&genesis_path)
+            .with_context(|| format!("`genesis`: cannot read {}", genesis_path.display()))?;
+        let genesis: Genesis = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "`genesis`: {} is not a genesis file",
+                genesis_path.display()
+            )
+        })?;
+        if self.validators.is_empty() || self.validators.len() > MAX_VALIDATORS {
+            bail!(
+                "`validators`: list between 1 and {MAX_VALIDATORS} validators (found {})",
+                self.validators.len()
+            );
+        }
+        let mut keys = Vec::with_capacity(self.validators.len());
+        let mut sources = Vec::with_capacity(self.validators.len());
+        for (i, v) in self.validators.iter().enumerate() {
+            keys.push(
+                parse_public_key(&v.public_key)
+                    .with_context(|| format!("`validators[{i}].public_key`"))?,
+            );
+            if !v.rpc.starts_with("http://") && !v.rpc.starts_with("https://") {
+                bail!(
+                    "`validators[{i}].rpc` must be an http:// or https:// URL, not {:?}",
+                    v.rpc
+                );
+            }
+            sources.push(RpcClient::new(&v.rpc));
+        }
+        let verifier = FinalityVerifier::new(genesis.chain_id.as_str().as_bytes(), keys)
+            .map_err(|e| anyhow::anyhow!("`validators`: {e}"))?;
+        Ok(Settings {
+            data_dir: base.join(&self.data_dir),
+            blob_dir: base.join(self.blob_dir.as_deref().unwrap_or(Path::new("blobs"))),
+            genesis,
+            rpc_listen: self.rpc_listen,
+            verifier,
+            sources,
+        })
+    }
+}
+
+/// Run a full node until Ctrl-C (or until it meets a block it cannot commit).
+pub fn run(config_path: &Path) -> anyhow::Result<()> {
+    let settings = FullNodeConfigFile::load(config_path)?.validate(config_path)?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    let runtime =
+        commonware_runtime::tokio::Config::new().with_storage_directory(&settings.data_dir);
+    commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+        let Settings {
+            data_dir,
+            blob_dir,
+            genesis,
+            rpc_listen,
+            verifier,
+            sources,
+        } = settings;
+        let chain = Chain::open(context.child("chain"), &genesis, ChainConfig::default())
+            .await
+            .with_context(|| format!("cannot open the chain data in {}", data_dir.display()))?;
+        let chain = Arc::new(chain);
+        let listener = tokio::net::TcpListener::bind(rpc_listen)
+            .await
+            .with_context(|| format!("`rpc_listen`: cannot listen on {rpc_listen}"))?;
+        let blobs = tessera_blobs::BlobStore::open(&blob_dir)
+            .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
+        let app = router(AppState {
+            chain: chain.clone(),
+            blobs: Some(Arc::new(blobs)),
+            mode: "full".into(),
+            finality: None,
+        });
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let forwarder = tokio::spawn(forward(chain.clone(), sources.clone()));
+        eprintln!(
+            "tessera full node: chain {} at height {}, following {} validators; API on http://{rpc_listen}",
+            genesis.chain_id,
+            chain.head().height,
+            sources.len()
+        );
+        eprintln!("press Ctrl-C to stop");
+        let outcome = tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("stopping");
+                Ok(())
+            }
+            done = follow(&chain, &verifier, &sources) => done,
+        };
+        server.abort();
+        forwarder.abort();
+        outcome
+    })
+}
+
+/// Commit final blocks from the validators, forever (returns only on a block the chain
+/// refuses: the validators finalized something this node cannot re-execute).
+async fn follow<E: StoreContext + commonware_runtime::Metrics + commonware_runtime::Supervisor>(
+    chain: &Chain<E>,
+    verifier: &FinalityVerifier,
+    sources: &[RpcClient],
+) -> anyhow::Result<()> {
+    let mut source = 0usize;
+    let mut last_report = Instant::now();
+    let mut synced = 0u64;
+    loop {
+        let next = chain.head().height.saturating_add(1);
+        let client = &sources[source % sources.len()];
+        match client.finality(next).await {
+            Ok((block, certificate)) => {
+                if let Err(e) = verifier.verify(&block, &certificate) {
+                    eprintln!(
+                        "warning: {} sent block {next} without valid finality: {e}",
+                        client.url()
+                    );
+                    source = source.wrapping_add(1);
+                    tokio::time::sleep(RETRY_INTERVAL).await;
+                    continue;
+                }
+                match chain.commit_finalized(block).await {
+                    Ok(_) => synced = synced.saturating_add(1),
+                    Err(e @ ChainError::InvalidBlock { .. }) => {
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "block {next} is final (a quorum of validators signed it) but does not execute here: this binary or its genesis differs from the validators'"
+                        )))
+                    }
+                    Err(e) => return Err(anyhow::Error::new(e).context("committing a final block")),
+                }
+            }
+            Err(RpcError::Api { status: 404, .. }) => tokio::time::sleep(POLL_INTERVAL).await,
+            Err(e) => {
+                eprintln!("warning: {}: {e}; asking the next validator", client.url());
+                source = source.wrapping_add(1);
+                tokio::time::sleep(RETRY_INTERVAL).await;
+            }
+        }
+        if last_report.elapsed() >= PROGRESS_INTERVAL && synced > 0 {
+            let rate = synced as f64 / last_report.elapsed().as_secs_f64();
+            eprintln!(
+                "synced to height {} ({rate:.0} blocks/s)",
+                chain.head().height
+            );
+            last_report = Instant::now();
+            synced = 0;
+        }
+    }
+}
+
+/// Send every transaction this node's clients submit to a validator (the first that
+/// takes it), so it reaches the mempools that build blocks.
+async fn forward<E: StoreContext + commonware_runtime::Metrics + commonware_runtime::Supervisor>(
+    chain: Arc<Chain<E>>,
+    validators: Vec<RpcClient>,
+) {
+    let mut admitted = chain.subscribe_admitted();
+    drop(chain);
+    let mut next = 0usize;
+    loop {
+        let tx = match admitted.recv().await {
+            Ok(tx) => tx,
+            Err(RecvError::Lagged(missed)) => {
+                eprintln!("warning: {missed} transactions were not forwarded (too many at once); resubmit them");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        for attempt in 0..validators.len() {
+            let client = &validators[(next + attempt) % validators.len()];
+            match client.submit(&tx).await {
+                Ok(_) | Err(RpcError::Api { .. }) => break,
+                Err(_) => continue,
+            }
+        }
+        next = next.wrapping_add(1);
+    }
+}

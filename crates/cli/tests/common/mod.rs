@@ -1,0 +1,86 @@
+//! Helpers shared by the process-level tests: the binary, free loopback ports, signals,
+//! pid files and height waits.
+#![allow(dead_code)]
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+use tessera_rpc::RpcClient;
+
+/// Every wait in these tests gives up after this long.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+pub fn tessera() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+}
+
+/// A base port such that `base..base + count` are all free on loopback and none is in
+/// `not`.
+pub fn free_port_range(count: u16, not: &[u16]) -> u16 {
+    for attempt in 0..200u32 {
+        let seed = std::process::id()
+            .wrapping_mul(7919)
+            .wrapping_add(attempt * 104_729);
+        let base = 20_000 + u16::try_from(seed % 30_000).unwrap();
+        let ports: Vec<u16> = (0..count).map(|i| base + i).collect();
+        if ports.iter().any(|p| not.contains(p)) {
+            continue;
+        }
+        let listeners: Vec<_> = ports
+            .iter()
+            .map(|p| TcpListener::bind(("127.0.0.1", *p)))
+            .collect();
+        if listeners.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+    panic!("no free port range on 127.0.0.1");
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The pid the localnet supervisor wrote for node directory `name` (`v1`, `f1`, ...).
+pub fn read_pid(dir: &Path, name: &str) -> u32 {
+    let path = dir.join(name).join("node.pid");
+    let start = Instant::now();
+    loop {
+        if let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(start.elapsed() < WAIT_LIMIT, "no {}", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub async fn height(client: &RpcClient) -> Option<u64> {
+    client.status().await.ok().map(|s| s.height)
+}
+
+pub async fn wait_for_height(clients: &[&RpcClient], at_least: u64, what: &str) {
+    let start = Instant::now();
+    loop {
+        let mut all = true;
+        for c in clients {
+            all &= height(c).await.is_some_and(|h| h >= at_least);
+        }
+        if all {
+            return;
+        }
+        assert!(
+            start.elapsed() < WAIT_LIMIT,
+            "{what}: not every node reached height {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,158 @@
+//! Process-level test of a full node: `tessera localnet --validators 4 --full-nodes 1`.
+//! The full node follows the validators (checking each block's finality certificate and
+//! re-executing it), serves the same API, forwards transactions submitted to it, and after
+//! its data is wiped resyncs from genesis to the same chain.
+
+mod common;
+
+use common::{free_port_range, height, read_pid, signal, tessera, wait_for_height, WAIT_LIMIT};
+use std::{
+    path::PathBuf,
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+use tessera_chain::genesis::{dev_key, dev_transfer};
+use tessera_rpc::{api::TxResponse, client::BlockId, RpcClient};
+use tessera_types::{Amount, Keypair};
+
+const VALIDATORS: u16 = 4;
+
+/// Stops the supervisor (SIGINT) and our restarted full node (SIGKILL), also on failure.
+struct Cleanup {
+    root: PathBuf,
+    supervisor: Option<Child>,
+    restarted: Option<Child>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.restarted.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(mut child) = self.supervisor.take() {
+            if matches!(child.try_wait(), Ok(None)) {
+                signal(child.id(), "-INT");
+                let start = Instant::now();
+                while matches!(child.try_wait(), Ok(None)) && start.elapsed() < WAIT_LIMIT {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_node_follows_forwards_and_resyncs_after_a_wipe() {
+    let root = std::env::temp_dir().join(format!("tessera-full-node-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("home")).unwrap();
+    let dir = root.join("net");
+    let mut cleanup = Cleanup {
+        root: root.clone(),
+        supervisor: None,
+        restarted: None,
+    };
+    let rpc_base = free_port_range(VALIDATORS + 1, &[]);
+    let rpc_ports: Vec<u16> = (0..=VALIDATORS).map(|i| rpc_base + i).collect();
+    let p2p_base = free_port_range(VALIDATORS, &rpc_ports);
+    let supervisor = tessera()
+        .args([
+            "localnet",
+            "--validators",
+            &VALIDATORS.to_string(),
+            "--full-nodes",
+            "1",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--rpc-port", &rpc_base.to_string()])
+        .args(["--p2p-port", &p2p_base.to_string()])
+        .env("TESSERA_HOME", root.join("home"))
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the localnet");
+    cleanup.supervisor = Some(supervisor);
+    let clients: Vec<RpcClient> = rpc_ports
+        .iter()
+        .map(|p| RpcClient::new(&format!("http://127.0.0.1:{p}")))
+        .collect();
+    let (validator, full) = (&clients[0], &clients[VALIDATORS as usize]);
+    wait_for_height(&clients.iter().collect::<Vec<_>>(), 2, "start").await;
+    assert_eq!(full.status().await.unwrap().mode, "full");
+
+    // Transfers submitted to the full node are forwarded and become final; the full
+    // node reports them at the same height as a validator.
+    let sender = dev_key(7);
+    let recipient = Keypair::from_seed(77).address();
+    let mut final_txs = Vec::new();
+    for nonce in 0..4 {
+        let tx = dev_transfer(
+            &sender,
+            nonce,
+            recipient,
+            Amount::from_base(10 + u128::from(nonce)),
+        );
+        full.submit(&tx).await.unwrap();
+        let on_full = full.wait_for_tx(tx.id(), WAIT_LIMIT).await.unwrap();
+        let TxResponse::Committed { height: h, .. } = on_full else {
+            panic!("tx {} is {on_full:?} on the full node", tx.id());
+        };
+        match validator.tx(tx.id()).await.unwrap() {
+            TxResponse::Committed { height, .. } => assert_eq!(height, h),
+            other => panic!("tx final on the full node is {other:?} on a validator"),
+        }
+        final_txs.push((tx.id(), h));
+    }
+    let balance = full.account(&recipient).await.unwrap().account.balance;
+    assert_eq!(balance, Amount::from_base(10 + 11 + 12 + 13));
+
+    // Wipe the full node's data and restart it: it resyncs from genesis, verifying every
+    // block, to the validators' chain.
+    let pid = read_pid(&dir, "f1");
+    signal(pid, "-KILL");
+    let start = Instant::now();
+    while height(full).await.is_some() {
+        assert!(
+            start.elapsed() < WAIT_LIMIT,
+            "the killed full node still answers"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::remove_dir_all(dir.join("f1").join("data")).unwrap();
+    let target = height(validator).await.unwrap();
+    let restarted = tessera()
+        .arg("node")
+        .arg("--config")
+        .arg(dir.join("f1").join("config.toml"))
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("restart the full node");
+    cleanup.restarted = Some(restarted);
+    let resync = Instant::now();
+    wait_for_height(&[full], target, "resync").await;
+    eprintln!(
+        "wiped full node resynced {target} blocks in {:?}",
+        resync.elapsed()
+    );
+    for h in [1, target / 2, target] {
+        assert_eq!(
+            full.block(&BlockId::Height(h)).await.unwrap().hash,
+            validator.block(&BlockId::Height(h)).await.unwrap().hash,
+            "height {h}"
+        );
+    }
+    for (id, h) in &final_txs {
+        match full.tx(*id).await.unwrap() {
+            TxResponse::Committed { height, .. } => assert_eq!(height, *h),
+            other => panic!("after the resync tx {id} is {other:?}"),
+        }
+    }
+}
