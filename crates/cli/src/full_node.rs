@@ -84,6 +84,7 @@ struct Settings {
     rpc_listen: SocketAddr,
     verifier: FinalityVerifier,
     sources: Vec<RpcClient>,
+    validators: Vec<tessera_types::Address>,
 }
 
 impl FullNodeConfigFile {
@@ -136,6 +137,10 @@ impl FullNodeConfigFile {
             }
             sources.push(RpcClient::new(&v.rpc));
         }
+        let validators = keys
+            .iter()
+            .map(tessera_types::Address::from_public_key)
+            .collect();
         let verifier = FinalityVerifier::new(genesis.chain_id.as_str().as_bytes(), keys)
             .map_err(|e| anyhow::anyhow!("`validators`: {e}"))?;
         Ok(Settings {
@@ -145,6 +150,7 @@ impl FullNodeConfigFile {
             rpc_listen: self.rpc_listen,
             verifier,
             sources,
+            validators,
         })
     }
 }
@@ -164,6 +170,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             rpc_listen,
             verifier,
             sources,
+            validators,
         } = settings;
         let chain = Chain::open(context.child("chain"), &genesis, ChainConfig::default())
             .await
@@ -179,6 +186,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             blobs: Some(Arc::new(blobs)),
             mode: "full".into(),
             finality: None,
+            validators,
         });
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let forwarder = tokio::spawn(forward(chain.clone(), sources.clone()));

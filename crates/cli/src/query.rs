@@ -67,9 +67,13 @@ pub fn describe_tx(id: &Hash, status: &TxResponse) -> String {
 pub async fn status(client: &RpcClient, out: &Output) -> anyhow::Result<()> {
     let s = client.status().await?;
     out.show(&s, || {
-        format!(
-            "chain {} ({} mode, v{})\n  height      {} (finalized {})\n  head        {}\n  state root  {}\n  mempool     {} txs",
-            s.chain_id, s.mode, s.version, s.height, s.finalized_height, s.head_hash, s.state_root, s.mempool_txs
-        )
+        let mut text = format!(
+            "chain {} ({} mode, v{})\n  height      {} (finalized {})\n  head        {}\n  state root  {}\n  mempool     {} txs\n  validators  {}",
+            s.chain_id, s.mode, s.version, s.height, s.finalized_height, s.head_hash, s.state_root, s.mempool_txs, s.validators.len()
+        );
+        for v in &s.validators {
+            text.push_str(&format!("\n    {}  {} TSR bonded", v.address, v.bonded));
+        }
+        text
     })
 }

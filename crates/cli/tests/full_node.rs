@@ -84,7 +84,13 @@ async fn full_node_follows_forwards_and_resyncs_after_a_wipe() {
         .collect();
     let (validator, full) = (&clients[0], &clients[VALIDATORS as usize]);
     wait_for_height(&clients.iter().collect::<Vec<_>>(), 2, "start").await;
-    assert_eq!(full.status().await.unwrap().mode, "full");
+    let status = full.status().await.unwrap();
+    assert_eq!(status.mode, "full");
+    assert_eq!(status.validators.len(), VALIDATORS as usize);
+    assert!(status
+        .validators
+        .iter()
+        .all(|v| v.bonded == Amount::from_tsr(100_000).unwrap()));
 
     // Transfers submitted to the full node are forwarded and become final; the full
     // node reports them at the same height as a validator.

@@ -91,6 +91,16 @@ pub struct StatusResponse {
     pub mode: String,
     pub version: String,
     pub params: Params,
+    /// The validator set this node follows, with each member's bonded stake.
+    #[serde(default)]
+    pub validators: Vec<ValidatorView>,
+}
+
+/// A member of the validator set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorView {
+    pub address: Address,
+    pub bonded: tessera_types::Amount,
 }
 
 /// One message of the event stream (`GET /v1/events`, server-sent events named `block`).

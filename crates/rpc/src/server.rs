@@ -39,6 +39,8 @@ pub struct AppState<E: StoreContext> {
     pub mode: String,
     /// Finalization certificates (validators), for `GET /v1/finality/{height}`.
     pub finality: Option<Arc<dyn FinalitySource>>,
+    /// The validator set this node follows (shown in `/v1/status` with their stake).
+    pub validators: Vec<Address>,
 }
 
 pub(crate) type Shared<E> = Arc<AppState<E>>;
@@ -149,6 +151,20 @@ async fn status<E: StoreContext + Metrics + Supervisor>(
         mode: app.mode.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         params: app.chain.params()?,
+        validators: app
+            .validators
+            .iter()
+            .map(|address| {
+                let bonded = app
+                    .chain
+                    .with_state(|s| staking::stake(s, address).map(|st| st.bonded))?
+                    .unwrap_or_default();
+                Ok(ValidatorView {
+                    address: *address,
+                    bonded,
+                })
+            })
+            .collect::<Result<_, ChainError>>()?,
     }))
 }
 
