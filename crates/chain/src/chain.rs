@@ -118,6 +118,10 @@ impl StateView for Layered<'_> {
         }
         self.base.get(key).cloned()
     }
+
+    fn key_at_or_after(&self, from: &[u8]) -> Option<Vec<u8>> {
+        tessera_state::kv::layered_key_at_or_after(self.base, &self.layers, from)
+    }
 }
 
 /// A committed block, as sent to subscribers.

@@ -63,6 +63,8 @@ enum Command {
     Tx(query::TxArgs),
     /// Show the node's status.
     Status,
+    /// Show the current epoch's validator set as chosen by staking (top bonded stake).
+    Validators,
     /// Models: list, show, publish, run, register.
     #[command(subcommand)]
     Model(models::ModelCommand),
@@ -130,6 +132,7 @@ fn client_command(
             Command::Block(args) => query::block(&client, args, out).await,
             Command::Tx(args) => query::tx(&client, args, out).await,
             Command::Status => query::status(&client, out).await,
+            Command::Validators => query::validators(&client, out).await,
             Command::Model(cmd) => models::model(home, &client, cmd, out).await,
             Command::Shares(cmd) => models::shares(home, &client, cmd, out).await,
             Command::Royalties(args) => models::royalties(home, &client, args, out).await,

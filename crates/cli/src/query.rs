@@ -77,3 +77,19 @@ pub async fn status(client: &RpcClient, out: &Output) -> anyhow::Result<()> {
         text
     })
 }
+
+pub async fn validators(client: &RpcClient, out: &Output) -> anyhow::Result<()> {
+    let set = client.validators().await?;
+    out.show(&set, || {
+        let mut text = format!(
+            "epoch {} (from height {}): {} validators by bonded stake",
+            set.epoch,
+            set.start_height,
+            set.members.len()
+        );
+        for m in &set.members {
+            text.push_str(&format!("\n  {}  {} TSR", m.address, m.bonded));
+        }
+        text
+    })
+}

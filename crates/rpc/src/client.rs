@@ -223,6 +223,11 @@ impl RpcClient {
         Ok((block, certificate))
     }
 
+    /// The current epoch's validator set as chosen by staking.
+    pub async fn validators(&self) -> Result<staking::epochs::ValidatorSet, RpcError> {
+        self.get("/v1/validators").await
+    }
+
     /// Every registered model.
     pub async fn models(&self) -> Result<Vec<ModelSummary>, RpcError> {
         self.get("/v1/models").await

@@ -57,6 +57,7 @@ where
         .route("/v1/accounts/{address}", get(account::<E>))
         .route("/v1/blocks/{id}", get(block::<E>))
         .route("/v1/finality/{height}", get(finality::<E>))
+        .route("/v1/validators", get(validators::<E>))
         .route("/v1/events", get(events::<E>))
         .route("/v1/models", get(crate::models::list::<E>))
         .route("/v1/models/{id}", get(crate::models::show::<E>))
@@ -277,6 +278,18 @@ async fn block<E: StoreContext + Metrics + Supervisor>(
         ))
     })?;
     Ok(Json(block_response(&block, receipts)))
+}
+
+/// The current epoch's validator set as chosen by staking.
+async fn validators<E: StoreContext + Metrics + Supervisor>(
+    State(app): State<Shared<E>>,
+) -> Result<Json<staking::epochs::ValidatorSet>, ApiError> {
+    let set = app
+        .chain
+        .with_state(staking::epochs::current)?
+        .map_err(ChainError::from)?
+        .ok_or_else(|| not_found("this chain has no validator set in its state"))?;
+    Ok(Json(set))
 }
 
 /// A committed block (canonical bytes) with the certificate that finalized it.

@@ -68,6 +68,11 @@ fn api_round_trip() {
 
         let status = client.status().await.unwrap();
         assert_eq!((status.chain_id.as_str(), status.height), (DEV_CHAIN_ID, 0));
+        // Epoch 0's set, chosen from the genesis stake: the dev validator alone.
+        let set = client.validators().await.unwrap();
+        assert_eq!((set.epoch, set.start_height, set.members.len()), (0, 1, 1));
+        assert_eq!(set.members[0].address, dev_key(0).address());
+        assert_eq!(set.members[0].bonded, Amount::from_tsr(100_000).unwrap());
 
         // The event stream sees the block we are about to commit.
         let events = reqwest::get(format!("{url}/v1/events")).await.unwrap();

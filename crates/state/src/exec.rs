@@ -139,7 +139,8 @@ impl<'a> Executor<'a> {
             .ok_or(StateError::Missing("receipt just pushed"))
     }
 
-    /// End the block: mint the block reward to the proposer, return writes and receipts.
+    /// End the block: mint the block reward to the proposer, choose the next epoch's
+    /// validator set if this block closes an epoch, return writes and receipts.
     pub fn finish(mut self) -> Result<BlockOutcome, StateError> {
         let supply = bank::supply(&self.state)?;
         let reward = bank::block_reward(&self.params, self.ctx.height, &supply)?;
@@ -151,6 +152,7 @@ impl<'a> Executor<'a> {
                 amount: reward,
             });
         }
+        staking::epochs::on_block_end(&mut self.state, &self.params, self.ctx.height)?;
         Ok(BlockOutcome {
             writes: self.state.into_writes(),
             receipts: BlockReceipts {

@@ -17,6 +17,42 @@ pub type Write = (Vec<u8>, Option<Vec<u8>>);
 /// Read access to state.
 pub trait StateView {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    /// The smallest key present that is `>= from` (ordered iteration).
+    fn key_at_or_after(&self, from: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The smallest key strictly after `key`.
+pub fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len().saturating_add(1));
+    next.extend_from_slice(key);
+    next.push(0);
+    next
+}
+
+/// [`StateView::key_at_or_after`] for `base` under write layers (newest first; `None`
+/// deletes): the smallest key `>= from` whose newest value is present.
+pub fn layered_key_at_or_after(
+    base: &dyn StateView,
+    layers: &[&BTreeMap<Vec<u8>, Option<Vec<u8>>>],
+    from: &[u8],
+) -> Option<Vec<u8>> {
+    let mut cursor = from.to_vec();
+    loop {
+        let mut candidate = base.key_at_or_after(&cursor);
+        for layer in layers {
+            if let Some((key, _)) = layer.range(cursor.clone()..).next() {
+                if candidate.as_ref().is_none_or(|c| key < c) {
+                    candidate = Some(key.clone());
+                }
+            }
+        }
+        let key = candidate?;
+        let newest = layers.iter().find_map(|layer| layer.get(&key));
+        match newest {
+            Some(None) => cursor = successor(&key),
+            _ => return Some(key),
+        }
+    }
 }
 
 /// The whole committed state in memory (the node keeps it mirrored in the store).
@@ -25,6 +61,10 @@ pub type MemState = BTreeMap<Vec<u8>, Vec<u8>>;
 impl StateView for MemState {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         BTreeMap::get(self, key).cloned()
+    }
+
+    fn key_at_or_after(&self, from: &[u8]) -> Option<Vec<u8>> {
+        self.range(from.to_vec()..).next().map(|(k, _)| k.clone())
     }
 }
 
@@ -83,6 +123,10 @@ impl StateView for Overlay<'_> {
             Some(value) => value.clone(),
             None => self.base.get(key),
         }
+    }
+
+    fn key_at_or_after(&self, from: &[u8]) -> Option<Vec<u8>> {
+        layered_key_at_or_after(self.base, &[&self.writes], from)
     }
 }
 

@@ -3,7 +3,7 @@
 //! # Invariants
 //! * `validate` passes for every stored `Params`: halving interval and unbonding
 //!   period are non-zero, the reward is not above the cap, the slash share is at most
-//!   10,000 bps.
+//!   10,000 bps, epochs are at least one block, 1 ≤ max_validators ≤ 1,024.
 
 use crate::{kv::Overlay, StateError};
 use bytes::BufMut;
@@ -32,6 +32,10 @@ pub struct Params {
     pub unbonding_blocks: u64,
     /// Share of a validator's stake burned for a proven double sign, in basis points.
     pub double_sign_slash_bps: u16,
+    /// Blocks per epoch: the validator set is chosen anew at each epoch's last block.
+    pub epoch_blocks: u64,
+    /// Most validators in an epoch's set (top bonded stake).
+    pub max_validators: u16,
 }
 
 impl Default for Params {
@@ -45,6 +49,8 @@ impl Default for Params {
             halving_interval_blocks: 10_000_000,
             unbonding_blocks: 100,
             double_sign_slash_bps: 500,
+            epoch_blocks: 1_000,
+            max_validators: 100,
         }
     }
 }
@@ -63,6 +69,14 @@ impl Params {
         }
         if self.double_sign_slash_bps > 10_000 {
             return bad("double_sign_slash_bps is above 10000 (100%)");
+        }
+        if self.epoch_blocks == 0 {
+            return bad("epoch_blocks must be at least 1");
+        }
+        if self.max_validators == 0
+            || usize::from(self.max_validators) > crate::staking::epochs::MAX_SET_SIZE
+        {
+            return bad("max_validators must be between 1 and 1024");
         }
         Ok(())
     }
@@ -97,13 +111,15 @@ impl Write for Params {
         buf.put_u64(self.halving_interval_blocks);
         buf.put_u64(self.unbonding_blocks);
         buf.put_u16(self.double_sign_slash_bps);
+        buf.put_u64(self.epoch_blocks);
+        buf.put_u16(self.max_validators);
     }
 }
 
 impl EncodeSize for Params {
     fn encode_size(&self) -> usize {
-        // four amounts, a bool, two u64, a u16
-        4 * 16 + 1 + 2 * 8 + 2
+        // four amounts, a bool, three u64, two u16
+        4 * 16 + 1 + 3 * 8 + 2 * 2
     }
 }
 
@@ -119,6 +135,8 @@ impl Read for Params {
             halving_interval_blocks: u64::read(buf)?,
             unbonding_blocks: u64::read(buf)?,
             double_sign_slash_bps: u16::read(buf)?,
+            epoch_blocks: u64::read(buf)?,
+            max_validators: u16::read(buf)?,
         })
     }
 }

@@ -16,19 +16,24 @@
 //!
 //! # Invariants
 //! * `locked ≤ bonded` for every account.
+//! * the power index holds exactly one key per account with bonded stake, encoding that
+//!   stake ([`power_key`]); [`top_bonded`] reads it in order of stake.
 //! * `StakingTotals.bonded = Σ bonded` and `StakingTotals.unbonding = Σ unbonding`.
 //! * stake only leaves staking through `withdraw` (to the balance) or `slash`
 //!   (burned, recorded in the supply).
 
+pub mod epochs;
 pub mod slashing;
 
-use crate::{bank, error::checked, kv::key, kv::Overlay, Params, StateError};
+use crate::{bank, error::checked, kv::key, kv::Overlay, Params, StateError, StateView as _};
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use tessera_types::{Address, Amount, Event};
 
 /// Prefix of stake keys: `stake/ || address`.
 pub const STAKE_PREFIX: &[u8] = b"stake/";
+/// Prefix of the power index (see [`power_key`]): bonded stake, largest first.
+pub const POWER_PREFIX: &[u8] = b"power/";
 /// State key of the staking totals.
 pub const TOTALS_KEY: &[u8] = b"sys/staking";
 /// Most unbonding entries one account may have at once.
@@ -145,12 +150,57 @@ pub fn stake(state: &Overlay<'_>, who: &Address) -> Result<Stake, StateError> {
     Ok(state.read(&stake_key(who))?.unwrap_or_default())
 }
 
-fn set_stake(state: &mut Overlay<'_>, who: &Address, stake: &Stake) {
+/// Store `who`'s stake and keep the power index in step with its bonded amount.
+fn set_stake(state: &mut Overlay<'_>, who: &Address, stake: &Stake) -> Result<(), StateError> {
+    let old = self::stake(state, who)?;
+    if old.bonded != stake.bonded {
+        if !old.bonded.is_zero() {
+            state.delete(power_key(who, old.bonded));
+        }
+        if !stake.bonded.is_zero() {
+            state.set(power_key(who, stake.bonded), Vec::new());
+        }
+    }
     if stake.is_empty() {
         state.delete(stake_key(who));
     } else {
         state.write(stake_key(who), stake);
     }
+    Ok(())
+}
+
+/// Power-index key: `power/ ‖ (u128::MAX − bonded) BE ‖ address`, so key order is bonded
+/// stake descending, then address ascending.
+pub fn power_key(who: &Address, bonded: Amount) -> Vec<u8> {
+    let mut suffix = Vec::with_capacity(16 + 32);
+    // `!x` is `u128::MAX − x`.
+    suffix.extend_from_slice(&(!bonded.base()).to_be_bytes());
+    suffix.extend_from_slice(who.as_bytes());
+    key(POWER_PREFIX, &suffix)
+}
+
+/// The `n` accounts with the most bonded stake (ties: lower address first), with it.
+pub fn top_bonded(state: &Overlay<'_>, n: usize) -> Result<Vec<(Address, Amount)>, StateError> {
+    let mut out = Vec::with_capacity(n.min(1024));
+    let mut cursor = POWER_PREFIX.to_vec();
+    while out.len() < n {
+        let Some(k) = state.key_at_or_after(&cursor) else {
+            break;
+        };
+        let Some(suffix) = k.strip_prefix(POWER_PREFIX) else {
+            break;
+        };
+        let corrupt = || StateError::Corrupt {
+            key: String::from_utf8_lossy(&k).into_owned(),
+            reason: "power index key is not 48 bytes".into(),
+        };
+        let (inverse, address) = suffix.split_at_checked(16).ok_or_else(corrupt)?;
+        let inverse = u128::from_be_bytes(inverse.try_into().map_err(|_| corrupt())?);
+        let address = Address(address.try_into().map_err(|_| corrupt())?);
+        out.push((address, Amount::from_base(!inverse)));
+        cursor = crate::kv::successor(&k);
+    }
+    Ok(out)
 }
 
 pub fn totals(state: &Overlay<'_>) -> Result<StakingTotals, StateError> {
@@ -186,7 +236,7 @@ pub fn bond(
     bank::debit(state, who, amount)?;
     let mut s = stake(state, who)?;
     s.bonded = checked(s.bonded.checked_add(amount), "bonded")?;
-    set_stake(state, who, &s);
+    set_stake(state, who, &s)?;
     adjust_totals(state, (amount, Amount::ZERO), NONE)?;
     Ok(vec![Event::Bonded {
         staker: *who,
@@ -226,7 +276,7 @@ pub fn unbond(
         amount,
         release_height,
     });
-    set_stake(state, who, &s);
+    set_stake(state, who, &s)?;
     adjust_totals(state, (Amount::ZERO, amount), (amount, Amount::ZERO))?;
     Ok(vec![Event::Unbonding {
         staker: *who,
@@ -256,7 +306,7 @@ pub fn withdraw(
         checked(sum.checked_add(e.amount), "withdraw")
     })?;
     s.unbonding = waiting;
-    set_stake(state, who, &s);
+    set_stake(state, who, &s)?;
     adjust_totals(state, NONE, (Amount::ZERO, amount))?;
     bank::credit(state, who, amount)?;
     Ok(vec![Event::Withdrawn {
@@ -275,7 +325,7 @@ pub fn lock(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<()
         });
     }
     s.locked = checked(s.locked.checked_add(amount), "locked")?;
-    set_stake(state, who, &s);
+    set_stake(state, who, &s)?;
     Ok(())
 }
 
@@ -286,7 +336,7 @@ pub fn unlock(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<
         requested: amount,
         locked: s.locked,
     })?;
-    set_stake(state, who, &s);
+    set_stake(state, who, &s)?;
     Ok(())
 }
 
@@ -311,7 +361,7 @@ pub fn slash(
         from_unbonding = checked(from_unbonding.checked_add(take), "slash")?;
     }
     s.unbonding.retain(|e| !e.amount.is_zero());
-    set_stake(state, who, &s);
+    set_stake(state, who, &s)?;
     adjust_totals(
         state,
         (Amount::ZERO, from_bonded),
