@@ -95,7 +95,7 @@ impl Genesis {
                 staking::bond(&mut state, &acct.address, acct.bonded)?;
             }
         }
-        staking::epochs::select(&mut state, &self.params, 0, 1)?;
+        staking::epochs::select(&mut state, &self.params, 0, 0)?;
         Ok(state.into_writes())
     }
 }

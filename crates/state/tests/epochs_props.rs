@@ -114,7 +114,7 @@ proptest! {
     }
 
     #[test]
-    fn epoch_sets_are_chosen_at_epoch_ends(stakes in proptest::collection::vec(0u128..1_000, ACCOUNTS as usize), max in 1u16..8, height in 1u64..5_000) {
+    fn epoch_sets_are_chosen_at_epoch_ends(stakes in proptest::collection::vec(0u128..1_000, ACCOUNTS as usize), max in 1u16..8, height in prop_oneof![1u64..5_000, (1u64..50).prop_map(|e| e * 100 - 1)]) {
         let params = Params { epoch_blocks: 100, max_validators: max, ..Params::default() };
         let base = funded();
         let mut st = Overlay::new(&base);
@@ -124,12 +124,12 @@ proptest! {
             }
         }
         let chosen = epochs::on_block_end(&mut st, &params, height).unwrap();
-        if height % 100 != 0 {
+        if (height + 1) % 100 != 0 {
             prop_assert!(chosen.is_none());
             prop_assert!(epochs::current(&st).unwrap().is_none());
         } else {
             let set = chosen.unwrap();
-            prop_assert_eq!(set.epoch, height / 100);
+            prop_assert_eq!(set.epoch, (height + 1) / 100);
             prop_assert_eq!(set.start_height, height + 1);
             let expected: Vec<_> = ranking(&st).into_iter().take(usize::from(max)).collect();
             let got: Vec<_> = set.members.iter().map(|m| (m.address, m.bonded)).collect();

@@ -1,10 +1,11 @@
 //! `staking::epochs`: the validator set of each epoch, chosen from bonded stake.
 //!
 //! # Rules
-//! * an epoch is `epoch_blocks` blocks; epoch `e ≥ 1` starts at height
-//!   `e × epoch_blocks + 1`, epoch 0 at genesis.
+//! * an epoch is `epoch_blocks` blocks: epoch `e` holds heights `e × epoch_blocks` to
+//!   `(e + 1) × epoch_blocks − 1` (genesis is height 0 of epoch 0) — the layout of
+//!   Commonware's `FixedEpocher`, so consensus can switch sets at the same heights.
 //! * the set of epoch `e + 1` is chosen when the last block of epoch `e` executes (height
-//!   `(e + 1) × epoch_blocks`): the `max_validators` accounts with the most bonded stake,
+//!   `(e + 1) × epoch_blocks − 1`): the `max_validators` accounts with the most bonded stake,
 //!   ties broken by lower address, each with its stake as voting power. Stake changes in
 //!   that last block count. Epoch 0's set is chosen from the genesis stake.
 //! * the chosen set is stored under [`VALIDATORS_KEY`], replacing the previous one.
@@ -68,19 +69,23 @@ pub fn select(
     Ok(set)
 }
 
-/// At the end of block `height`: if it closes an epoch, choose the next epoch's set.
+/// At the end of block `height`: if it is the last of its epoch, choose the next epoch's
+/// set.
 pub fn on_block_end(
     state: &mut Overlay<'_>,
     params: &Params,
     height: u64,
 ) -> Result<Option<ValidatorSet>, StateError> {
-    if height == 0 || !height.is_multiple_of(params.epoch_blocks) {
-        return Ok(None);
-    }
-    let Some(epoch) = height.checked_div(params.epoch_blocks) else {
+    let Some(next) = height.checked_add(1) else {
         return Ok(None);
     };
-    select(state, params, epoch, height.saturating_add(1)).map(Some)
+    if !next.is_multiple_of(params.epoch_blocks) {
+        return Ok(None);
+    }
+    let Some(epoch) = next.checked_div(params.epoch_blocks) else {
+        return Ok(None);
+    };
+    select(state, params, epoch, next).map(Some)
 }
 
 impl Write for Member {
