@@ -17,9 +17,11 @@
 //! Not a criterion bench (`harness = false`): one long measurement of real processes,
 //! printed as a table for `docs/benchmarks.md`.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::{
     collections::HashMap,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
@@ -44,28 +46,6 @@ fn tessera(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
     cmd.env("TESSERA_HOME", home).env("TESSERA_LOG", "warn");
     cmd
-}
-
-/// A base port with `count` free ports above it, avoiding `not`.
-fn free_ports(count: u16, not: &[u16]) -> u16 {
-    for attempt in 0..500u32 {
-        let seed = std::process::id()
-            .wrapping_mul(7919)
-            .wrapping_add(attempt * 104_729);
-        let base = 20_000 + u16::try_from(seed % 30_000).unwrap();
-        let ports: Vec<u16> = (0..count).map(|i| base + i).collect();
-        if ports.iter().any(|p| not.contains(p)) {
-            continue;
-        }
-        let listeners: Vec<_> = ports
-            .iter()
-            .map(|p| TcpListener::bind(("127.0.0.1", *p)))
-            .collect();
-        if listeners.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
-    panic!("no free port range on 127.0.0.1");
 }
 
 fn bench_keys(accounts: usize) -> Vec<Keypair> {
@@ -246,7 +226,7 @@ async fn bench_dev(
         .unwrap();
     assert!(status.success());
     fund(&genesis, keys);
-    let port = free_ports(1, &[]);
+    let port = common::free_port_range(1, &[]);
     let _node = Guard(Some(
         tessera(&home)
             .args([
@@ -277,9 +257,9 @@ async fn bench_localnet(
     let home = root.join("net-home");
     std::fs::create_dir_all(&home).unwrap();
     let dir: PathBuf = root.join("net");
-    let rpc = free_ports(VALIDATORS as u16, &[]);
+    let rpc = common::free_port_range(VALIDATORS as u16, &[]);
     let rpc_ports: Vec<u16> = (0..VALIDATORS as u16).map(|i| rpc + i).collect();
-    let p2p = free_ports(VALIDATORS as u16, &rpc_ports);
+    let p2p = common::free_port_range(VALIDATORS as u16, &rpc_ports);
     let localnet = |init_only: bool| {
         let mut cmd = tessera(&home);
         cmd.args(["localnet", "--validators", &VALIDATORS.to_string()])

@@ -25,7 +25,7 @@
 
 use crate::validator::{parse_public_key, ValidatorEntry, MAX_VALIDATORS};
 use anyhow::{bail, Context};
-use commonware_runtime::{Runner as _, Supervisor as _};
+use commonware_runtime::Runner as _;
 use serde::{Deserialize, Serialize};
 use std::{
     net::SocketAddr,
@@ -33,7 +33,7 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tessera_chain::{Chain, ChainConfig, ChainError};
+use tessera_chain::{Chain, ChainError};
 use tessera_consensus::FinalityVerifier;
 use tessera_rpc::{
     client::{RpcClient, RpcError},
@@ -172,15 +172,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             sources,
             validators,
         } = settings;
-        let chain = Chain::open(context.child("chain"), &genesis, ChainConfig::default())
-            .await
-            .with_context(|| format!("cannot open the chain data in {}", data_dir.display()))?;
-        let chain = Arc::new(chain);
-        let listener = tokio::net::TcpListener::bind(rpc_listen)
-            .await
-            .with_context(|| format!("`rpc_listen`: cannot listen on {rpc_listen}"))?;
-        let blobs = tessera_blobs::BlobStore::open(&blob_dir)
-            .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
+        let (chain, listener, blobs) =
+            crate::validator::open_node(&context, &genesis, &data_dir, &blob_dir, rpc_listen)
+                .await?;
         let app = router(AppState {
             chain: chain.clone(),
             blobs: Some(Arc::new(blobs)),

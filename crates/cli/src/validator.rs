@@ -284,6 +284,29 @@ impl tessera_rpc::server::FinalitySource for Finality {
     }
 }
 
+/// What every networked node opens first: its chain, its API listener, its blob store.
+pub(crate) async fn open_node(
+    context: &commonware_runtime::tokio::Context,
+    genesis: &Genesis,
+    data_dir: &Path,
+    blob_dir: &Path,
+    rpc_listen: SocketAddr,
+) -> anyhow::Result<(
+    Arc<Chain<commonware_runtime::tokio::Context>>,
+    tokio::net::TcpListener,
+    tessera_blobs::BlobStore,
+)> {
+    let chain = Chain::open(context.child("chain"), genesis, ChainConfig::default())
+        .await
+        .with_context(|| format!("cannot open the chain data in {}", data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(rpc_listen)
+        .await
+        .with_context(|| format!("`rpc_listen`: cannot listen on {rpc_listen}"))?;
+    let blobs = tessera_blobs::BlobStore::open(blob_dir)
+        .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
+    Ok((Arc::new(chain), listener, blobs))
+}
+
 /// Run a validator until Ctrl-C (or until its consensus stops with an error).
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let settings = ValidatorConfigFile::load(config_path)?.validate(config_path)?;
@@ -300,15 +323,8 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             p2p,
             node,
         } = settings;
-        let chain = Chain::open(context.child("chain"), &genesis, ChainConfig::default())
-            .await
-            .with_context(|| format!("cannot open the chain data in {}", data_dir.display()))?;
-        let chain = Arc::new(chain);
-        let listener = tokio::net::TcpListener::bind(rpc_listen)
-            .await
-            .with_context(|| format!("`rpc_listen`: cannot listen on {rpc_listen}"))?;
-        let blobs = tessera_blobs::BlobStore::open(&blob_dir)
-            .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
+        let (chain, listener, blobs) =
+            open_node(&context, &genesis, &data_dir, &blob_dir, rpc_listen).await?;
         let p2p_listen = p2p.listen;
         let me = public_key_hex(&node.signer.public_key());
         let validators = node.validators.len();

@@ -5,10 +5,11 @@
 
 mod common;
 
-use common::{free_port_range, height, read_pid, signal, tessera, wait_for_height, WAIT_LIMIT};
+use common::{
+    free_port_range, height, read_pid, signal, tessera, wait_for_height, Cleanup, WAIT_LIMIT,
+};
 use std::{
-    path::PathBuf,
-    process::{Child, Stdio},
+    process::Stdio,
     time::{Duration, Instant},
 };
 use tessera_chain::genesis::{dev_key, dev_transfer};
@@ -16,34 +17,6 @@ use tessera_rpc::{api::TxResponse, client::BlockId, RpcClient};
 use tessera_types::{Amount, Keypair};
 
 const VALIDATORS: u16 = 4;
-
-/// Stops the supervisor (SIGINT) and our restarted full node (SIGKILL), also on failure.
-struct Cleanup {
-    root: PathBuf,
-    supervisor: Option<Child>,
-    restarted: Option<Child>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.restarted.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(mut child) = self.supervisor.take() {
-            if matches!(child.try_wait(), Ok(None)) {
-                signal(child.id(), "-INT");
-                let start = Instant::now();
-                while matches!(child.try_wait(), Ok(None)) && start.elapsed() < WAIT_LIMIT {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_node_follows_forwards_and_resyncs_after_a_wipe() {

@@ -9,10 +9,11 @@
 
 mod common;
 
-use common::{free_port_range, height, read_pid, signal, tessera, wait_for_height, WAIT_LIMIT};
+use common::{
+    free_port_range, height, read_pid, signal, tessera, wait_for_height, Cleanup, WAIT_LIMIT,
+};
 use std::{
     collections::BTreeMap,
-    path::PathBuf,
     process::{Child, Stdio},
     time::{Duration, Instant},
 };
@@ -81,36 +82,6 @@ impl Stream {
             self.step(clients, up).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-/// Stops what the test started, also when it fails: the supervisor with SIGINT (it
-/// stops its validators), the restarted validator with SIGKILL. Only our own children
-/// are signalled, never a pid read from a file (it may have been reused).
-struct Cleanup {
-    root: PathBuf,
-    supervisor: Option<Child>,
-    restarted: Option<Child>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.supervisor.take() {
-            if matches!(child.try_wait(), Ok(None)) {
-                signal(child.id(), "-INT");
-                let start = Instant::now();
-                while matches!(child.try_wait(), Ok(None)) && start.elapsed() < WAIT_LIMIT {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-        if let Some(mut child) = self.restarted.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

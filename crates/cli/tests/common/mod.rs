@@ -4,8 +4,8 @@
 
 use std::{
     net::TcpListener,
-    path::Path,
-    process::{Command, Stdio},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 use tessera_rpc::RpcClient;
@@ -82,5 +82,35 @@ pub async fn wait_for_height(clients: &[&RpcClient], at_least: u64, what: &str) 
             "{what}: not every node reached height {at_least}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Stops what a test started, also when it fails: the localnet supervisor with SIGINT
+/// (it stops its nodes), a node the test restarted itself with SIGKILL. Only our own
+/// children are signalled, never a pid read from a file (it may have been reused).
+pub struct Cleanup {
+    pub root: PathBuf,
+    pub supervisor: Option<Child>,
+    pub restarted: Option<Child>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.restarted.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(mut child) = self.supervisor.take() {
+            if matches!(child.try_wait(), Ok(None)) {
+                signal(child.id(), "-INT");
+                let start = Instant::now();
+                while matches!(child.try_wait(), Ok(None)) && start.elapsed() < WAIT_LIMIT {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
