@@ -98,6 +98,13 @@ pub enum InferError {
     #[error("a KV cache filled with {cached} layers skipped was reused with {requested}")]
     CacheSkipMismatch { cached: usize, requested: usize },
 
+    #[error("cannot add noise of relative std {relative_std} to layer {layer} of {layers}")]
+    InvalidNoise {
+        layer: usize,
+        layers: usize,
+        relative_std: f32,
+    },
+
     #[error("the manifest must list exactly one .gguf file")]
     NoSingleGguf,
 

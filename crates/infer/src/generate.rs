@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
 
@@ -20,6 +21,7 @@ use crate::embed::model_cache_dir;
 use crate::error::InferError;
 use crate::gguf::GgufFile;
 use crate::manifest::Manifest;
+use crate::tamper::{requantize, RequantizeReport};
 use crate::tokenizer::{GgufTokenizer, TextStream};
 
 /// Directory name of SmolLM2 under the model cache (as `scripts/fetch-models.sh` lays it out).
@@ -102,6 +104,26 @@ impl Generator {
             (Some(file), None) => Self::load(dir.join(&file.path)),
             _ => Err(InferError::NoSingleGguf),
         }
+    }
+
+    /// Loads the GGUF at `path` with its weights requantized to `target` where their shape
+    /// allows ([`crate::requantize`]): the "cheaper substitute precision" cheat, for
+    /// calibration. The kernel path id ends in `requant-<target>`.
+    pub fn load_requantized(
+        path: impl AsRef<Path>,
+        target: GgmlDType,
+    ) -> Result<(Self, RequantizeReport), InferError> {
+        let gguf = GgufFile::open(&path)?;
+        let tokenizer = GgufTokenizer::from_gguf(&gguf)?;
+        let weights_type = format!("{}+requant-{target:?}", weights_type(&gguf)).to_lowercase();
+        let (content, mut reader, report) = requantize(path, target)?;
+        let model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu)?;
+        let generator = Generator {
+            model,
+            tokenizer,
+            weights_type,
+        };
+        Ok((generator, report))
     }
 
     pub fn tokenizer(&self) -> &GgufTokenizer {

@@ -11,6 +11,8 @@
 //!   kernels; [`GgufTokenizer`] builds its tokenizer and ChatML prompt from the GGUF.
 //! * [`F32Llama`]: the checker's llama forward over the same weights in f32, logits for every
 //!   position in one pass; [`check_generation`]: the teacher-forced logit-margin check.
+//! * [`F32Llama::with_layer_noise`], [`requantize`] and [`Generator::load_requantized`]:
+//!   deliberate cheats (tampered weights, lower precision) to calibrate the check against.
 //!
 //! # Arithmetic safety
 //! No indexing or arithmetic here can panic on input: lengths come from the tokenizer and are
@@ -33,8 +35,11 @@ mod generate;
 mod gguf;
 mod llama;
 mod manifest;
+mod tamper;
 mod tokenizer;
 
+/// The GGUF storage types, for [`Generator::load_requantized`].
+pub use candle_core::quantized::GgmlDType;
 pub use check::{
     check_embedding, compare, cosine, Report, DEFAULT_COSINE_THRESHOLD, NORM_TOLERANCE,
 };
@@ -57,4 +62,5 @@ pub use generate::{
 pub use gguf::GgufFile;
 pub use llama::{F32Llama, KvCache, LlamaConfig};
 pub use manifest::{Manifest, ManifestFile};
+pub use tamper::{add_relative_noise, requantize, GaussianRng, RequantizeReport};
 pub use tokenizer::{GgufTokenizer, TextStream, IM_END, IM_START};

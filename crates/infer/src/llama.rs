@@ -41,16 +41,17 @@ pub struct LlamaConfig {
     pub rms_eps: f32,
 }
 
-struct Layer {
-    attn_norm: Tensor,
-    wq: Tensor,
-    wk: Tensor,
-    wv: Tensor,
-    wo: Tensor,
-    ffn_norm: Tensor,
-    gate: Tensor,
-    up: Tensor,
-    down: Tensor,
+#[derive(Clone)]
+pub(crate) struct Layer {
+    pub(crate) attn_norm: Tensor,
+    pub(crate) wq: Tensor,
+    pub(crate) wk: Tensor,
+    pub(crate) wv: Tensor,
+    pub(crate) wo: Tensor,
+    pub(crate) ffn_norm: Tensor,
+    pub(crate) gate: Tensor,
+    pub(crate) up: Tensor,
+    pub(crate) down: Tensor,
 }
 
 /// Keys and values of the positions fed so far, per layer.
@@ -73,11 +74,13 @@ impl KvCache {
     }
 }
 
-/// A llama model in f32 on the CPU, with its tokenizer.
+/// A llama model in f32 on the CPU, with its tokenizer. Cloning shares the weights (candle
+/// tensors are reference-counted).
+#[derive(Clone)]
 pub struct F32Llama {
     config: LlamaConfig,
     embed: Tensor,
-    layers: Vec<Layer>,
+    pub(crate) layers: Vec<Layer>,
     norm: Tensor,
     output: Tensor,
     cos: Tensor,

@@ -34,6 +34,7 @@ pub const IM_END: &str = "<|im_end|>";
 
 /// A byte-level BPE tokenizer read from a GGUF file (llama.cpp's `gpt2` model, `smollm`
 /// pre-tokenizer).
+#[derive(Clone)]
 pub struct GgufTokenizer {
     inner: Tokenizer,
     vocab_size: usize,

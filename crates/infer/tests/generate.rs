@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 
 use tessera_infer::{
     check_generation, tokens_hash, CheckParams, F32Llama, GenerateParams, Generation,
-    GenerationReport, Generator, InferError, KvCache, StopReason, MAX_CONTEXT,
+    GenerationReport, Generator, GgmlDType, InferError, KvCache, StopReason, MAX_CONTEXT,
 };
 
 /// Honest prompts (one user message each, ChatML).
@@ -341,4 +341,68 @@ fn bad_inputs_are_typed_errors() {
         gen_err(g.generate(&[1, 60000], &params(1), |_, _| {})),
         InferError::TokenOutOfVocab { id: 60000, .. }
     ));
+}
+
+#[test]
+fn layer_noise_is_seeded_and_leaves_the_original_alone() {
+    let test = "layer_noise_is_seeded_and_leaves_the_original_alone";
+    let Some(m) = models(test) else {
+        return;
+    };
+    let ids = m.checker.tokenizer().encode(SHORT_PROMPT).unwrap();
+    let logits = |model: &F32Llama| -> Vec<f32> {
+        let l = model.logits(&ids, 0).unwrap();
+        l.get(ids.len() - 1).unwrap().to_vec1().unwrap()
+    };
+    let original = logits(&m.checker);
+    let seed = 0x5eed_u64;
+    let zero = m.checker.with_layer_noise(15, 0.0, seed).unwrap();
+    assert_eq!(logits(&zero), original, "zero noise changed the logits");
+    let a = logits(&m.checker.with_layer_noise(15, 0.5, seed).unwrap());
+    let b = logits(&m.checker.with_layer_noise(15, 0.5, seed).unwrap());
+    assert_eq!(a, b, "noise with seed {seed:#x} is not reproducible");
+    assert_ne!(a, original, "50% noise on layer 15 changed nothing");
+    assert_eq!(
+        logits(&m.checker),
+        original,
+        "the original model was modified"
+    );
+    assert!(matches!(
+        m.checker.with_layer_noise(30, 0.1, seed),
+        Err(InferError::InvalidNoise { layer: 30, .. })
+    ));
+}
+
+#[test]
+fn q2k_substitute_fails_the_check() {
+    let test = "q2k_substitute_fails_the_check";
+    let (Some(m), Some(path)) = (models(test), common::smollm2_gguf(test)) else {
+        return;
+    };
+    let (mut substitute, report) = Generator::load_requantized(&path, GgmlDType::Q2K).unwrap();
+    // Only the FFN down projections (rows of 1536) fit Q2_K's 256-value blocks.
+    assert_eq!(report.converted.len(), 30, "{:?}", report.converted);
+    assert!(report
+        .converted
+        .iter()
+        .all(|n| n.ends_with("ffn_down.weight")));
+    let prompt = substitute
+        .tokenizer()
+        .chat_prompt(None, PROMPTS[2])
+        .unwrap();
+    let params = GenerateParams {
+        max_new_tokens: MAX_NEW,
+    };
+    let claim = substitute.generate(&prompt, &params, |_, _| {}).unwrap();
+    assert!(
+        claim.kernel_path_id.ends_with("q4_1+requant-q2k"),
+        "{}",
+        claim.kernel_path_id
+    );
+    let r = check(m, &prompt, &claim.token_ids);
+    println!(
+        "Q2_K substitute: max margin {}, failing {}",
+        r.max_margin, r.failing
+    );
+    assert!(!r.passed, "the Q2_K substitute passed: {r:?}");
 }

@@ -1,0 +1,98 @@
+//! Generation speed on one of Tessera's candle paths, over prompts given as token ids, in the
+//! same protocol as the llama.cpp scratch benchmark of docs/decisions/0010: per prompt, the
+//! prefill up to the first token ("prompt tok/s") and the greedy steps after it ("gen tok/s").
+//!
+//! ```text
+//! RAYON_NUM_THREADS=1 cargo run --release -p tessera-infer --example gen_speed -- \
+//!     --path q4_1 --prompts prompts.json --max-tokens 32 [--out tokens.json]
+//! ```
+//! `--path f32` runs the checker's f32 forward instead (prefill timed as a 1-token generation).
+
+use std::time::Instant;
+
+use serde_json::json;
+use tessera_infer::{default_smollm2_gguf, F32Llama, GenerateParams, Generator};
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), Error> {
+    let mut args = std::env::args().skip(1);
+    let (mut path, mut prompts, mut max_tokens, mut out) = (String::from("q4_1"), None, 32, None);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--path" => path = value,
+            "--prompts" => prompts = Some(value),
+            "--max-tokens" => max_tokens = value.parse()?,
+            "--out" => out = Some(value),
+            other => return Err(format!("unknown flag {other}").into()),
+        }
+    }
+    let prompts: Vec<Vec<u32>> = serde_json::from_str(&std::fs::read_to_string(
+        prompts.ok_or("--prompts is required")?,
+    )?)?;
+    let model = default_smollm2_gguf();
+    let params = GenerateParams {
+        max_new_tokens: max_tokens,
+    };
+    let one = GenerateParams { max_new_tokens: 1 };
+    let (mut prompt_tokens, mut prompt_s, mut gen_tokens, mut gen_s) = (0usize, 0f64, 0usize, 0f64);
+    let mut tokens = Vec::with_capacity(prompts.len());
+    let t = Instant::now();
+    match path.as_str() {
+        "q4_1" => {
+            let mut g = Generator::load(&model)?;
+            eprintln!("load {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+            for p in &prompts {
+                let start = Instant::now();
+                let mut first = None;
+                let out = g.generate(p, &params, |_, _| {
+                    first.get_or_insert_with(Instant::now);
+                })?;
+                let end = Instant::now();
+                let first = first.unwrap_or(end);
+                prompt_s += (first - start).as_secs_f64();
+                gen_s += (end - first).as_secs_f64();
+                prompt_tokens += p.len();
+                gen_tokens += out.token_ids.len().saturating_sub(1);
+                tokens.push(out.token_ids);
+            }
+        }
+        "f32" => {
+            let m = F32Llama::load(&model)?;
+            eprintln!("load {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+            for p in &prompts {
+                let start = Instant::now();
+                m.generate(p, &one, 0)?;
+                let prefill = start.elapsed().as_secs_f64();
+                let start = Instant::now();
+                let out = m.generate(p, &params, 0)?;
+                let total = start.elapsed().as_secs_f64();
+                prompt_s += prefill;
+                gen_s += (total - prefill).max(0.0);
+                prompt_tokens += p.len();
+                gen_tokens += out.token_ids.len().saturating_sub(1);
+                tokens.push(out.token_ids);
+            }
+        }
+        other => return Err(format!("unknown path {other} (q4_1 or f32)").into()),
+    }
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    eprintln!(
+        "candle {path}, threads {threads}: prompt {:.1} tok/s ({prompt_tokens} tok), gen {:.1} tok/s ({gen_tokens} tok)",
+        prompt_tokens as f64 / prompt_s,
+        gen_tokens as f64 / gen_s
+    );
+    if let Some(out) = out {
+        let summary = json!({
+            "path": path, "threads": threads,
+            "prompt_tokens": prompt_tokens, "prompt_s": prompt_s,
+            "prompt_tok_per_s": prompt_tokens as f64 / prompt_s,
+            "gen_tokens": gen_tokens, "gen_s": gen_s,
+            "gen_tok_per_s": gen_tokens as f64 / gen_s,
+            "tokens": tokens,
+        });
+        std::fs::write(out, serde_json::to_string(&summary)?)?;
+    }
+    Ok(())
+}
