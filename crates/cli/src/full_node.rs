@@ -70,10 +70,7 @@ pub fn role_of(path: &Path) -> anyhow::Result<String> {
     struct Probe {
         role: Option<String>,
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
-    let probe: Probe = toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid config", path.display()))?;
+    let probe: Probe = crate::validator::load_toml(path)?;
     Ok(probe.role.unwrap_or_else(|| "validator".into()))
 }
 
@@ -89,14 +86,11 @@ struct Settings {
 
 impl FullNodeConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<FullNodeConfigFile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{} is not a valid config", path.display()))
+        crate::validator::load_toml(path)
     }
 
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let text = toml::to_string_pretty(self)?;
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        crate::validator::save_toml(self, path)
     }
 
     fn validate(self, path: &Path) -> anyhow::Result<Settings> {
@@ -158,11 +152,7 @@ impl FullNodeConfigFile {
 /// Run a full node until Ctrl-C (or until it meets a block it cannot commit).
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let settings = FullNodeConfigFile::load(config_path)?.validate(config_path)?;
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
-    let runtime =
-        commonware_runtime::tokio::Config::new().with_storage_directory(&settings.data_dir);
-    commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+    crate::validator::node_runner(&settings.data_dir)?.start(|context| async move {
         let Settings {
             data_dir,
             blob_dir,

@@ -122,14 +122,11 @@ pub struct ValidatorSettings {
 
 impl ValidatorConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<ValidatorConfigFile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{} is not a valid config", path.display()))
+        load_toml(path)
     }
 
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let text = toml::to_string_pretty(self)?;
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        save_toml(self, path)
     }
 
     /// Every check, once, with errors that say what to fix. `path` is the file's own path
@@ -217,6 +214,27 @@ impl ValidatorConfigFile {
             node,
         })
     }
+}
+
+/// Read a TOML config file.
+pub(crate) fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not a valid config", path.display()))
+}
+
+/// Write a TOML config file.
+pub(crate) fn save_toml<T: Serialize>(value: &T, path: &Path) -> anyhow::Result<()> {
+    let text = toml::to_string_pretty(value)?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The Tokio runtime of a networked node, storing under `data_dir` (created if missing).
+pub(crate) fn node_runner(data_dir: &Path) -> anyhow::Result<commonware_runtime::tokio::Runner> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let config = commonware_runtime::tokio::Config::new().with_storage_directory(data_dir);
+    Ok(commonware_runtime::tokio::Runner::new(config))
 }
 
 pub fn parse_public_key(text: &str) -> anyhow::Result<PublicKey> {
@@ -310,11 +328,7 @@ pub(crate) async fn open_node(
 /// Run a validator until Ctrl-C (or until its consensus stops with an error).
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let settings = ValidatorConfigFile::load(config_path)?.validate(config_path)?;
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
-    let runtime =
-        commonware_runtime::tokio::Config::new().with_storage_directory(&settings.data_dir);
-    commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+    node_runner(&settings.data_dir)?.start(|context| async move {
         let ValidatorSettings {
             data_dir,
             blob_dir,
