@@ -19,6 +19,20 @@ fn transfer(from: u64, nonce: u64, to: u64, base: u128) -> SignedTransaction {
     )
 }
 
+/// Two nodes' chains from the same dev genesis.
+async fn two_chains(
+    context: &deterministic::Context,
+) -> (Chain<deterministic::Context>, Chain<deterministic::Context>) {
+    let genesis = dev_genesis(1_000, &[]);
+    let a = Chain::open(context.child("a"), &genesis, config("a"))
+        .await
+        .unwrap();
+    let b = Chain::open(context.child("b"), &genesis, config("b"))
+        .await
+        .unwrap();
+    (a, b)
+}
+
 fn config(name: &str) -> ChainConfig {
     ChainConfig {
         verify_threads: 1,
@@ -233,13 +247,7 @@ fn pending_chains_and_forks() {
 fn forged_signatures_are_refused_even_for_transactions_in_the_mempool() {
     use commonware_codec::{DecodeExt as _, Encode as _};
     deterministic::Runner::default().start(|context| async move {
-        let genesis = dev_genesis(1_000, &[]);
-        let a = Chain::open(context.child("a"), &genesis, config("a"))
-            .await
-            .unwrap();
-        let b = Chain::open(context.child("b"), &genesis, config("b"))
-            .await
-            .unwrap();
+        let (a, b) = two_chains(&context).await;
         let tx = transfer(1, 0, 2, 1_000);
         a.submit(tx.clone()).unwrap();
         b.submit(tx.clone()).unwrap();

@@ -23,8 +23,9 @@
 //! is refused and the next validator is asked. A wiped data directory resyncs from
 //! genesis the same way.
 
-use crate::validator::{parse_public_key, ValidatorEntry, MAX_VALIDATORS};
-use anyhow::{bail, Context};
+use crate::validator::{parse_validators, read_genesis, ValidatorEntry};
+use anyhow::bail;
+use commonware_cryptography::ed25519::PublicKey;
 use commonware_runtime::Runner as _;
 use serde::{Deserialize, Serialize};
 use std::{
@@ -101,28 +102,13 @@ impl FullNodeConfigFile {
             );
         }
         let base = path.parent().unwrap_or(Path::new("."));
-        let genesis_path = base.join(&self.genesis);
-        let text = std::fs::read_to_string(&genesis_path)
-            .with_context(|| format!("`genesis`: cannot read {}", genesis_path.display()))?;
-        let genesis: Genesis = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "`genesis`: {} is not a genesis file",
-                genesis_path.display()
-            )
-        })?;
-        if self.validators.is_empty() || self.validators.len() > MAX_VALIDATORS {
-            bail!(
-                "`validators`: list between 1 and {MAX_VALIDATORS} validators (found {})",
-                self.validators.len()
-            );
-        }
-        let mut keys = Vec::with_capacity(self.validators.len());
+        let genesis = read_genesis(&base.join(&self.genesis))?;
+        let keys: Vec<PublicKey> = parse_validators(&self.validators)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
         let mut sources = Vec::with_capacity(self.validators.len());
         for (i, v) in self.validators.iter().enumerate() {
-            keys.push(
-                parse_public_key(&v.public_key)
-                    .with_context(|| format!("`validators[{i}].public_key`"))?,
-            );
             if !v.rpc.starts_with("http://") && !v.rpc.starts_with("https://") {
                 bail!(
                     "`validators[{i}].rpc` must be an http:// or https:// URL, not {:?}",

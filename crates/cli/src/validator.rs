@@ -137,39 +137,10 @@ impl ValidatorConfigFile {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| base.join(p);
-        let genesis_path = resolve(&self.genesis);
-        let text = std::fs::read_to_string(&genesis_path)
-            .with_context(|| format!("`genesis`: cannot read {}", genesis_path.display()))?;
-        let genesis: Genesis = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "`genesis`: {} is not a genesis file",
-                genesis_path.display()
-            )
-        })?;
+        let genesis = read_genesis(&resolve(&self.genesis))?;
         let signer = read_key_file(&resolve(&self.key_file))?;
         let me = signer.public_key();
-
-        if self.validators.is_empty() || self.validators.len() > MAX_VALIDATORS {
-            bail!(
-                "`validators`: list between 1 and {MAX_VALIDATORS} validators (found {})",
-                self.validators.len()
-            );
-        }
-        let mut peers: Vec<(PublicKey, SocketAddr)> = Vec::with_capacity(self.validators.len());
-        for (i, v) in self.validators.iter().enumerate() {
-            let key = parse_public_key(&v.public_key)
-                .with_context(|| format!("`validators[{i}].public_key`"))?;
-            if peers.iter().any(|(k, _)| k == &key) {
-                bail!(
-                    "`validators[{i}]`: public key {} is listed twice",
-                    v.public_key
-                );
-            }
-            if peers.iter().any(|(_, a)| a == &v.p2p) {
-                bail!("`validators[{i}]`: p2p address {} is listed twice", v.p2p);
-            }
-            peers.push((key, v.p2p));
-        }
+        let peers = parse_validators(&self.validators)?;
         match peers.iter().find(|(k, _)| k == &me) {
             None => bail!(
                 "the key in {} (public key {}) is not in `validators`: add it, or use that validator's key file",
@@ -214,6 +185,43 @@ impl ValidatorConfigFile {
             node,
         })
     }
+}
+
+/// Read the genesis file a config names.
+pub(crate) fn read_genesis(path: &Path) -> anyhow::Result<Genesis> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("`genesis`: cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("`genesis`: {} is not a genesis file", path.display()))
+}
+
+/// A config's `validators`: 1 to [`MAX_VALIDATORS`] entries, each key valid and listed
+/// once, each p2p address listed once.
+pub(crate) fn parse_validators(
+    entries: &[ValidatorEntry],
+) -> anyhow::Result<Vec<(PublicKey, SocketAddr)>> {
+    if entries.is_empty() || entries.len() > MAX_VALIDATORS {
+        bail!(
+            "`validators`: list between 1 and {MAX_VALIDATORS} validators (found {})",
+            entries.len()
+        );
+    }
+    let mut peers: Vec<(PublicKey, SocketAddr)> = Vec::with_capacity(entries.len());
+    for (i, v) in entries.iter().enumerate() {
+        let key = parse_public_key(&v.public_key)
+            .with_context(|| format!("`validators[{i}].public_key`"))?;
+        if peers.iter().any(|(k, _)| k == &key) {
+            bail!(
+                "`validators[{i}]`: public key {} is listed twice",
+                v.public_key
+            );
+        }
+        if peers.iter().any(|(_, a)| a == &v.p2p) {
+            bail!("`validators[{i}]`: p2p address {} is listed twice", v.p2p);
+        }
+        peers.push((key, v.p2p));
+    }
+    Ok(peers)
 }
 
 /// Read a TOML config file.

@@ -20,15 +20,9 @@ const VALIDATORS: u16 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_node_follows_forwards_and_resyncs_after_a_wipe() {
-    let root = std::env::temp_dir().join(format!("tessera-full-node-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("home")).unwrap();
+    let mut cleanup = Cleanup::new("full-node");
+    let root = cleanup.root.clone();
     let dir = root.join("net");
-    let mut cleanup = Cleanup {
-        root: root.clone(),
-        supervisor: None,
-        restarted: None,
-    };
     let rpc_base = free_port_range(VALIDATORS + 1, &[]);
     let rpc_ports: Vec<u16> = (0..=VALIDATORS).map(|i| rpc_base + i).collect();
     let p2p_base = free_port_range(VALIDATORS, &rpc_ports);

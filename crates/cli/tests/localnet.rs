@@ -87,15 +87,9 @@ impl Stream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validator_network_survives_a_killed_validator() {
-    let root = std::env::temp_dir().join(format!("tessera-localnet-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("home")).unwrap();
+    let mut cleanup = Cleanup::new("localnet");
+    let root = cleanup.root.clone();
     let dir = root.join("net");
-    let mut cleanup = Cleanup {
-        root: root.clone(),
-        supervisor: None,
-        restarted: None,
-    };
     let rpc_base = free_port_range(VALIDATORS as u16, &[]);
     let rpc_ports: Vec<u16> = (0..VALIDATORS as u16).map(|i| rpc_base + i).collect();
     let p2p_base = free_port_range(VALIDATORS as u16, &rpc_ports);

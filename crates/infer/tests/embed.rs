@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Instant;
 
 use tessera_infer::{output_hash, Embedder, InferError, MAX_TOKENS};
@@ -103,33 +102,7 @@ fn child_print_hashes() {
 }
 
 fn child_hash(threads: &str) -> String {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([
-            "child_print_hashes",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TESSERA_INFER_CHILD", "1")
-        .env("RAYON_NUM_THREADS", threads)
-        .env_remove("CANDLE_NUM_THREADS")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        .find_map(|l| l.split_once("CHILD_HASH=").map(|(_, hash)| hash.trim()))
-        .unwrap_or_else(|| {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            panic!("no hash in child output: {stdout} / {stderr}")
-        })
-        .to_owned()
+    common::rerun_in_child("child_print_hashes", threads, "CHILD_HASH=")
 }
 
 #[test]

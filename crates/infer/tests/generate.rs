@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use tessera_infer::{
@@ -100,7 +99,11 @@ fn child_print_generation() {
     }
     let mut g = Generator::load(tessera_infer::default_smollm2_gguf()).unwrap();
     let out = short_generation(&mut g);
-    println!("CHILD_OUT={:?} {}", out.token_ids, hex(&out.output_hash));
+    println!(
+        "CHILD_OUT={:?} {}",
+        out.token_ids,
+        hex::encode(out.output_hash)
+    );
 }
 
 fn short_generation(g: &mut Generator) -> Generation {
@@ -111,31 +114,8 @@ fn short_generation(g: &mut Generator) -> Generation {
     g.generate(&prompt, &params, |_, _| {}).unwrap()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn child_output(threads: &str) -> String {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([
-            "child_print_generation",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TESSERA_INFER_CHILD", "1")
-        .env("RAYON_NUM_THREADS", threads)
-        .env_remove("CANDLE_NUM_THREADS")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed: {stdout}{stderr}");
-    stdout
-        .lines()
-        .find_map(|l| l.split_once("CHILD_OUT=").map(|(_, o)| o.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no output from child: {stdout} / {stderr}"))
+    common::rerun_in_child("child_print_generation", threads, "CHILD_OUT=")
 }
 
 #[test]
@@ -148,7 +128,7 @@ fn generation_is_identical_across_runs_threads_and_processes() {
         (short_generation(&mut g), short_generation(&mut g))
     };
     assert_eq!(first, second, "same prompt twice in one process");
-    let here = format!("{:?} {}", first.token_ids, hex(&first.output_hash));
+    let here = format!("{:?} {}", first.token_ids, hex::encode(first.output_hash));
     println!("here: {here} ({})", first.kernel_path_id);
     assert_eq!(child_output("1"), here, "1 thread in another process");
     assert_eq!(child_output("2"), here, "2 threads in another process");

@@ -94,6 +94,21 @@ pub struct Cleanup {
     pub restarted: Option<Child>,
 }
 
+impl Cleanup {
+    /// A fresh temporary root for test `name` (with `home/` for `TESSERA_HOME`), removed
+    /// when the returned value drops.
+    pub fn new(name: &str) -> Cleanup {
+        let root = std::env::temp_dir().join(format!("tessera-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        Cleanup {
+            root,
+            supervisor: None,
+            restarted: None,
+        }
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(mut child) = self.restarted.take() {

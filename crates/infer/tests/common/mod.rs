@@ -62,3 +62,24 @@ pub fn embedder(test: &str) -> Option<&'static Embedder> {
     let dir = minilm_dir(test)?;
     Some(EMBEDDER.get_or_init(|| Embedder::load(&dir).expect("load MiniLM")))
 }
+
+/// Run `test` of this test binary again in a child process with `RAYON_NUM_THREADS` =
+/// `threads` (candle fixes its thread pools per process) and return the value the child
+/// printed after `marker` (e.g. `CHILD_HASH=`).
+pub fn rerun_in_child(test: &str, threads: &str, marker: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("TESSERA_INFER_CHILD", "1")
+        .env("RAYON_NUM_THREADS", threads)
+        .env_remove("CANDLE_NUM_THREADS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {stdout}{stderr}");
+    stdout
+        .lines()
+        .find_map(|l| l.split_once(marker).map(|(_, v)| v.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no {marker} in child output: {stdout} / {stderr}"))
+}
