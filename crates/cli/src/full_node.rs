@@ -9,7 +9,7 @@
 //! genesis = "../genesis.json"
 //! rpc_listen = "127.0.0.1:26661"
 //!
-//! [[validators]]        # the validator set (keys verify finality; `rpc` is read from)
+//! [[validators]]        # validators to read blocks from (`rpc`) and forward to
 //! public_key = "<64 hex characters>"
 //! p2p = "127.0.0.1:27657"
 //! rpc = "http://127.0.0.1:26657"
@@ -17,15 +17,15 @@
 //!
 //! How it follows: for the next height it asks a validator's API for the block and the
 //! consensus certificate that finalized it (`GET /v1/finality/{height}`), checks the
-//! certificate against the validator keys in its own config (a quorum of signatures over
-//! exactly that block's hash), then re-executes the block and checks its state root
+//! certificate against the validator set its own state chose for that epoch (genesis
+//! stake, then the top bonded accounts at each epoch boundary: a quorum of signatures
+//! over exactly that block's hash), then re-executes the block and checks its state root
 //! before committing. A server on another chain, a forged block or a wrong certificate
 //! is refused and the next validator is asked. A wiped data directory resyncs from
 //! genesis the same way.
 
 use crate::validator::{parse_validators, read_genesis, ValidatorEntry};
 use anyhow::bail;
-use commonware_cryptography::ed25519::PublicKey;
 use commonware_runtime::Runner as _;
 use serde::{Deserialize, Serialize};
 use std::{
@@ -80,9 +80,7 @@ struct Settings {
     blob_dir: PathBuf,
     genesis: Genesis,
     rpc_listen: SocketAddr,
-    verifier: FinalityVerifier,
     sources: Vec<RpcClient>,
-    validators: Vec<tessera_types::Address>,
 }
 
 impl FullNodeConfigFile {
@@ -103,10 +101,9 @@ impl FullNodeConfigFile {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let genesis = read_genesis(&base.join(&self.genesis))?;
-        let keys: Vec<PublicKey> = parse_validators(&self.validators)?
-            .into_iter()
-            .map(|(key, _)| key)
-            .collect();
+        // Checked like a validator's list (valid keys, no duplicates), though finality is
+        // checked against the set the chain's own state chose.
+        parse_validators(&self.validators)?;
         let mut sources = Vec::with_capacity(self.validators.len());
         for (i, v) in self.validators.iter().enumerate() {
             if !v.rpc.starts_with("http://") && !v.rpc.starts_with("https://") {
@@ -117,20 +114,12 @@ impl FullNodeConfigFile {
             }
             sources.push(RpcClient::new(&v.rpc));
         }
-        let validators = keys
-            .iter()
-            .map(tessera_types::Address::from_public_key)
-            .collect();
-        let verifier = FinalityVerifier::new(genesis.chain_id.as_str().as_bytes(), keys)
-            .map_err(|e| anyhow::anyhow!("`validators`: {e}"))?;
         Ok(Settings {
             data_dir: base.join(&self.data_dir),
             blob_dir: base.join(self.blob_dir.as_deref().unwrap_or(Path::new("blobs"))),
             genesis,
             rpc_listen: self.rpc_listen,
-            verifier,
             sources,
-            validators,
         })
     }
 }
@@ -144,9 +133,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             blob_dir,
             genesis,
             rpc_listen,
-            verifier,
             sources,
-            validators,
         } = settings;
         let (chain, listener, blobs) =
             crate::validator::open_node(&context, &genesis, &data_dir, &blob_dir, rpc_listen)
@@ -156,7 +143,6 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             blobs: Some(Arc::new(blobs)),
             mode: "full".into(),
             finality: None,
-            validators,
         });
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let forwarder = tokio::spawn(forward(chain.clone(), sources.clone()));
@@ -172,7 +158,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
                 eprintln!("stopping");
                 Ok(())
             }
-            done = follow(&chain, &verifier, &sources) => done,
+            done = follow(&chain, &sources) => done,
         };
         server.abort();
         forwarder.abort();
@@ -184,9 +170,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 /// refuses: the validators finalized something this node cannot re-execute).
 async fn follow<E: StoreContext + commonware_runtime::Metrics + commonware_runtime::Supervisor>(
     chain: &Chain<E>,
-    verifier: &FinalityVerifier,
     sources: &[RpcClient],
 ) -> anyhow::Result<()> {
+    let mut verifier: Option<FinalityVerifier> = None;
     let mut source = 0usize;
     let mut last_report = Instant::now();
     let mut synced = 0u64;
@@ -195,6 +181,7 @@ async fn follow<E: StoreContext + commonware_runtime::Metrics + commonware_runti
         let client = &sources[source % sources.len()];
         match client.finality(next).await {
             Ok((block, certificate)) => {
+                let verifier = epoch_verifier(chain, &mut verifier)?;
                 if let Err(e) = verifier.verify(&block, &certificate) {
                     eprintln!(
                         "warning: {} sent block {next} without valid finality: {e}",
@@ -231,6 +218,36 @@ async fn follow<E: StoreContext + commonware_runtime::Metrics + commonware_runti
             synced = 0;
         }
     }
+}
+
+/// The verifier of the epoch the next block is in: the set the chain's state holds now
+/// (chosen when the previous epoch's last block executed).
+fn epoch_verifier<
+    'a,
+    E: StoreContext + commonware_runtime::Metrics + commonware_runtime::Supervisor,
+>(
+    chain: &Chain<E>,
+    cached: &'a mut Option<FinalityVerifier>,
+) -> anyhow::Result<&'a FinalityVerifier> {
+    let set = chain
+        .with_state(tessera_state::staking::epochs::current)??
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the chain's state holds no validator set: resync this node from genesis"
+            )
+        })?;
+    if cached.as_ref().is_none_or(|v| v.epoch() != set.epoch) {
+        let verifier = FinalityVerifier::for_set(chain.chain_id().as_str().as_bytes(), &set)?;
+        eprintln!(
+            "epoch {}: checking finality against {} validators",
+            set.epoch,
+            set.members.len()
+        );
+        *cached = Some(verifier);
+    }
+    cached
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no finality verifier"))
 }
 
 /// Send every transaction this node's clients submit to a validator (the first that

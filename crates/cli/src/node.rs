@@ -163,7 +163,6 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
             blobs: Some(Arc::new(blobs)),
             mode: "dev".into(),
             finality: None,
-            validators: vec![dev_key(0).address()],
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {

@@ -350,11 +350,6 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         let p2p_listen = p2p.listen;
         let me = public_key_hex(&node.signer.public_key());
         let validators = node.validators.len();
-        let validator_addresses: Vec<tessera_types::Address> = node
-            .validators
-            .iter()
-            .map(tessera_types::Address::from_public_key)
-            .collect();
         let started = start_authenticated(context.child("validator"), node, chain.clone(), p2p)
             .await
             .context("cannot start consensus")?;
@@ -363,7 +358,6 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             blobs: Some(Arc::new(blobs)),
             mode: "validator".into(),
             finality: Some(Arc::new(Finality(started.node.finality.clone()))),
-            validators: validator_addresses,
         });
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {
@@ -393,7 +387,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         };
         let _ = stop_tx.send(true);
         let _ = server.await;
-        started.node.simplex.abort();
+        started.node.orchestrator.abort();
         started.node.marshal.abort();
         started.node.broadcast.abort();
         started.network.abort();

@@ -20,6 +20,7 @@
 //!   which stops marshal) instead of acknowledging: a safety failure needs an operator.
 
 use crate::block::{to_hash, ConsensusBlock, Digest};
+use crate::epochs::EpochWatch;
 use crate::ConsensusError;
 use commonware_actor::Feedback;
 use commonware_consensus::{
@@ -358,14 +359,15 @@ pub(crate) async fn run_committer<E: StoreContext + Metrics + Supervisor>(
     chain: Arc<Chain<E>>,
     marshal: MarshalMailbox,
     mut deliveries: mpsc::UnboundedReceiver<Delivery>,
+    watch: EpochWatch,
 ) -> Result<(), ConsensusError> {
     while let Some((block, ack)) = deliveries.next().await {
         let block = block.inner().0.clone();
         let height = block.header.height;
-        let mut result = commit_finalized(&chain, block.clone()).await;
+        let mut result = commit_finalized(&chain, &watch, block.clone()).await;
         if let Err(ConsensusError::Gap { head, .. }) = result {
-            result = match fill_gap(&chain, &marshal, head, height).await {
-                Ok(()) => commit_finalized(&chain, block).await,
+            result = match fill_gap(&chain, &marshal, &watch, head, height).await {
+                Ok(()) => commit_finalized(&chain, &watch, block).await,
                 Err(e) => Err(e),
             };
         }
@@ -382,6 +384,7 @@ pub(crate) async fn run_committer<E: StoreContext + Metrics + Supervisor>(
 async fn fill_gap<E: StoreContext + Metrics + Supervisor>(
     chain: &Chain<E>,
     marshal: &MarshalMailbox,
+    watch: &EpochWatch,
     head: u64,
     height: u64,
 ) -> Result<(), ConsensusError> {
@@ -393,13 +396,25 @@ async fn fill_gap<E: StoreContext + Metrics + Supervisor>(
         let Some(block) = marshal.get_block(ConsensusHeight::new(h)).await else {
             return Err(ConsensusError::Gap { height: h, head });
         };
-        commit_finalized(chain, block.inner().0.clone()).await?;
+        commit_finalized(chain, watch, block.inner().0.clone()).await?;
     }
     Ok(())
 }
 
-/// Commit one finalized block; idempotent for a block at or below the head.
+/// Commit one finalized block (idempotent for a block at or below the head), then let the
+/// epoch watch see it.
 async fn commit_finalized<E: StoreContext + Metrics + Supervisor>(
+    chain: &Chain<E>,
+    watch: &EpochWatch,
+    block: Block,
+) -> Result<(), ConsensusError> {
+    let (height, hash) = (block.header.height, block.hash());
+    commit_block(chain, block).await?;
+    watch.committed(chain, height, hash).await
+}
+
+/// Commit one finalized block; idempotent for a block at or below the head.
+async fn commit_block<E: StoreContext + Metrics + Supervisor>(
     chain: &Chain<E>,
     block: Block,
 ) -> Result<(), ConsensusError> {
@@ -575,12 +590,12 @@ mod tests {
             let three = a.propose(two.hash(), proposer, 3).await.unwrap();
 
             // Not pending on b: verified and committed from the delivered block.
-            commit_finalized(&b, one.clone()).await.unwrap();
-            commit_finalized(&b, two.clone()).await.unwrap();
+            commit_block(&b, one.clone()).await.unwrap();
+            commit_block(&b, two.clone()).await.unwrap();
             assert_eq!(b.head().hash(), two.hash());
             // Redeliveries at or below the head are acknowledged without re-applying.
-            commit_finalized(&b, genesis.clone()).await.unwrap();
-            commit_finalized(&b, one.clone()).await.unwrap();
+            commit_block(&b, genesis.clone()).await.unwrap();
+            commit_block(&b, one.clone()).await.unwrap();
             assert_eq!(b.head().hash(), two.hash());
 
             // A different block at a committed height: the node is on another chain.
@@ -589,17 +604,17 @@ mod tests {
             let mut forged = one.clone();
             forged.header.timestamp_ms = 99;
             assert!(matches!(
-                commit_finalized(&b, forged).await,
+                commit_block(&b, forged).await,
                 Err(ConsensusError::Diverged { height: 1, .. })
             ));
 
             // A gap is reported, not skipped.
             let four = a.propose(three.hash(), proposer, 4).await.unwrap();
             assert!(matches!(
-                commit_finalized(&b, four).await,
+                commit_block(&b, four).await,
                 Err(ConsensusError::Gap { height: 4, head: 2 })
             ));
-            commit_finalized(&b, three).await.unwrap();
+            commit_block(&b, three).await.unwrap();
             assert_eq!(b.head().height, 3);
         });
     }

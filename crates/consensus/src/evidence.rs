@@ -12,7 +12,7 @@
 //! * every entry's `activity.verify(...)` held for the validator set when it was added.
 //! * at most [`MAX_EVIDENCE`] entries are kept (oldest dropped first).
 
-use crate::block::Digest;
+use crate::{block::Digest, epochs::EpochSchemes};
 use commonware_actor::Feedback;
 use commonware_codec::{Encode as _, ReadExt as _};
 use commonware_consensus::{
@@ -21,7 +21,7 @@ use commonware_consensus::{
         types::{Activity, Attributable as _, Finalize, Notarize},
     },
     types::View,
-    Reporter, Viewable as _,
+    Epochable as _, Reporter, Viewable as _,
 };
 use commonware_cryptography::{certificate::Scheme as _, ed25519::PublicKey};
 use commonware_parallel::Sequential;
@@ -173,7 +173,7 @@ pub async fn run_slasher<E, R>(
 
 /// Simplex reporter that keeps verified fault evidence; clones share one log.
 pub struct EvidenceLog<R> {
-    scheme: ed25519::Scheme,
+    schemes: EpochSchemes,
     rng: Arc<Mutex<R>>,
     entries: Arc<Mutex<VecDeque<Evidence>>>,
 }
@@ -181,7 +181,7 @@ pub struct EvidenceLog<R> {
 impl<R> Clone for EvidenceLog<R> {
     fn clone(&self) -> Self {
         EvidenceLog {
-            scheme: self.scheme.clone(),
+            schemes: self.schemes.clone(),
             rng: self.rng.clone(),
             entries: self.entries.clone(),
         }
@@ -189,9 +189,9 @@ impl<R> Clone for EvidenceLog<R> {
 }
 
 impl<R: rand::CryptoRng + Send + 'static> EvidenceLog<R> {
-    pub fn new(scheme: ed25519::Scheme, rng: R) -> Self {
+    pub fn new(schemes: EpochSchemes, rng: R) -> Self {
         EvidenceLog {
-            scheme,
+            schemes,
             rng: Arc::new(Mutex::new(rng)),
             entries: Arc::new(Mutex::new(VecDeque::new())),
         }
@@ -205,11 +205,13 @@ impl<R: rand::CryptoRng + Send + 'static> EvidenceLog<R> {
             .unwrap_or_default()
     }
 
-    fn verified(&self, activity: &Activity<ed25519::Scheme, Digest>) -> bool {
-        match self.rng.lock() {
-            Ok(mut rng) => activity.verify(&mut *rng, &self.scheme, &Sequential),
-            Err(_) => false,
-        }
+    /// The epoch's scheme, if `activity` verifies under it.
+    fn verified(&self, activity: &Activity<ed25519::Scheme, Digest>) -> Option<Arc<Scheme>> {
+        let scheme = self.schemes.scheme(activity.epoch())?;
+        let mut rng = self.rng.lock().ok()?;
+        activity
+            .verify(&mut *rng, scheme.as_ref(), &Sequential)
+            .then_some(scheme)
     }
 }
 
@@ -223,11 +225,11 @@ impl<R: rand::CryptoRng + Send + 'static> Reporter for EvidenceLog<R> {
             Activity::NullifyFinalize(c) => (c.signer(), c.view(), Fault::NullifyFinalize),
             _ => return Feedback::Ok,
         };
-        if !self.verified(&activity) {
+        let Some(scheme) = self.verified(&activity) else {
             warn!(?fault, %view, "dropped fault evidence that does not verify");
             return Feedback::Ok;
-        }
-        let Some(offender) = self.scheme.participants().key(signer).cloned() else {
+        };
+        let Some(offender) = scheme.participants().key(signer).cloned() else {
             return Feedback::Ok;
         };
         warn!(%offender, ?fault, %view, "validator fault");

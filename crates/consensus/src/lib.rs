@@ -34,6 +34,7 @@
 
 mod application;
 mod block;
+pub mod epochs;
 mod error;
 pub mod evidence;
 pub mod finality;
@@ -43,6 +44,7 @@ pub mod node;
 
 pub use application::{ChainApplication, ConsensusContext};
 pub use block::{to_digest, to_hash, BlockLimit, ConsensusBlock, Digest};
+pub use epochs::{EpochSchemes, PeerSets};
 pub use error::ConsensusError;
 pub use evidence::{Evidence, EvidenceLog, Fault};
 pub use finality::{FinalityReader, FinalityVerifier};

@@ -7,6 +7,7 @@
 //!
 //! The same six channels and message limit ([`max_message_bytes`]) as the simulation.
 
+use crate::epochs::PeerSets;
 use crate::{
     node::{
         max_message_bytes, start, Channels, Node, NodeConfig, CHANNEL_BACKFILL, CHANNEL_BROADCAST,
@@ -14,8 +15,11 @@ use crate::{
     },
     ConsensusError,
 };
+use commonware_consensus::types::Epoch;
 use commonware_cryptography::{ed25519::PublicKey, ChaCha20Poly1305};
-use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _};
+use commonware_p2p::{
+    authenticated::lookup, Address, AddressableManager as _, AddressableTrackedPeers,
+};
 use commonware_runtime::{
     Clock, Handle, Metrics, Network as RNetwork, Quota, Resolver, Spawner, Storage, Supervisor,
 };
@@ -23,10 +27,14 @@ use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
-use commonware_utils::{ordered::Map, NZU32};
+use commonware_utils::{
+    ordered::{Map, Set},
+    NZU32,
+};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tessera_chain::Chain;
 use tessera_store::StoreContext;
+use tracing::warn;
 
 /// Messages per second each peer may send on one channel.
 const CHANNEL_QUOTA: Quota = Quota::per_second(NZU32!(10_000));
@@ -43,6 +51,40 @@ pub struct P2pConfig {
     pub listen: SocketAddr,
     /// One entry per validator of [`NodeConfig::validators`], with its p2p address.
     pub peers: Vec<(PublicKey, SocketAddr)>,
+}
+
+/// Peer sets of the `lookup` network: an epoch's participants are its primary peers, the
+/// rest of the configured validators secondary (they follow). A participant without a
+/// configured address cannot be reached and is skipped with a warning.
+struct LookupPeers {
+    oracle: lookup::Oracle<PublicKey>,
+    pool: Map<PublicKey, Address>,
+}
+
+impl PeerSets for LookupPeers {
+    fn track(&mut self, epoch: Epoch, participants: &Set<PublicKey>) {
+        let mut primary = Vec::new();
+        let mut secondary = Vec::new();
+        for (key, address) in self.pool.iter_pairs() {
+            if participants.position(key).is_some() {
+                primary.push((key.clone(), address.clone()));
+            } else {
+                secondary.push((key.clone(), address.clone()));
+            }
+        }
+        for key in participants.iter() {
+            if self.pool.get_value(key).is_none() {
+                warn!(%key, %epoch, "a validator of the epoch has no configured p2p address; add it to the validator list");
+            }
+        }
+        let _ = self.oracle.track(
+            epoch.get(),
+            AddressableTrackedPeers::new(
+                Map::from_iter_dedup(primary),
+                Map::from_iter_dedup(secondary),
+            ),
+        );
+    }
 }
 
 /// A validator started on the authenticated network.
@@ -86,7 +128,8 @@ where
             "every validator needs exactly one p2p address".into(),
         ));
     }
-    let max_message = max_message_bytes(config.validators.len(), config.max_block_bytes);
+    let max_validators = usize::from(chain.params()?.max_validators);
+    let max_message = max_message_bytes(max_validators, config.max_block_bytes);
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
             signer: config.signer.clone(),
@@ -110,8 +153,11 @@ where
         max_message,
         config.mailbox_size,
     );
-    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), network_config);
-    let _ = oracle.track(0, peers);
+    let (mut network, oracle) = lookup::Network::new(context.child("network"), network_config);
+    let peer_sets = LookupPeers {
+        oracle: oracle.clone(),
+        pool: peers,
+    };
     let mut register = |channel| network.register(channel, CHANNEL_QUOTA);
     let channels = Channels {
         votes: register(CHANNEL_VOTES),
@@ -129,6 +175,7 @@ where
         channels,
         oracle.clone(),
         oracle,
+        peer_sets,
     )
     .await?;
     Ok(NetworkedNode { node, network })

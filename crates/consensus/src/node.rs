@@ -1,20 +1,22 @@
-//! Node assembly: simplex (ordering) + marshal (finalized-block delivery and backfill) +
-//! buffered broadcast (block dissemination) over a [`Chain`], wired to five p2p channels.
+//! Node assembly: marshal (finalized-block delivery and backfill) + buffered broadcast
+//! (block dissemination) over a [`Chain`], and an orchestrator running one simplex engine
+//! (ordering) per epoch with that epoch's validator set, wired to six p2p channels.
 //!
 //! ```text
-//!            votes/certificates/resolver            backfill          broadcast
-//!                      |                               |                  |
-//!   simplex::Engine <-(automaton, relay, reporter)-> Inline -> marshal::Actor <- buffered::Engine
-//!                                                      |          |
-//!                                     ChainApplication (propose, verify)   Update::Block -> committer -> Chain::commit
+//!   votes/certificates/resolver (muxed by epoch)       backfill          broadcast
+//!                      |                                  |                  |
+//!   orchestrator -> simplex::Engine(epoch) <-> Inline -> marshal::Actor <- buffered::Engine
+//!        ^                                       |          |
+//!        |                 ChainApplication (propose, verify)   Update::Block -> committer -> Chain::commit
+//!        +------------- next epoch's set (EpochWatch) <---------------------------+
 //! ```
 //!
-//! One epoch with a fixed validator set for now: the epoch length is effectively infinite
-//! (see [`EPOCH_LENGTH`]), so marshal's epoch-boundary re-proposal never happens.
+//! Epochs are `epoch_blocks` (a chain parameter) blocks long; see [`crate::epochs`].
 
 use crate::{
     application::{run_committer, ChainApplication},
     block::{to_digest, BlockLimit, ConsensusBlock, Digest},
+    epochs::{self, EpochSchemes, EpochWatch, Orchestrator, PeerSets},
     evidence::{run_slasher, EvidenceLog},
     finality::FinalityReader,
     gossip, ConsensusError,
@@ -28,14 +30,13 @@ use commonware_consensus::{
         standard::{Inline, Standard},
         Start,
     },
-    simplex::{self, elector::RoundRobin, scheme::ed25519},
-    types::{Epoch, FixedEpocher, ViewDelta},
-    Reporters,
+    simplex::{self, scheme::ed25519},
+    types::{FixedEpocher, ViewDelta},
 };
 use commonware_cryptography::{
-    certificate::{ConstantProvider, Verifier as _},
+    certificate::Verifier as _,
     ed25519::{PrivateKey, PublicKey},
-    Digested, Sha256, Signer as _,
+    Digested, Signer as _,
 };
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
@@ -43,7 +44,8 @@ use commonware_runtime::{
     buffer::paged::CacheRef, Clock, Handle, Metrics, Spawner, Storage, Supervisor,
 };
 use commonware_storage::archive::immutable;
-use commonware_utils::{ordered::Set, NZDuration, NZUsize, NZU16, NZU64};
+use commonware_utils::{NZDuration, NZUsize, NZU16, NZU64};
+use futures::channel::mpsc;
 use std::{
     num::{NonZeroU64, NonZeroUsize},
     sync::Arc,
@@ -66,9 +68,6 @@ pub const CHANNEL_BROADCAST: u64 = 4;
 /// p2p channel of transaction gossip.
 pub const CHANNEL_TXS: u64 = 5;
 
-/// Blocks per epoch: one epoch for the whole chain until validator-set changes arrive.
-pub const EPOCH_LENGTH: NonZeroU64 = NZU64!(1 << 62);
-
 /// Consensus settings of one node.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -79,7 +78,9 @@ pub struct NodeConfig {
     pub partition_prefix: String,
     /// This validator's key; must be in `validators`.
     pub signer: PrivateKey,
-    /// The validator set (fixed for now).
+    /// Every validator this node may connect to (the p2p pool). Which of them vote in an
+    /// epoch is the chain state's choice (`staking::epochs`); a node outside an epoch's
+    /// set follows it without voting.
     pub validators: Vec<PublicKey>,
     /// Largest encoded block accepted or proposed; the same on every node.
     pub max_block_bytes: usize,
@@ -126,7 +127,7 @@ impl NodeConfig {
             return invalid("the validator set is empty");
         }
         if !self.validators.contains(&self.signer.public_key()) {
-            return invalid("this node's key is not in the validator set");
+            return invalid("this node's key is not in the validator list");
         }
         if self.certification_timeout <= self.leader_timeout {
             return invalid("certification_timeout must exceed leader_timeout");
@@ -176,7 +177,8 @@ pub struct Channels<S, R> {
 /// A running node's tasks, and the fault evidence its consensus gathers.
 pub struct Node<E> {
     pub evidence: EvidenceLog<E>,
-    pub simplex: Handle<()>,
+    /// Runs the simplex engine of the current epoch.
+    pub orchestrator: Handle<()>,
     pub marshal: Handle<()>,
     pub broadcast: Handle<()>,
     pub committer: Handle<Result<(), ConsensusError>>,
@@ -191,7 +193,7 @@ pub struct Node<E> {
 impl<E> Node<E> {
     /// Stop every task (as a crash would: nothing is flushed).
     pub fn abort(&self) {
-        self.simplex.abort();
+        self.orchestrator.abort();
         self.marshal.abort();
         self.broadcast.abort();
         self.committer.abort();
@@ -201,13 +203,13 @@ impl<E> Node<E> {
     }
 }
 
-const PAGE_SIZE: std::num::NonZeroU16 = NZU16!(4096);
-const PAGE_CACHE_PAGES: NonZeroUsize = NZUsize!(256);
-const WRITE_BUFFER_BYTES: NonZeroUsize = NZUsize!(64 * 1024);
-const REPLAY_BUFFER_BYTES: NonZeroUsize = NZUsize!(1024 * 1024);
+pub(crate) const PAGE_SIZE: std::num::NonZeroU16 = NZU16!(4096);
+pub(crate) const PAGE_CACHE_PAGES: NonZeroUsize = NZUsize!(256);
+pub(crate) const WRITE_BUFFER_BYTES: NonZeroUsize = NZUsize!(64 * 1024);
+pub(crate) const REPLAY_BUFFER_BYTES: NonZeroUsize = NZUsize!(1024 * 1024);
 const ITEMS_PER_SECTION: NonZeroU64 = NZU64!(1024);
 /// Views of votes and certificates kept behind the finalized view.
-const VIEW_RETENTION: u64 = 256;
+pub(crate) const VIEW_RETENTION: u64 = 256;
 
 fn archive_config<C>(
     prefix: &str,
@@ -241,13 +243,14 @@ fn archive_config<C>(
 /// `blocker` blocks peers that send invalid messages; `peers` tells marshal's resolver and
 /// the broadcast buffer who the peers are (the simulated network's `Manager`, or the
 /// authenticated network's oracle).
-pub async fn start<E, S, R, B, P>(
+pub async fn start<E, S, R, B, P, T>(
     context: E,
     config: NodeConfig,
     chain: Arc<Chain<E>>,
     channels: Channels<S, R>,
     blocker: B,
     peers: P,
+    peer_sets: T,
 ) -> Result<Node<E>, ConsensusError>
 where
     E: StoreContext
@@ -262,13 +265,17 @@ where
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey> + Clone,
     P: Provider<PublicKey = PublicKey> + Clone,
+    T: PeerSets,
 {
     config.validate()?;
     let me = config.signer.public_key();
     let prefix = config.partition_prefix.clone();
-    let participants = Set::from_iter_dedup(config.validators.iter().cloned());
-    let scheme = ed25519::Scheme::signer(&config.namespace, participants, config.signer.clone())
-        .ok_or_else(|| ConsensusError::Config("signer is not a validator".into()))?;
+    let epoch_blocks = NonZeroU64::new(chain.params()?.epoch_blocks)
+        .ok_or_else(|| ConsensusError::Config("epoch_blocks must be positive".into()))?;
+    let epocher = FixedEpocher::new(epoch_blocks);
+    let schemes = EpochSchemes::new(&config.namespace, config.signer.clone());
+    let first = epochs::current_start(&chain, &epocher).await?;
+    schemes.insert(first.epoch, first.participants.clone());
     let limit = BlockLimit {
         max_bytes: config.max_block_bytes,
     };
@@ -318,7 +325,8 @@ where
             &prefix,
             "finalizations",
             &page_cache,
-            scheme.certificate_codec_config(),
+            // Certificates of every epoch: bounded by the largest possible set.
+            ed25519::Scheme::certificate_codec_config_unbounded(),
         ),
     )
     .await
@@ -330,13 +338,12 @@ where
     .await
     .map_err(|e| ConsensusError::Config(format!("blocks archive: {e}")))?;
 
-    let epocher = FixedEpocher::new(EPOCH_LENGTH);
     let (actor, mailbox, _floor) = MarshalActor::init(
         context.child("marshal"),
         finalizations,
         blocks,
         marshal::Config {
-            provider: ConstantProvider::new(scheme.clone()),
+            provider: schemes.clone(),
             epocher: epocher.clone(),
             start: Start::Genesis(genesis),
             partition_prefix: format!("{prefix}-marshal"),
@@ -373,61 +380,63 @@ where
         config.max_block_bytes,
         config.empty_block_wait,
     );
+    let (events_tx, events) = mpsc::unbounded();
+    let watch = EpochWatch {
+        epocher: epocher.clone(),
+        schemes: schemes.clone(),
+        events: events_tx.clone(),
+    };
     let committer = context.child("committer").spawn({
         let (chain, marshal) = (chain.clone(), mailbox.clone());
-        move |_| run_committer(chain, marshal, deliveries)
+        move |_| run_committer(chain, marshal, deliveries, watch)
     });
     let marshal_handle = actor.start(application.clone(), buffer, resolver);
-    let mailbox_for_finality = mailbox.clone();
 
-    // Simplex over marshal (inline verification); faults go to the evidence log too.
-    let inline = Inline::new(context.child("inline"), application, mailbox, epocher);
-    let evidence = EvidenceLog::new(scheme.clone(), context.child("evidence"));
+    // Simplex over marshal (inline verification), one engine per epoch; faults go to the
+    // evidence log too.
+    let inline = Inline::new(
+        context.child("inline"),
+        application,
+        mailbox.clone(),
+        epocher.clone(),
+    );
+    let evidence = EvidenceLog::new(schemes.clone(), context.child("evidence"));
     let slasher = context.child("slasher").spawn({
         let log = evidence.clone();
         let reporter = Keypair::from_private(config.signer.clone());
         move |runtime| run_slasher(runtime, chain, log, reporter)
     });
-    let engine = simplex::Engine::new(
-        context.child("simplex"),
-        simplex::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker,
-            automaton: inline.clone(),
-            relay: inline.clone(),
-            reporter: Reporters::from((inline, evidence.clone())),
-            strategy: Sequential,
-            partition: format!("{prefix}-simplex"),
-            mailbox_size: config.mailbox_size,
-            epoch: Epoch::zero(),
-            floor: simplex::Floor::Genesis(genesis_digest),
-            replay_buffer: REPLAY_BUFFER_BYTES,
-            write_buffer: WRITE_BUFFER_BYTES,
-            page_cache,
-            leader_timeout: config.leader_timeout,
-            certification_timeout: config.certification_timeout,
-            timeout_retry: config.timeout_retry,
-            view_retention: ViewDelta::new(VIEW_RETENTION),
-            skip: simplex::SkipPolicy::Disabled,
-            fetch_timeout,
-            fetch_retry_delay: Duration::from_millis(100),
-            forward: simplex::ForwardPolicy::SilentLeader,
-            track_historical_votes: false,
-        },
-    );
-    let simplex = engine.start(channels.votes, channels.certificates, channels.resolver);
+    let orchestrator = Orchestrator {
+        context: context.child("orchestrator"),
+        config,
+        schemes,
+        inline,
+        evidence: evidence.clone(),
+        blocker,
+        peers: peer_sets,
+        marshal: mailbox.clone(),
+        epocher,
+        page_cache,
+        events,
+        events_tx,
+    };
+    let orchestrator = context.child("epochs").spawn(move |_| {
+        orchestrator.run(
+            first,
+            channels.votes,
+            channels.certificates,
+            channels.resolver,
+        )
+    });
     Ok(Node {
         evidence,
-        simplex,
+        orchestrator,
         marshal: marshal_handle,
         broadcast,
         committer,
         gossip_out,
         gossip_in,
         slasher,
-        finality: FinalityReader {
-            mailbox: mailbox_for_finality,
-        },
+        finality: FinalityReader { mailbox },
     })
 }

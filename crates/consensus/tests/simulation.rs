@@ -16,11 +16,11 @@ use commonware_cryptography::{
     Signer as _,
 };
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_p2p::{Recipients, Sender as _};
+use commonware_p2p::{utils::mux::Muxer, Manager as _, Recipients, Sender as _, TrackedPeers};
 use commonware_runtime::{
     deterministic, Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _,
 };
-use commonware_utils::{probability, NZUsize, NZU32};
+use commonware_utils::{ordered::Set, probability, NZUsize, NZU32};
 use futures::channel::oneshot;
 use std::{sync::Arc, time::Duration};
 use tessera_chain::{
@@ -32,10 +32,12 @@ use tessera_consensus::{
         max_message_bytes, CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES,
         CHANNEL_RESOLVER, CHANNEL_TXS, CHANNEL_VOTES,
     },
-    Channels, Digest, EvidenceLog, Fault, FinalityReader, FinalityVerifier, NodeConfig,
+    Channels, Digest, EvidenceLog, Fault, FinalityReader, FinalityVerifier, NodeConfig, PeerSets,
 };
-use tessera_state::bank;
-use tessera_types::{Address, Amount, Hash, SignedTransaction};
+use tessera_state::{bank, Params};
+use tessera_types::{
+    Address, Amount, Call, ChainId, Hash, Keypair, SignedTransaction, Transaction,
+};
 
 const VALIDATORS: usize = 4;
 const VALIDATOR_STAKE_TSR: u128 = 100_000;
@@ -72,7 +74,30 @@ type Started = (
 struct Sim {
     oracle: Oracle<PublicKey, Ctx>,
     keys: Vec<PrivateKey>,
+    /// Every validator node's key (the p2p pool); the first `bonded` are staked at genesis.
     validators: Vec<PublicKey>,
+    bonded: usize,
+    epoch_blocks: u64,
+}
+
+/// The simulated network's peer sets: an epoch's participants primary, the rest secondary.
+struct SimPeers {
+    manager: simulated::Manager<PublicKey, Ctx>,
+    pool: Vec<PublicKey>,
+}
+
+impl PeerSets for SimPeers {
+    fn track(&mut self, epoch: Epoch, participants: &Set<PublicKey>) {
+        let others = self
+            .pool
+            .iter()
+            .filter(|k| participants.position(k).is_none())
+            .cloned();
+        let _ = self.manager.track(
+            epoch.get(),
+            TrackedPeers::new(participants.clone(), Set::from_iter_dedup(others)),
+        );
+    }
 }
 
 impl Sim {
@@ -81,6 +106,12 @@ impl Sim {
     }
 
     async fn with_validators(context: &Ctx, n: usize) -> Sim {
+        Sim::with_pool(context, n, n, Params::default().epoch_blocks).await
+    }
+
+    /// `n` validator nodes, the first `bonded` of them staked at genesis, epochs of
+    /// `epoch_blocks` blocks.
+    async fn with_pool(context: &Ctx, n: usize, bonded: usize, epoch_blocks: u64) -> Sim {
         let keys: Vec<PrivateKey> = (0..n as u64).map(validator_key).collect();
         let validators: Vec<PublicKey> = keys.iter().map(|k| k.public_key()).collect();
         let (network, oracle) = Network::new_with_peers(
@@ -89,7 +120,7 @@ impl Sim {
                 max_size: max_message_bytes(validators.len(), MAX_BLOCK_BYTES),
                 max_peers_per_set: NZUsize!(validators.len()),
                 disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(1),
+                tracked_peer_sets: NZUsize!(2),
             },
             validators.clone(),
         )
@@ -99,6 +130,8 @@ impl Sim {
             oracle,
             keys,
             validators,
+            bonded,
+            epoch_blocks,
         };
         sim.link_all().await;
         sim
@@ -113,10 +146,13 @@ impl Sim {
             .map(Address::from_public_key)
             .collect();
         let mut genesis = dev_genesis(0, &addresses);
+        genesis.params.epoch_blocks = self.epoch_blocks;
         for account in &mut genesis.accounts {
-            if addresses.contains(&account.address) {
-                account.bonded = Amount::from_tsr(VALIDATOR_STAKE_TSR).unwrap();
-            }
+            account.bonded = if addresses[..self.bonded].contains(&account.address) {
+                Amount::from_tsr(VALIDATOR_STAKE_TSR).unwrap()
+            } else {
+                Amount::ZERO
+            };
         }
         genesis
     }
@@ -199,6 +235,10 @@ impl Sim {
             self.validators.clone(),
         );
         let oracle_manager = self.oracle.manager();
+        let peer_sets = SimPeers {
+            manager: self.oracle.manager(),
+            pool: self.validators.clone(),
+        };
         let node_chain = chain.clone();
         let (evidence_tx, evidence_rx) = oneshot::channel();
         let handle = context
@@ -212,6 +252,7 @@ impl Sim {
                     channels,
                     control,
                     oracle_manager,
+                    peer_sets,
                 )
                 .await
                 .unwrap();
@@ -528,12 +569,16 @@ fn equivocation_is_recorded_as_evidence() {
         let scheme =
             ed25519::Scheme::signer(DEV_CHAIN_ID.as_bytes(), participants, sim.keys[3].clone())
                 .unwrap();
-        let (mut votes, _inbox) = sim
+        let (sender, receiver) = sim
             .oracle
             .control(byzantine.clone())
             .register(CHANNEL_VOTES, QUOTA)
             .await
             .unwrap();
+        // Votes travel on the epoch's subchannel of the votes channel.
+        let (mux, mut epochs) = Muxer::new(context.child("byzantine_mux"), sender, receiver);
+        mux.start();
+        let (mut votes, _inbox) = epochs.register(0).await.unwrap();
 
         let reported = |logs: &[EvidenceLog<Ctx>]| {
             logs.iter().all(|log| {
@@ -626,12 +671,14 @@ async fn wait_for_progress(context: &Ctx, chains: &[Arc<Chain<Ctx>>], blocks: u6
 /// validators are cut off from the rest and the partition heals. The live quorum keeps
 /// finalizing throughout; at the end every node agrees on every block and state root and
 /// every transfer is committed everywhere, exactly once (the recipient's balance).
+/// Epochs are 6, 10 or 1,000 blocks by seed, so faults also straddle epoch boundaries.
 fn random_faults(seed: u64, n: usize) {
     use rand::{seq::SliceRandom as _, RngExt as _, SeedableRng as _};
     runner(seed).start(|context| async move {
         let f = (n - 1) / 3;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let sim = Sim::with_validators(&context, n).await;
+        let epoch_blocks = [6, 10, 1_000][(seed % 3) as usize];
+        let sim = Sim::with_pool(&context, n, n, epoch_blocks).await;
         let (chains, handles) = start_all(&sim, &context).await;
         let mut chains: Vec<Option<Arc<Chain<Ctx>>>> = chains.into_iter().map(Some).collect();
         let mut handles: Vec<Option<Handle<()>>> = handles.into_iter().map(Some).collect();
@@ -796,7 +843,7 @@ fn finalization_certificates_prove_blocks_final() {
         }
         wait_for_height(&context, &chains, 5).await;
         let verifier =
-            FinalityVerifier::new(DEV_CHAIN_ID.as_bytes(), sim.validators.clone()).unwrap();
+            FinalityVerifier::new(DEV_CHAIN_ID.as_bytes(), 0, sim.validators.clone()).unwrap();
         let block = |h| chains[0].block(h);
         let (three, _) = block(3).await.unwrap().unwrap();
         let (four, _) = block(4).await.unwrap().unwrap();
@@ -810,15 +857,120 @@ fn finalization_certificates_prove_blocks_final() {
         truncated.pop();
         assert!(verifier.verify(&three, &truncated).is_err());
         let strangers: Vec<PublicKey> = (50..54).map(|i| validator_key(i).public_key()).collect();
-        let other_set = FinalityVerifier::new(DEV_CHAIN_ID.as_bytes(), strangers).unwrap();
+        let other_set = FinalityVerifier::new(DEV_CHAIN_ID.as_bytes(), 0, strangers).unwrap();
         assert!(
             other_set.verify(&three, &certificate).is_err(),
             "another validator set"
         );
-        let other_chain = FinalityVerifier::new(b"elsewhere", sim.validators.clone()).unwrap();
+        let other_chain = FinalityVerifier::new(b"elsewhere", 0, sim.validators.clone()).unwrap();
         assert!(
             other_chain.verify(&three, &certificate).is_err(),
             "another chain"
         );
+    });
+}
+
+/// A staking call signed by validator node `key`.
+fn staking_tx(key: &PrivateKey, nonce: u64, call: Call) -> SignedTransaction {
+    Transaction {
+        chain_id: ChainId::new(DEV_CHAIN_ID).unwrap(),
+        signer: key.public_key(),
+        nonce,
+        max_fee: Amount::from_tsr(1).unwrap(),
+        call,
+    }
+    .sign(&Keypair::from_private(key.clone()))
+    .unwrap()
+}
+
+/// The proposers of blocks `from..=to` of `chain`.
+async fn proposers(chain: &Chain<Ctx>, from: u64, to: u64) -> Vec<Address> {
+    let mut out = Vec::new();
+    for h in from..=to {
+        out.push(chain.block(h).await.unwrap().unwrap().0.header.proposer);
+    }
+    out
+}
+
+/// Consensus follows the validator set the chain's state chooses per epoch. Five nodes,
+/// four bonded at genesis, epochs of 10 blocks: node 4 bonds and node 3 unbonds all its
+/// stake; from the next epoch on node 4 proposes blocks and node 3 none. Then node 3 and
+/// node 0 crash: under the genesis set (0–3) two of four could not finalize, under the new
+/// set (0, 1, 2, 4) three of four do.
+#[test]
+fn validators_join_and_leave_at_epoch_boundaries() {
+    const EPOCH_BLOCKS: u64 = 10;
+    runner(41).start(|context| async move {
+        let sim = Sim::with_pool(&context, 5, 4, EPOCH_BLOCKS).await;
+        let (chains, handles) = start_all(&sim, &context).await;
+        let stake = Amount::from_tsr(VALIDATOR_STAKE_TSR).unwrap();
+        let bond = staking_tx(&sim.keys[4], 0, Call::Bond { amount: stake });
+        let unbond = staking_tx(&sim.keys[3], 0, Call::Unbond { amount: stake });
+        submit_and_wait(&context, &chains[1], &bond).await;
+        submit_and_wait(&context, &chains[1], &unbond).await;
+        let last_change = chains[1].head().height;
+        let changed_epoch = last_change / EPOCH_BLOCKS + 1;
+        let first = changed_epoch * EPOCH_BLOCKS;
+        let end = first + 2 * EPOCH_BLOCKS;
+        wait_for_height(&context, &chains, end).await;
+        assert_agree(&chains).await;
+
+        let joined = Address::from_public_key(&sim.validators[4]);
+        let left = Address::from_public_key(&sim.validators[3]);
+        let set = chains[0]
+            .with_state(|s| tessera_state::staking::epochs::current(s).unwrap().unwrap())
+            .unwrap();
+        assert!(set.epoch > changed_epoch);
+        let members: Vec<Address> = set.members.iter().map(|m| m.address).collect();
+        assert!(
+            members.contains(&joined) && !members.contains(&left),
+            "{members:?}"
+        );
+        let after = proposers(&chains[0], first, end).await;
+        assert!(after.contains(&joined), "the new validator never proposed");
+        assert!(
+            !after.contains(&left),
+            "the departed validator still proposed"
+        );
+        let before = proposers(&chains[0], 1, EPOCH_BLOCKS - 1).await;
+        assert!(
+            !before.contains(&joined),
+            "node 4 proposed before it was bonded"
+        );
+
+        handles[0].abort();
+        handles[3].abort();
+        let live = [chains[1].clone(), chains[2].clone(), chains[4].clone()];
+        let top = live.iter().map(|c| c.head().height).max().unwrap();
+        wait_for_height(&context, &live, top + 2 * EPOCH_BLOCKS).await;
+        assert_agree(&live).await;
+    });
+}
+
+/// A validator crashes just before an epoch boundary and restarts after the network has
+/// crossed several: it catches up through each boundary (the later epochs' traffic tells
+/// it it is behind) and votes again.
+#[test]
+fn crashed_validator_catches_up_across_epochs() {
+    const EPOCH_BLOCKS: u64 = 10;
+    runner(43).start(|context| async move {
+        let sim = Sim::with_pool(&context, 4, 4, EPOCH_BLOCKS).await;
+        let (mut chains, mut handles) = start_all(&sim, &context).await;
+        wait_for_height(&context, &chains, EPOCH_BLOCKS - 2).await;
+        handles[2].abort();
+        drop(chains.remove(2));
+        wait_for_height(&context, &chains, 4 * EPOCH_BLOCKS).await;
+        let (chain, handle) = sim.start_validator(&context, 2).await;
+        chains.insert(2, chain);
+        handles[2] = handle;
+        let top = chains.iter().map(|c| c.head().height).max().unwrap();
+        wait_for_height(&context, &chains, top + EPOCH_BLOCKS).await;
+        assert_agree(&chains).await;
+        // With it back, one more crash leaves three of four: still final.
+        handles[0].abort();
+        let live = [chains[1].clone(), chains[2].clone(), chains[3].clone()];
+        let top = live.iter().map(|c| c.head().height).max().unwrap();
+        wait_for_height(&context, &live, top + EPOCH_BLOCKS).await;
+        assert_agree(&live).await;
     });
 }

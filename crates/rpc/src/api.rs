@@ -91,7 +91,7 @@ pub struct StatusResponse {
     pub mode: String,
     pub version: String,
     pub params: Params,
-    /// The validator set this node follows, with each member's bonded stake.
+    /// The current epoch's validator set (the state's choice by bonded stake), with stakes.
     #[serde(default)]
     pub validators: Vec<ValidatorView>,
 }

@@ -39,8 +39,6 @@ pub struct AppState<E: StoreContext> {
     pub mode: String,
     /// Finalization certificates (validators), for `GET /v1/finality/{height}`.
     pub finality: Option<Arc<dyn FinalitySource>>,
-    /// The validator set this node follows (shown in `/v1/status` with their stake).
-    pub validators: Vec<Address>,
 }
 
 pub(crate) type Shared<E> = Arc<AppState<E>>;
@@ -153,19 +151,17 @@ async fn status<E: StoreContext + Metrics + Supervisor>(
         version: env!("CARGO_PKG_VERSION").to_string(),
         params: app.chain.params()?,
         validators: app
-            .validators
-            .iter()
-            .map(|address| {
-                let bonded = app
-                    .chain
-                    .with_state(|s| staking::stake(s, address).map(|st| st.bonded))?
-                    .unwrap_or_default();
-                Ok(ValidatorView {
-                    address: *address,
-                    bonded,
-                })
+            .chain
+            .with_state(staking::epochs::current)?
+            .map_err(ChainError::from)?
+            .map(|set| set.members)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| ValidatorView {
+                address: m.address,
+                bonded: m.bonded,
             })
-            .collect::<Result<_, ChainError>>()?,
+            .collect(),
     }))
 }
 

@@ -61,7 +61,6 @@ fn api_round_trip() {
             blobs: Some(blobs),
             mode: "dev".into(),
             finality: None,
-            validators: vec![],
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let client = RpcClient::new(&url);

@@ -4,6 +4,7 @@
 //! * the genesis supply equals Σ balances + Σ bonded of the listed accounts, and is
 //!   at most `max_supply`.
 //! * every address appears once.
+//! * every account with bonded stake is a valid ed25519 key (it may be chosen to validate).
 
 use crate::{
     bank::{self, Account, Supply},
@@ -58,6 +59,13 @@ impl Genesis {
             if !seen.insert(acct.address) {
                 return Err(StateError::InvalidGenesis(format!(
                     "address {} is listed twice",
+                    acct.address
+                )));
+            }
+            if !acct.bonded.is_zero() && tessera_types::keys::public_key_of(&acct.address).is_err()
+            {
+                return Err(StateError::InvalidGenesis(format!(
+                    "address {} has bonded stake but is not an ed25519 public key, so it cannot validate",
                     acct.address
                 )));
             }

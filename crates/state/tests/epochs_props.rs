@@ -138,3 +138,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_last_set_carries_over_when_nobody_is_bonded() {
+    let params = Params {
+        epoch_blocks: 100,
+        ..Params::default()
+    };
+    let base = funded();
+    let mut st = Overlay::new(&base);
+    staking::bond(&mut st, &address(3), Amount::from_base(500)).unwrap();
+    let first = epochs::on_block_end(&mut st, &params, 99).unwrap().unwrap();
+    assert_eq!(first.members.len(), 1);
+    staking::unbond(&mut st, &params, 100, &address(3), Amount::from_base(500)).unwrap();
+    assert!(staking::top_bonded(&st, 8).unwrap().is_empty());
+    let second = epochs::on_block_end(&mut st, &params, 199)
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.epoch, 2);
+    assert_eq!(
+        second.members, first.members,
+        "the previous members carry over"
+    );
+}

@@ -3,7 +3,11 @@
 use tessera_state::{
     bank, kv::MemState, staking, Genesis, GenesisAccount, Overlay, Params, StateError,
 };
-use tessera_types::{Address, Amount, ChainId};
+use tessera_types::{keys::public_key_of, Address, Amount, ChainId, Keypair};
+
+fn staker() -> Address {
+    Keypair::from_seed(1).address()
+}
 
 fn genesis() -> Genesis {
     Genesis {
@@ -12,7 +16,7 @@ fn genesis() -> Genesis {
         params: Params::default(),
         accounts: vec![
             GenesisAccount {
-                address: Address([1; 32]),
+                address: staker(),
                 balance: Amount::from_base(10),
                 bonded: Amount::from_base(5),
             },
@@ -31,17 +35,31 @@ fn builds_accounts_stake_and_supply() {
     let state: MemState = writes.into_iter().map(|(k, v)| (k, v.unwrap())).collect();
     let view = Overlay::new(&state);
     assert_eq!(
-        bank::account(&view, &Address([1; 32])).unwrap().balance,
+        bank::account(&view, &staker()).unwrap().balance,
         Amount::from_base(10)
     );
     assert_eq!(
-        staking::stake(&view, &Address([1; 32])).unwrap().bonded,
+        staking::stake(&view, &staker()).unwrap().bonded,
         Amount::from_base(5)
     );
     assert_eq!(
         bank::supply(&view).unwrap().total().unwrap(),
         Amount::from_base(18)
     );
+}
+
+#[test]
+fn bonded_accounts_must_be_keys() {
+    let not_a_key = (3..=255u8)
+        .map(|b| Address([b; 32]))
+        .find(|a| public_key_of(a).is_err())
+        .unwrap();
+    let mut g = genesis();
+    g.accounts[0].address = not_a_key;
+    let err = g.build().unwrap_err();
+    assert!(matches!(err, StateError::InvalidGenesis(_)), "{err}");
+    g.accounts[0].bonded = Amount::ZERO;
+    g.build().unwrap();
 }
 
 #[test]

@@ -7,12 +7,15 @@
 //! * the set of epoch `e + 1` is chosen when the last block of epoch `e` executes (height
 //!   `(e + 1) × epoch_blocks − 1`): the `max_validators` accounts with the most bonded stake,
 //!   ties broken by lower address, each with its stake as voting power. Stake changes in
-//!   that last block count. Epoch 0's set is chosen from the genesis stake.
+//!   that last block count. Epoch 0's set is chosen from the genesis stake. If no account
+//!   has bonded stake at all, the previous set carries over (a chain never loses every
+//!   validator by unbonding).
 //! * the chosen set is stored under [`VALIDATORS_KEY`], replacing the previous one.
 //!
 //! # Invariants
-//! * a stored set has at most `max_validators` members, all with non-zero stake, sorted by
-//!   stake descending then address ascending, with no duplicates.
+//! * a stored set has at most `max_validators` members, sorted by stake descending then
+//!   address ascending, with no duplicates; all with non-zero stake unless carried over.
+//! * once a set has a member, every later set has one.
 
 use super::top_bonded;
 use crate::{kv::Overlay, Params, StateError};
@@ -56,10 +59,13 @@ pub fn select(
     epoch: u64,
     start_height: u64,
 ) -> Result<ValidatorSet, StateError> {
-    let members = top_bonded(state, usize::from(params.max_validators))?
+    let mut members: Vec<Member> = top_bonded(state, usize::from(params.max_validators))?
         .into_iter()
         .map(|(address, bonded)| Member { address, bonded })
         .collect();
+    if members.is_empty() {
+        members = current(state)?.map(|set| set.members).unwrap_or_default();
+    }
     let set = ValidatorSet {
         epoch,
         start_height,
