@@ -3,7 +3,7 @@
 //! Layout of `--dir`:
 //!
 //! ```text
-//! genesis.json          shared; the validators are funded and bonded
+//! genesis.json          shared; the validators are funded and bonded (standbys funded)
 //! v1/config.toml        what `tessera node --config` reads
 //! v1/validator.key      the validator's secret (hex, mode 0600)
 //! v1/data/, v1/blobs/   chain and consensus data, blobs
@@ -53,6 +53,15 @@ pub struct LocalnetArgs {
     /// p2p port of the first validator; validator i uses this + i - 1.
     #[arg(long, default_value_t = 27657, value_name = "PORT")]
     p2p_port: u16,
+    /// Standby validators (a new localnet only): configured and running like the others but
+    /// holding no stake, so they vote only once they bond (`tessera stake`) and the next
+    /// epoch begins.
+    #[arg(long, default_value_t = 0)]
+    standby: usize,
+    /// Blocks per epoch: how often the validator set follows bonded stake (a new localnet
+    /// only).
+    #[arg(long, value_name = "BLOCKS")]
+    epoch_blocks: Option<u64>,
     /// Full (non-voting) nodes to run beside the validators (a new localnet only); their
     /// HTTP API ports follow the validators'.
     #[arg(long, default_value_t = 0)]
@@ -118,9 +127,13 @@ fn port(base: u16, i: usize, what: &str) -> anyhow::Result<u16> {
 }
 
 fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
-    let n = args.validators;
-    if n == 0 || n > MAX_LOCALNET_VALIDATORS {
-        bail!("--validators must be between 1 and {MAX_LOCALNET_VALIDATORS}");
+    let bonded = args.validators;
+    let n = bonded.saturating_add(args.standby);
+    if bonded == 0 || n > MAX_LOCALNET_VALIDATORS {
+        bail!("--validators must be at least 1 and --validators + --standby at most {MAX_LOCALNET_VALIDATORS}");
+    }
+    if args.epoch_blocks == Some(0) {
+        bail!("--epoch-blocks must be at least 1");
     }
     if args.full_nodes > MAX_LOCALNET_VALIDATORS {
         bail!("--full-nodes must be at most {MAX_LOCALNET_VALIDATORS}");
@@ -147,16 +160,21 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
     }
 
     // The dev genesis (dev accounts and the home keystore's keys funded), with the
-    // validators funded and bonded instead of the dev chain's single validator dev0.
+    // validators funded and bonded (standbys funded only) instead of the dev chain's
+    // single validator dev0.
     let addresses: Vec<Address> = keys
         .iter()
         .map(|k| Address::from_public_key(&k.public_key()))
         .collect();
     let mut genesis = crate::node::dev_genesis_for(home, &addresses)?;
     genesis.genesis_time_ms = now_ms();
+    if let Some(epoch_blocks) = args.epoch_blocks {
+        genesis.params.epoch_blocks = epoch_blocks;
+    }
     let stake = Amount::from_base(DEV_VALIDATOR_STAKE_TSR.saturating_mul(BASE_PER_TSR));
+    let staked = addresses.get(..bonded).unwrap_or_default();
     for account in &mut genesis.accounts {
-        account.bonded = if addresses.contains(&account.address) {
+        account.bonded = if staked.contains(&account.address) {
             stake
         } else {
             Amount::ZERO
@@ -206,9 +224,15 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
     // The genesis last: its presence marks a complete localnet.
     crate::node::save_json(&args.dir.join("genesis.json"), &genesis)?;
     eprintln!(
-        "created a localnet of {n} validators in {} (chain {})",
+        "created a localnet of {bonded} validators{} in {} (chain {}, epochs of {} blocks)",
+        if args.standby > 0 {
+            format!(" and {} standby (unbonded)", args.standby)
+        } else {
+            String::new()
+        },
         args.dir.display(),
-        genesis.chain_id
+        genesis.chain_id,
+        genesis.params.epoch_blocks
     );
     Ok(configs)
 }

@@ -71,6 +71,9 @@ pub async fn status(client: &RpcClient, out: &Output) -> anyhow::Result<()> {
             "chain {} ({} mode, v{})\n  height      {} (finalized {})\n  head        {}\n  state root  {}\n  mempool     {} txs\n  validators  {}",
             s.chain_id, s.mode, s.version, s.height, s.finalized_height, s.head_hash, s.state_root, s.mempool_txs, s.validators.len()
         );
+        if let Some(peers) = s.peers {
+            text = text.replacen("\n  mempool", &format!("\n  peers       {peers} connected\n  mempool"), 1);
+        }
         for v in &s.validators {
             text.push_str(&format!("\n    {}  {} TSR bonded", v.address, v.bonded));
         }

@@ -35,6 +35,16 @@ pub enum KeysCommand {
         #[command(flatten)]
         pass: PassArgs,
     },
+    /// Import a validator's key file (hex secret, as `tessera localnet` writes it) under
+    /// NAME, e.g. to stake from that validator's account.
+    Import {
+        name: String,
+        /// The key file, e.g. ./net/v5/validator.key.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        #[command(flatten)]
+        pass: PassArgs,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -122,6 +132,25 @@ pub fn keys(home: &Home, cmd: KeysCommand, out: &Output) -> anyhow::Result<()> {
             out.show(
                 &serde_json::json!({ "name": name, "address": address }),
                 || format!("imported dev account {index} as '{name}': {address}"),
+            )
+        }
+        KeysCommand::Import {
+            name,
+            key_file,
+            pass,
+        } => {
+            crate::keystore::validate_name(&name)?;
+            let secret = crate::validator::read_key_file(&key_file)?;
+            let passphrase = read_passphrase(
+                &format!("passphrase for key '{name}': "),
+                pass.passphrase_file.as_deref(),
+                true,
+            )?;
+            let keypair = tessera_types::Keypair::from_private(secret);
+            let address = store.import(&name, &keypair, &passphrase, KdfParams::OWASP)?;
+            out.show(
+                &serde_json::json!({ "name": name, "address": address }),
+                || format!("imported {} as '{name}': {address}", key_file.display()),
             )
         }
         KeysCommand::List => {

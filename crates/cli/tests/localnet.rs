@@ -270,3 +270,122 @@ fn config_refuses_dev_flags() {
         assert!(stderr.contains("cannot be used with"), "{flag:?}: {stderr}");
     }
 }
+
+/// A standby validator joins: `localnet --validators 3 --standby 1` runs four nodes, three
+/// of them bonded. The fourth's key is imported into the wallet and staked with
+/// `tessera stake`; from the next epoch it is in the validator set every node reports,
+/// and it proposes blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_validator_joins_after_staking() {
+    const EPOCH_BLOCKS: u64 = 20;
+    let mut cleanup = Cleanup::new("localnet-join");
+    let root = cleanup.root.clone();
+    let dir = root.join("net");
+    let rpc_base = free_port_range(4, &[]);
+    let rpc_ports: Vec<u16> = (0..4).map(|i| rpc_base + i).collect();
+    let p2p_base = free_port_range(4, &rpc_ports);
+    let supervisor = tessera()
+        .args(["localnet", "--validators", "3", "--standby", "1"])
+        .args(["--epoch-blocks", &EPOCH_BLOCKS.to_string()])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--rpc-port", &rpc_base.to_string()])
+        .args(["--p2p-port", &p2p_base.to_string()])
+        .env("TESSERA_HOME", root.join("home"))
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the localnet");
+    cleanup.supervisor = Some(supervisor);
+    let clients: Vec<RpcClient> = rpc_ports
+        .iter()
+        .map(|p| RpcClient::new(&format!("http://127.0.0.1:{p}")))
+        .collect();
+    let all: Vec<&RpcClient> = clients.iter().collect();
+    wait_for_height(&all, 2, "start").await;
+    // Each node reports its authenticated connections to the three others.
+    let start = Instant::now();
+    for c in &clients {
+        while c.status().await.unwrap().peers != Some(3) {
+            assert!(
+                start.elapsed() < WAIT_LIMIT,
+                "{} never saw 3 peers",
+                c.url()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let genesis_set = clients[0].validators().await.unwrap();
+    assert_eq!(genesis_set.members.len(), 3);
+
+    let cli = |args: &[&str]| {
+        let out = tessera()
+            .args(args)
+            .args(["--node", &format!("http://127.0.0.1:{}", rpc_ports[3])])
+            .env("TESSERA_HOME", root.join("home"))
+            .env("TESSERA_PASSPHRASE", "join test")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tessera {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let key_file = dir.join("v4").join("validator.key");
+    cli(&[
+        "keys",
+        "import",
+        "v4",
+        "--key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    cli(&["stake", "--from", "v4", "100000"]);
+    let joined = cli(&["--json", "keys", "show", "v4"]);
+    let joined: serde_json::Value = serde_json::from_str(&joined).unwrap();
+    let joined = joined["address"].as_str().unwrap().to_string();
+
+    // The set of the epoch after the stake landed includes v4, on every node.
+    let staked_at = height(&clients[3]).await.unwrap();
+    let next_epoch = staked_at / EPOCH_BLOCKS + 1;
+    let start = Instant::now();
+    let set = loop {
+        let set = clients[0].validators().await.unwrap();
+        if set.epoch >= next_epoch {
+            break set;
+        }
+        assert!(
+            start.elapsed() < 2 * WAIT_LIMIT,
+            "epoch {next_epoch} never began"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let members: Vec<String> = set.members.iter().map(|m| m.address.to_string()).collect();
+    assert_eq!(members.len(), 4, "{members:?}");
+    assert!(members.contains(&joined), "{members:?} lacks {joined}");
+    // Every node reaches that epoch too, and its status lists v4.
+    wait_for_height(&all, set.start_height, "the new epoch everywhere").await;
+    for c in &clients {
+        let status = c.status().await.unwrap();
+        assert!(
+            status
+                .validators
+                .iter()
+                .any(|v| v.address.to_string() == joined),
+            "{} lists {:?}",
+            c.url(),
+            status.validators
+        );
+    }
+
+    // It votes and leads: a block of the new epoch is its.
+    let from = set.start_height;
+    wait_for_height(&all, from + 12, "the new epoch").await;
+    let mut proposers = Vec::new();
+    for h in from..=from + 12 {
+        let block = clients[0].block(&BlockId::Height(h)).await.unwrap();
+        proposers.push(block.header.proposer.to_string());
+    }
+    assert!(
+        proposers.contains(&joined),
+        "v4 proposed none of {proposers:?}"
+    );
+}

@@ -89,6 +89,9 @@ pub struct StatusResponse {
     pub timestamp_ms: u64,
     pub mempool_txs: usize,
     pub mode: String,
+    /// Validators this node holds an authenticated p2p connection with (validators only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers: Option<usize>,
     pub version: String,
     pub params: Params,
     /// The current epoch's validator set (the state's choice by bonded stake), with stakes.

@@ -30,6 +30,19 @@ pub trait FinalitySource: Send + Sync + 'static {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<u8>>> + Send + '_>>;
 }
 
+/// Authenticated p2p connections a validator holds: Commonware's `lookup` network runs
+/// one `…_network_spawner_peer` task per connected peer, counted in the runtime's
+/// metrics.
+pub fn connected_peers(metrics: &str) -> usize {
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("runtime_tasks_running{") && line.contains("_network_spawner_peer\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<usize>().ok())
+        .sum()
+}
+
 /// What every route needs.
 pub struct AppState<E: StoreContext> {
     pub chain: Arc<Chain<E>>,
@@ -148,6 +161,7 @@ async fn status<E: StoreContext + Metrics + Supervisor>(
         timestamp_ms: head.timestamp_ms,
         mempool_txs: app.chain.mempool_len(),
         mode: app.mode.clone(),
+        peers: (app.mode == "validator").then(|| connected_peers(&app.chain.metrics_text())),
         version: env!("CARGO_PKG_VERSION").to_string(),
         params: app.chain.params()?,
         validators: app
@@ -367,4 +381,22 @@ async fn metrics<E: StoreContext + Metrics + Supervisor>(
         )],
         app.chain.metrics_text(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connected_peers;
+
+    #[test]
+    fn peers_are_the_running_peer_tasks() {
+        let metrics = "\
+# HELP runtime_tasks_running Tasks running.
+runtime_tasks_running{name=\"validator_network_spawner_peer\",kind=\"Task\",execution=\"Shared\"} 3
+runtime_tasks_running{name=\"validator_network_spawner_peer_sender\",kind=\"Task\",execution=\"Shared\"} 3
+runtime_tasks_running{name=\"validator_network_spawner\",kind=\"Task\",execution=\"Shared\"} 1
+runtime_tasks_spawned_total{name=\"validator_network_spawner_peer\",kind=\"Task\",execution=\"Shared\"} 9
+";
+        assert_eq!(connected_peers(metrics), 3);
+        assert_eq!(connected_peers("runtime_tasks_running 4\n"), 0);
+    }
 }
