@@ -5,6 +5,14 @@
 //! runtime's `load_verified`) before the model is loaded. Files are cached under
 //! `<model cache>/by-cid/<manifest CID>/<path>`; a cached file that no longer matches is
 //! fetched again once, then refused.
+//!
+//! # One copy on the client
+//! The model cache holds the client's only copy of a file. A file's blocks are downloaded
+//! into a blob store of their own, `<model cache>/downloads/<file CID>` (so an interrupted
+//! download resumes), exported into the cache, and deleted. Only when this home's blob
+//! store already has the whole file — a node runs on this home, or the file was published
+//! from it — is the file exported from there instead; those blocks belong to that node or
+//! publication and are left alone. The manifest (a few KB) stays in the home's blob store.
 
 use crate::{
     home::Home,
@@ -48,6 +56,13 @@ pub fn cache_dir(manifest_cid: &Cid) -> PathBuf {
     tessera_infer::model_cache_dir()
         .join("by-cid")
         .join(manifest_cid.to_string())
+}
+
+/// Where a file's blocks wait while it downloads: `<model cache>/downloads/<file CID>`.
+pub fn download_dir(file_cid: &Cid) -> PathBuf {
+    tessera_infer::model_cache_dir()
+        .join("downloads")
+        .join(file_cid.to_string())
 }
 
 pub async fn run(
@@ -154,30 +169,47 @@ async fn fetch_files(
     Ok(())
 }
 
+/// Writes the file `cid` to `target`, verified block by block: from the home's blob
+/// store when it holds the whole file, else downloaded into [`download_dir`], exported,
+/// and the downloaded blocks deleted (see the module docs).
 async fn fetch_file(
     client: &RpcClient,
-    store: &BlobStore,
+    home_store: &BlobStore,
     cid: &Cid,
     name: &str,
     size: u64,
     target: &Path,
 ) -> anyhow::Result<()> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // A partial or damaged copy here is not an error: the download below replaces it.
+    if home_store.has(cid).unwrap_or(false) && home_store.export(cid, target).is_ok() {
+        return Ok(());
+    }
+    let staging_dir = download_dir(cid);
+    let staging = BlobStore::open(&staging_dir)
+        .with_context(|| format!("cannot open the download store {}", staging_dir.display()))?;
     let bar = download_bar(size, name);
     client
-        .download(store, cid, &|done, total| {
+        .download(&staging, cid, &|done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })
         .await
         .with_context(|| format!("cannot download {name} ({cid}); run again to resume"))?;
     bar.finish_and_clear();
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    store
+    staging
         .export(cid, target)
         .with_context(|| format!("cannot write {}", target.display()))?;
+    drop(staging);
+    if let Err(e) = std::fs::remove_dir_all(&staging_dir) {
+        eprintln!(
+            "could not remove the downloaded blocks in {} ({e}); they are not needed, delete them",
+            staging_dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -195,7 +227,8 @@ fn download_bar(size: u64, name: &str) -> ProgressBar {
 }
 
 /// Loads with `load` (which verifies every file's CID). A cached file that does not match
-/// is removed and fetched again, once; a second mismatch is an error.
+/// is removed and fetched again (downloaded, unless the home's blob store has it), once; a
+/// second mismatch is an error.
 async fn load_checked<T>(
     client: &RpcClient,
     store: &BlobStore,

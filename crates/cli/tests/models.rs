@@ -2,8 +2,9 @@
 //! as separate processes: a small directory published and shown with the manifest CID
 //! `tessera blob cid` computes; a new version of it published by its creator (and refused
 //! to anyone else) and listed by `model show`; the devnet's shipped models published on start, run
-//! through the CLI (embedding hash equal to the runtime's own, chat streamed and right),
-//! and a tampered cached file caught and fetched again.
+//! through the CLI (embedding hash equal to the runtime's own, chat streamed and right,
+//! one client-side copy of a downloaded file), and a tampered cached file caught and
+//! fetched again.
 //!
 //! The real models are skipped when their files are absent, unless
 //! `TESSERA_REQUIRE_MODELS=1` (then their absence fails the test).
@@ -502,6 +503,22 @@ fn devnet_publishes_the_shipped_models_and_model_run_runs_them() {
         errors.contains("tok/s") && errors.contains("output hash"),
         "{errors}"
     );
+
+    // The chat model's file was downloaded (this wallet never had it): the cache holds the
+    // client's only copy; the downloaded blocks are gone, from the wallet's blob store too.
+    let gguf = &tessera_infer::Manifest::smollm2_135m_instruct().files[0];
+    let chat = json(&node, &home, &["model", "show", "smollm2-chat"]);
+    let cached_gguf = cache
+        .join("by-cid")
+        .join(chat["model"]["spec"]["manifest_cid"].as_str().unwrap())
+        .join(&gguf.path);
+    assert_eq!(std::fs::metadata(&cached_gguf).unwrap().len(), gguf.size);
+    let blocks = home.join("blobs").join("blocks");
+    assert!(!blocks.join(gguf.cid.to_string()).exists());
+    let staged = std::fs::read_dir(cache.join("downloads"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(staged, 0, "downloaded blocks were left in the cache");
 
     drop(node);
     for dir in [node_home, home, cache] {
