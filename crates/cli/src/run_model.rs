@@ -110,11 +110,18 @@ pub async fn run(
     let label = format!("{} (model {}, {})", spec.name, model.id.0, spec.runtime);
     match manifest.runtime.as_str() {
         RUNTIME_BERT => {
+            let start = Instant::now();
             let embedder = load_checked(client, &store, &manifest, &dir, |d, m| {
                 Embedder::load_verified(d, m).map_err(Box::new)
             })
             .await?;
-            embed(&embedder, &args.input, &label, &manifest_cid, out)
+            let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+            let run = Embedding {
+                label: &label,
+                manifest_cid: &manifest_cid,
+                load_ms,
+            };
+            embed(&embedder, &args.input, &run, out)
         }
         RUNTIME_GGUF => {
             let mut generator = load_checked(client, &store, &manifest, &dir, |d, m| {
@@ -263,13 +270,20 @@ async fn load_checked<T>(
     })
 }
 
-fn embed(
-    embedder: &Embedder,
-    input: &str,
-    label: &str,
-    manifest_cid: &Cid,
-    out: &Output,
-) -> anyhow::Result<()> {
+/// What `embed` reports besides the vector.
+struct Embedding<'a> {
+    label: &'a str,
+    manifest_cid: &'a Cid,
+    /// Verifying the cached files against their CIDs and loading the model.
+    load_ms: f64,
+}
+
+fn embed(embedder: &Embedder, input: &str, run: &Embedding, out: &Output) -> anyhow::Result<()> {
+    let Embedding {
+        label,
+        manifest_cid,
+        load_ms,
+    } = *run;
     let start = Instant::now();
     let vector = embedder
         .embed(&[input])?
@@ -286,6 +300,7 @@ fn embed(
         "output_hash": hash,
         "kernel_path_id": kernel,
         "elapsed_ms": elapsed_ms,
+        "load_ms": load_ms,
     });
     out.show(&json, || {
         let shown: Vec<String> = vector
@@ -294,7 +309,7 @@ fn embed(
             .map(|v| format!("{v:.5}"))
             .collect();
         format!(
-            "{label}: {} dimensions\n  [{}, ...]\n  output hash  {hash}\n  kernel path  {kernel}\n  time         {elapsed_ms:.1} ms",
+            "{label}: {} dimensions\n  [{}, ...]\n  output hash  {hash}\n  kernel path  {kernel}\n  time         {elapsed_ms:.1} ms (verify and load: {load_ms:.0} ms)",
             vector.len(),
             shown.join(", ")
         )
