@@ -7,13 +7,6 @@ use crate::Cid;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BlobError {
-    /// A CID text or binary form that this crate does not accept.
-    #[error(
-        "`{input}` is not a CID this store accepts: {reason}; \
-         use a dag-pb sha2-256 CID, as CIDv1 base32 (`bafybei…`) or CIDv0 (`Qm…`)"
-    )]
-    InvalidCid { input: String, reason: String },
-
     /// A file-system operation failed.
     #[error("could not {action} `{path}`: {source}; check the path, permissions and free space")]
     Io {

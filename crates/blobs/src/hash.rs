@@ -4,9 +4,16 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use sha2::{Digest, Sha256};
+
 use crate::dag::{build, HashOnly, Layout};
 use crate::error::BlobError;
 use crate::Cid;
+
+/// The CID naming one dag-pb `block`: its SHA-256.
+pub fn cid_of_block(block: &[u8]) -> Cid {
+    Cid::from_sha256_digest(Sha256::digest(block).into())
+}
 
 /// The CID `ipfs add` (kubo, default settings) gives the bytes of `reader`, read to its
 /// end. Memory stays at one 256 KiB chunk plus a few KiB of links, whatever the size.

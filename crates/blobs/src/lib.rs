@@ -8,7 +8,8 @@
 //!   [BlobStore::import_block] / [BlobStore::get_block] move single blocks to and from
 //!   the network.
 //! * [Cid]: a dag-pb, sha2-256 CID, printed as CIDv1 base32 (`bafybei…`), also
-//!   available as CIDv0 (`Qm…`).
+//!   available as CIDv0 (`Qm…`). The type and its parser live in `tessera_types::cid`
+//!   (one parser for the chain and the store); [cid_of_block] names a block by its hash.
 //!
 //! # Example
 //!
@@ -80,7 +81,6 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod cid;
 mod dag;
 mod error;
 mod hash;
@@ -88,11 +88,11 @@ mod limits;
 mod pb;
 mod store;
 
-pub use cid::{Cid, DAG_PB_CODEC, SHA2_256_CODE};
 pub use error::BlobError;
-pub use hash::{cid_of_bytes, cid_of_file, cid_of_reader};
+pub use hash::{cid_of_block, cid_of_bytes, cid_of_file, cid_of_reader};
 pub use limits::{
     CHUNK_BYTES, LINKS_PER_NODE, MAX_BLOCK_BYTES, MAX_CID_TEXT_BYTES, MAX_DAG_DEPTH,
     MAX_FILE_BYTES, MAX_LINKS_PER_NODE,
 };
 pub use store::{BlobReader, BlobStore};
+pub use tessera_types::cid::{Cid, CidError, DAG_PB_CODEC, SHA2_256_CODE};

@@ -23,5 +23,5 @@ pub const MAX_DAG_DEPTH: usize = 32;
 /// refused before any arithmetic is done on them.
 pub const MAX_FILE_BYTES: u64 = 1 << 40;
 
-/// Longest CID text parsed. A CIDv1 base32 text is 59 characters and a CIDv0 46.
-pub const MAX_CID_TEXT_BYTES: usize = 100;
+/// Longest CID text parsed (the bound of the shared parser in `tessera_types::cid`).
+pub use tessera_types::cid::MAX_CID_TEXT_BYTES;

@@ -29,8 +29,9 @@ impl Home {
         self.dir.join("genesis.json")
     }
 
-    /// Blocks of files: the node serves them, the wallet keeps what it uploads and
-    /// downloads (so transfers resume).
+    /// Blocks of files: the node serves them, the wallet keeps what it uploads and what
+    /// `blob get` downloads (so transfers resume). `model run` downloads into the model
+    /// cache instead (see `run_model`).
     pub fn blob_dir(&self) -> PathBuf {
         self.dir.join("blobs")
     }

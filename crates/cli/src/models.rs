@@ -21,7 +21,7 @@ pub enum ModelCommand {
         /// Model name or id.
         model: String,
     },
-    /// Publish a model directory: upload its files and a manifest, then register it.
+    /// Publish a model directory (files + manifest) as a new model, or a new version of one.
     Publish(Box<crate::publish::PublishArgs>),
     /// Fetch a model's files by CID (verified, cached) and run it here on one input.
     Run(crate::run_model::RunArgs),
@@ -161,9 +161,11 @@ fn describe_model(m: &tessera_rpc::api::ModelResponse) -> String {
         pct(s.split.compute_bps), pct(s.split.owners_bps), pct(s.split.data_bps), pct(s.split.treasury_bps),
         s.total_shares, m.pool.credited, m.pool.paid
     );
+    let current = m.versions.len().saturating_sub(1);
     for (i, v) in m.versions.iter().enumerate() {
+        let mark = if i == current { "current" } else { "       " };
         text.push_str(&format!(
-            "\n  version {i}  {} (height {}) {}",
+            "\n  version {i:<3} {mark} {} (height {}) {}",
             v.manifest_cid, v.height, v.note
         ));
     }

@@ -1,5 +1,8 @@
 //! `tessera model publish`: a model directory becomes blobs on the node, a manifest naming
-//! them by CID, and a `RegisterModel` transaction carrying the manifest's CID.
+//! them by CID, and a `RegisterModel` transaction carrying the manifest's CID — or, with
+//! `--new-version-of MODEL`, an `AddModelVersion` transaction making that manifest the
+//! existing model's next (and current) version. Only a model's creator may add versions;
+//! the version keeps the model's runtime, terms and shares.
 //!
 //! # The manifest
 //! JSON (`tessera-model/1`): the runtime tag and, per file, its path relative to the model
@@ -27,8 +30,13 @@ use std::{
 };
 use tessera_blobs::{BlobStore, Cid};
 use tessera_infer::{Manifest, ManifestFile};
-use tessera_rpc::{api::TxResponse, RpcClient};
-use tessera_types::{tx::ModelId, Amount, Call, Event, Hash, Keypair, Transaction, TxStatus};
+use tessera_rpc::{
+    api::{ModelResponse, TxResponse},
+    RpcClient,
+};
+use tessera_types::{
+    tx::ModelId, Address, Amount, Call, Event, Hash, Keypair, Transaction, TxStatus,
+};
 
 /// Most files one model may have.
 pub const MAX_MODEL_FILES: usize = 1_000;
@@ -49,19 +57,33 @@ pub const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
 /// How long to wait for the registration to be committed and final.
 const WAIT_FOR_FINAL: Duration = Duration::from_secs(60);
 
+/// `--name` and the terms register a new model; `--new-version-of` adds a version to an
+/// existing one and takes no terms (they were fixed at registration).
 #[derive(clap::Args)]
+#[command(
+    mut_arg("shares", |a| a.required(false).required_unless_present("new_version_of")),
+    mut_arg("price", |a| a.required(false).required_unless_present("new_version_of"))
+)]
 pub struct PublishArgs {
     /// The model directory: every file under it is published.
     dir: PathBuf,
-    /// Unique name: 1-64 characters of a-z, 0-9, '-'.
-    #[arg(long)]
-    name: String,
+    /// Unique name of the new model: 1-64 characters of a-z, 0-9, '-'.
+    #[arg(long, required_unless_present = "new_version_of")]
+    name: Option<String>,
+    /// Publish the files as the next version of this existing model (name or id) instead
+    /// of registering a new one. Only its creator may; runtime, price, split and shares
+    /// stay as registered, so no --runtime or terms options go with it.
+    #[arg(long, value_name = "MODEL", conflicts_with_all = ["name", "runtime", "Terms"])]
+    new_version_of: Option<String>,
+    /// A note recorded with the new version (at most 256 bytes), e.g. "int8 weights".
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["name", "Terms"])]
+    note: Option<String>,
     /// Runtime tag (default: detected; a .gguf file is llama-gguf, model.safetensors +
     /// tokenizer.json + config.json is candle-bert).
     #[arg(long)]
     runtime: Option<String>,
     #[command(flatten)]
-    terms: Terms,
+    terms: Option<Terms>,
     /// The key that signs and receives the shares (a name from `tessera keys list`).
     #[arg(long, value_name = "KEY")]
     from: String,
@@ -312,6 +334,40 @@ pub struct Publication<'a> {
     pub terms: &'a Terms,
 }
 
+/// A new version of a registered model: its files, and the note recorded with it.
+pub struct NewVersion<'a> {
+    pub dir: &'a Path,
+    /// The model as the node reported it (see [`check_new_version`]).
+    pub model: &'a ModelResponse,
+    pub note: &'a str,
+}
+
+/// What publishing a version did.
+#[derive(Clone, Debug, Serialize)]
+pub struct PublishedVersion {
+    pub model_id: ModelId,
+    pub name: String,
+    /// The version's index (0 is the registered manifest).
+    pub version: u16,
+    pub runtime: String,
+    pub manifest_cid: Cid,
+    pub note: String,
+    pub files: usize,
+    pub size_bytes: u64,
+    pub tx: Hash,
+    pub height: u64,
+    #[serde(skip)]
+    pub manifest_bytes: Vec<u8>,
+}
+
+/// A model directory in the local blob store, with its manifest.
+struct Stored {
+    manifest: ModelManifest,
+    manifest_bytes: Vec<u8>,
+    manifest_cid: Cid,
+    size_bytes: u64,
+}
+
 /// Progress for people: steps on stderr (with a prefix), bars for large files on a terminal.
 pub struct Reporter {
     pub prefix: String,
@@ -359,15 +415,152 @@ pub async fn publish(
     let placeholder = tessera_blobs::cid_of_bytes(b"")?.to_string();
     build_spec(publication.name, &placeholder, runtime, publication.terms)?;
     ensure_name_free(client, publication.name).await?;
-    let size_bytes = files.iter().map(|f| f.size).fold(0, u64::saturating_add);
     report.step(&format!(
-        "{}: {} files, {size_bytes} bytes, runtime {runtime}",
+        "{}: {} files, {} bytes, runtime {runtime}",
         publication.name,
-        files.len()
+        files.len(),
+        total_size(&files)
     ));
+    let stored = store_files(store, &files, runtime, report)?;
+    upload(client, store, &stored, report).await?;
 
+    report.step(&format!(
+        "registering with manifest {}",
+        stored.manifest_cid
+    ));
+    let spec = build_spec(
+        publication.name,
+        &stored.manifest_cid.to_string(),
+        runtime,
+        publication.terms,
+    )?;
+    let (tx, height, events) = submit_and_wait(client, key, Call::RegisterModel(spec)).await?;
+    let model_id = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ModelRegistered { model, .. } => Some(*model),
+            _ => None,
+        })
+        .context("the registration committed without a ModelRegistered event")?;
+    Ok(Published {
+        model_id,
+        name: publication.name.to_owned(),
+        runtime: runtime.to_owned(),
+        manifest_cid: stored.manifest_cid,
+        files: stored.manifest.files.len(),
+        size_bytes: stored.size_bytes,
+        tx,
+        height,
+        manifest_bytes: stored.manifest_bytes,
+    })
+}
+
+/// What the chain will check of `AddModelVersion` by `signer`, checked before any upload:
+/// the signer is the model's creator, the note is valid, and a version is still free.
+pub fn check_new_version(
+    model: &ModelResponse,
+    signer: &Address,
+    note: &str,
+) -> anyhow::Result<()> {
+    let name = &model.model.spec.name;
+    if model.model.creator != *signer {
+        bail!(
+            "only the creator of {name} ({}) can publish its versions, and {signer} is not it: sign with the creator's key (--from)",
+            model.model.creator
+        );
+    }
+    tessera_state::models::check_note(note)?;
+    if usize::from(model.model.version_count) >= tessera_state::models::MAX_VERSIONS {
+        bail!(
+            "{name} already has {} versions, the most a model may have: register the new files as a new model (--name)",
+            model.model.version_count
+        );
+    }
+    Ok(())
+}
+
+/// Stores and uploads the files of `version.dir` and their manifest, then records the
+/// manifest as the model's next version signed by `key` (its creator) and waits until
+/// that is final. The files must fit the model's registered runtime.
+pub async fn publish_version(
+    client: &RpcClient,
+    store: &BlobStore,
+    key: &Keypair,
+    version: &NewVersion<'_>,
+    report: &Reporter,
+) -> anyhow::Result<PublishedVersion> {
+    let model = version.model;
+    let spec = &model.model.spec;
+    check_new_version(model, &key.address(), version.note)?;
+    let files = scan_dir(version.dir)?;
+    check_runtime_files(&spec.runtime, &files).with_context(|| {
+        format!(
+            "{} is registered with runtime {}, which every version keeps",
+            spec.name, spec.runtime
+        )
+    })?;
+    report.step(&format!(
+        "{}: new version of {} files, {} bytes, runtime {}",
+        spec.name,
+        files.len(),
+        total_size(&files),
+        spec.runtime
+    ));
+    let stored = store_files(store, &files, &spec.runtime, report)?;
+    if stored.manifest_cid.to_string() == spec.manifest_cid {
+        bail!(
+            "these files are already the current version of {} (manifest {}): change them, or nothing needs publishing",
+            spec.name,
+            stored.manifest_cid
+        );
+    }
+    upload(client, store, &stored, report).await?;
+
+    report.step(&format!(
+        "adding version {} with manifest {}",
+        model.model.version_count, stored.manifest_cid
+    ));
+    let call = Call::AddModelVersion {
+        model: model.id,
+        manifest_cid: stored.manifest_cid.to_string(),
+        note: version.note.to_owned(),
+    };
+    let (tx, height, events) = submit_and_wait(client, key, call).await?;
+    let index = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ModelVersionAdded { version, .. } => Some(*version),
+            _ => None,
+        })
+        .context("the new version committed without a ModelVersionAdded event")?;
+    Ok(PublishedVersion {
+        model_id: model.id,
+        name: spec.name.clone(),
+        version: index,
+        runtime: spec.runtime.clone(),
+        manifest_cid: stored.manifest_cid,
+        note: version.note.to_owned(),
+        files: stored.manifest.files.len(),
+        size_bytes: stored.size_bytes,
+        tx,
+        height,
+        manifest_bytes: stored.manifest_bytes,
+    })
+}
+
+fn total_size(files: &[LocalFile]) -> u64 {
+    files.iter().map(|f| f.size).fold(0, u64::saturating_add)
+}
+
+/// Puts every file into the local blob store (hashing it) and writes their manifest.
+fn store_files(
+    store: &BlobStore,
+    files: &[LocalFile],
+    runtime: &str,
+    report: &Reporter,
+) -> anyhow::Result<Stored> {
     let mut entries = Vec::with_capacity(files.len());
-    for file in &files {
+    for file in files {
         let bar = report.bar(file.size, &format!("hashing {}", file.rel), "bytes");
         let cid = store
             .put_file(&file.path, &|done, total| {
@@ -385,9 +578,24 @@ pub async fn publish(
     let manifest = ModelManifest::new(runtime, entries);
     let manifest_bytes = manifest.to_bytes()?;
     let manifest_cid = store.put_bytes(&manifest_bytes)?;
+    Ok(Stored {
+        manifest,
+        manifest_bytes,
+        manifest_cid,
+        size_bytes: total_size(files),
+    })
+}
 
+/// Uploads every file of the manifest, then the manifest; resumable (blocks the node
+/// has are skipped).
+async fn upload(
+    client: &RpcClient,
+    store: &BlobStore,
+    stored: &Stored,
+    report: &Reporter,
+) -> anyhow::Result<()> {
     report.step(&format!("uploading to {}", client.url()));
-    for file in &manifest.files {
+    for file in &stored.manifest.files {
         let bar = report.bar(file.size, &format!("uploading {}", file.path), "blocks");
         client
             .upload(store, &file.cid, &|done, total| {
@@ -404,36 +612,10 @@ pub async fn publish(
         bar.finish_and_clear();
     }
     client
-        .upload(store, &manifest_cid, &|_, _| {})
+        .upload(store, &stored.manifest_cid, &|_, _| {})
         .await
         .context("upload of the manifest failed: run the same command again to resume")?;
-
-    report.step(&format!("registering with manifest {manifest_cid}"));
-    let spec = build_spec(
-        publication.name,
-        &manifest_cid.to_string(),
-        runtime,
-        publication.terms,
-    )?;
-    let (tx, height, events) = submit_and_wait(client, key, Call::RegisterModel(spec)).await?;
-    let model_id = events
-        .iter()
-        .find_map(|e| match e {
-            Event::ModelRegistered { model, .. } => Some(*model),
-            _ => None,
-        })
-        .context("the registration committed without a ModelRegistered event")?;
-    Ok(Published {
-        model_id,
-        name: publication.name.to_owned(),
-        runtime: runtime.to_owned(),
-        manifest_cid,
-        files: manifest.files.len(),
-        size_bytes,
-        tx,
-        height,
-        manifest_bytes,
-    })
+    Ok(())
 }
 
 /// Fails if `name` is already registered.
@@ -506,9 +688,22 @@ pub async fn publish_command(
     args: PublishArgs,
     out: &Output,
 ) -> anyhow::Result<()> {
-    // The key first: a wrong passphrase should not cost an upload.
+    // The key first: a wrong passphrase or signer should not cost an upload.
     let keystore = home.keystore();
-    keystore.address(&args.from)?;
+    let signer = keystore.address(&args.from)?;
+    let target = match &args.new_version_of {
+        Some(model) => {
+            let found = client.model(model).await.with_context(|| {
+                format!(
+                    "cannot look up model {model:?} at {}: `tessera model list` shows the registered ones",
+                    client.url()
+                )
+            })?;
+            check_new_version(&found, &signer, args.note.as_deref().unwrap_or_default())?;
+            Some(found)
+        }
+        None => None,
+    };
     let passphrase = read_passphrase(
         &format!("passphrase for '{}': ", args.from),
         args.passphrase_file.as_deref(),
@@ -525,17 +720,39 @@ pub async fn publish_command(
         prefix: String::new(),
         bars: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let publication = Publication {
-        dir: &args.dir,
-        name: &args.name,
-        runtime: args.runtime.as_deref(),
-        terms: &args.terms,
-    };
-    let published = publish(client, &store, &key, &publication, &report).await?;
-    let manifest_path = home
-        .dir
-        .join("manifests")
-        .join(format!("{}.json", published.manifest_cid));
+    match target {
+        Some(model) => {
+            let version = NewVersion {
+                dir: &args.dir,
+                model: &model,
+                note: args.note.as_deref().unwrap_or_default(),
+            };
+            let published = publish_version(client, &store, &key, &version, &report).await?;
+            show_version(home, &published, out)
+        }
+        None => {
+            let (Some(name), Some(terms)) = (&args.name, &args.terms) else {
+                bail!("say what to publish: --name NAME with --shares and --price for a new model, or --new-version-of MODEL");
+            };
+            let publication = Publication {
+                dir: &args.dir,
+                name,
+                runtime: args.runtime.as_deref(),
+                terms,
+            };
+            let published = publish(client, &store, &key, &publication, &report).await?;
+            show_published(home, &published, out)
+        }
+    }
+}
+
+/// Where a copy of each published manifest is kept: `<home>/manifests/<CID>.json`.
+fn manifest_copy_path(home: &Home, cid: &Cid) -> PathBuf {
+    home.dir.join("manifests").join(format!("{cid}.json"))
+}
+
+fn show_published(home: &Home, published: &Published, out: &Output) -> anyhow::Result<()> {
+    let manifest_path = manifest_copy_path(home, &published.manifest_cid);
     write_manifest_copy(&manifest_path, &published.manifest_bytes)?;
     let json = serde_json::json!({
         "model_id": published.model_id,
@@ -558,6 +775,41 @@ pub async fn publish_command(
             published.size_bytes,
             published.manifest_cid,
             manifest_path.display(),
+            published.tx,
+            published.height,
+            published.name
+        )
+    })
+}
+
+fn show_version(home: &Home, published: &PublishedVersion, out: &Output) -> anyhow::Result<()> {
+    let manifest_path = manifest_copy_path(home, &published.manifest_cid);
+    write_manifest_copy(&manifest_path, &published.manifest_bytes)?;
+    let json = serde_json::json!({
+        "model_id": published.model_id,
+        "name": published.name,
+        "version": published.version,
+        "runtime": published.runtime,
+        "manifest_cid": published.manifest_cid,
+        "manifest_path": manifest_path,
+        "note": published.note,
+        "files": published.files,
+        "size_bytes": published.size_bytes,
+        "tx": published.tx,
+        "height": published.height,
+    });
+    out.show(&json, || {
+        format!(
+            "published version {} of {} (model {}), now its current version\n  runtime       {}\n  files         {} ({} bytes)\n  manifest CID  {}\n  manifest      {}\n  note          {}\n  tx            {} (height {})\n  versions      tessera model show {}",
+            published.version,
+            published.name,
+            published.model_id.0,
+            published.runtime,
+            published.files,
+            published.size_bytes,
+            published.manifest_cid,
+            manifest_path.display(),
+            if published.note.is_empty() { "-" } else { &published.note },
             published.tx,
             published.height,
             published.name
@@ -637,6 +889,45 @@ mod tests {
         assert!(err.to_string().contains("--runtime"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: PublishArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<PublishArgs, String> {
+        use clap::Parser;
+        let all = ["tessera", "dir", "--from", "alice"].iter().chain(args);
+        Cli::try_parse_from(all)
+            .map(|cli| cli.args)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn publish_takes_a_name_and_terms_or_a_model_to_version() {
+        let new = parse(&["--name", "m", "--shares", "10", "--price", "1"]).unwrap();
+        assert_eq!(new.name.as_deref(), Some("m"));
+        assert_eq!(new.terms.map(|t| t.shares), Some(10));
+        let version = parse(&["--new-version-of", "m", "--note", "int8"]).unwrap();
+        assert_eq!(version.new_version_of.as_deref(), Some("m"));
+        assert_eq!(version.note.as_deref(), Some("int8"));
+        assert!(version.terms.is_none() && version.name.is_none());
+        for bad in [
+            &["--name", "m"][..],
+            &["--name", "m", "--shares", "10"],
+            &[],
+            &["--new-version-of", "m", "--name", "n"],
+            &["--new-version-of", "m", "--price", "1"],
+            &["--new-version-of", "m", "--split", "compute=100"],
+            &["--new-version-of", "m", "--runtime", "x"],
+            &[
+                "--name", "m", "--shares", "10", "--price", "1", "--note", "x",
+            ],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

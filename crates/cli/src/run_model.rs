@@ -5,6 +5,14 @@
 //! runtime's `load_verified`) before the model is loaded. Files are cached under
 //! `<model cache>/by-cid/<manifest CID>/<path>`; a cached file that no longer matches is
 //! fetched again once, then refused.
+//!
+//! # One copy on the client
+//! The model cache holds the client's only copy of a file. A file's blocks are downloaded
+//! into a blob store of their own, `<model cache>/downloads/<file CID>` (so an interrupted
+//! download resumes), exported into the cache, and deleted. Only when this home's blob
+//! store already has the whole file — a node runs on this home, or the file was published
+//! from it — is the file exported from there instead; those blocks belong to that node or
+//! publication and are left alone. The manifest (a few KB) stays in the home's blob store.
 
 use crate::{
     home::Home,
@@ -48,6 +56,13 @@ pub fn cache_dir(manifest_cid: &Cid) -> PathBuf {
     tessera_infer::model_cache_dir()
         .join("by-cid")
         .join(manifest_cid.to_string())
+}
+
+/// Where a file's blocks wait while it downloads: `<model cache>/downloads/<file CID>`.
+pub fn download_dir(file_cid: &Cid) -> PathBuf {
+    tessera_infer::model_cache_dir()
+        .join("downloads")
+        .join(file_cid.to_string())
 }
 
 pub async fn run(
@@ -95,11 +110,18 @@ pub async fn run(
     let label = format!("{} (model {}, {})", spec.name, model.id.0, spec.runtime);
     match manifest.runtime.as_str() {
         RUNTIME_BERT => {
+            let start = Instant::now();
             let embedder = load_checked(client, &store, &manifest, &dir, |d, m| {
                 Embedder::load_verified(d, m).map_err(Box::new)
             })
             .await?;
-            embed(&embedder, &args.input, &label, &manifest_cid, out)
+            let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+            let run = Embedding {
+                label: &label,
+                manifest_cid: &manifest_cid,
+                load_ms,
+            };
+            embed(&embedder, &args.input, &run, out)
         }
         RUNTIME_GGUF => {
             let mut generator = load_checked(client, &store, &manifest, &dir, |d, m| {
@@ -154,30 +176,47 @@ async fn fetch_files(
     Ok(())
 }
 
+/// Writes the file `cid` to `target`, verified block by block: from the home's blob
+/// store when it holds the whole file, else downloaded into [`download_dir`], exported,
+/// and the downloaded blocks deleted (see the module docs).
 async fn fetch_file(
     client: &RpcClient,
-    store: &BlobStore,
+    home_store: &BlobStore,
     cid: &Cid,
     name: &str,
     size: u64,
     target: &Path,
 ) -> anyhow::Result<()> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // A partial or damaged copy here is not an error: the download below replaces it.
+    if home_store.has(cid).unwrap_or(false) && home_store.export(cid, target).is_ok() {
+        return Ok(());
+    }
+    let staging_dir = download_dir(cid);
+    let staging = BlobStore::open(&staging_dir)
+        .with_context(|| format!("cannot open the download store {}", staging_dir.display()))?;
     let bar = download_bar(size, name);
     client
-        .download(store, cid, &|done, total| {
+        .download(&staging, cid, &|done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })
         .await
         .with_context(|| format!("cannot download {name} ({cid}); run again to resume"))?;
     bar.finish_and_clear();
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    store
+    staging
         .export(cid, target)
         .with_context(|| format!("cannot write {}", target.display()))?;
+    drop(staging);
+    if let Err(e) = std::fs::remove_dir_all(&staging_dir) {
+        eprintln!(
+            "could not remove the downloaded blocks in {} ({e}); they are not needed, delete them",
+            staging_dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -195,7 +234,8 @@ fn download_bar(size: u64, name: &str) -> ProgressBar {
 }
 
 /// Loads with `load` (which verifies every file's CID). A cached file that does not match
-/// is removed and fetched again, once; a second mismatch is an error.
+/// is removed and fetched again (downloaded, unless the home's blob store has it), once; a
+/// second mismatch is an error.
 async fn load_checked<T>(
     client: &RpcClient,
     store: &BlobStore,
@@ -230,13 +270,20 @@ async fn load_checked<T>(
     })
 }
 
-fn embed(
-    embedder: &Embedder,
-    input: &str,
-    label: &str,
-    manifest_cid: &Cid,
-    out: &Output,
-) -> anyhow::Result<()> {
+/// What `embed` reports besides the vector.
+struct Embedding<'a> {
+    label: &'a str,
+    manifest_cid: &'a Cid,
+    /// Verifying the cached files against their CIDs and loading the model.
+    load_ms: f64,
+}
+
+fn embed(embedder: &Embedder, input: &str, run: &Embedding, out: &Output) -> anyhow::Result<()> {
+    let Embedding {
+        label,
+        manifest_cid,
+        load_ms,
+    } = *run;
     let start = Instant::now();
     let vector = embedder
         .embed(&[input])?
@@ -253,6 +300,7 @@ fn embed(
         "output_hash": hash,
         "kernel_path_id": kernel,
         "elapsed_ms": elapsed_ms,
+        "load_ms": load_ms,
     });
     out.show(&json, || {
         let shown: Vec<String> = vector
@@ -261,7 +309,7 @@ fn embed(
             .map(|v| format!("{v:.5}"))
             .collect();
         format!(
-            "{label}: {} dimensions\n  [{}, ...]\n  output hash  {hash}\n  kernel path  {kernel}\n  time         {elapsed_ms:.1} ms",
+            "{label}: {} dimensions\n  [{}, ...]\n  output hash  {hash}\n  kernel path  {kernel}\n  time         {elapsed_ms:.1} ms (verify and load: {load_ms:.0} ms)",
             vector.len(),
             shown.join(", ")
         )

@@ -1,8 +1,10 @@
 //! `tessera model publish` and `tessera model run` end to end, against dev nodes started
 //! as separate processes: a small directory published and shown with the manifest CID
-//! `tessera blob cid` computes; the devnet's shipped models published on start, run
-//! through the CLI (embedding hash equal to the runtime's own, chat streamed and right),
-//! and a tampered cached file caught and fetched again.
+//! `tessera blob cid` computes; a new version of it published by its creator (and refused
+//! to anyone else) and listed by `model show`; the devnet's shipped models published on start, run
+//! through the CLI (embedding hash equal to the runtime's own, chat streamed and right,
+//! one client-side copy of a downloaded file), and a tampered cached file caught and
+//! fetched again.
 //!
 //! The real models are skipped when their files are absent, unless
 //! `TESSERA_REQUIRE_MODELS=1` (then their absence fails the test).
@@ -207,6 +209,132 @@ fn publish_a_directory_then_show_it() {
     }
 }
 
+#[test]
+fn publish_a_new_version_then_show_it() {
+    let node_home = temp_dir("version-node");
+    let home = temp_dir("version-wallet");
+    let node = start_node(&node_home, &["node", "--dev"], &node_home.join("node.log"));
+    for (account, name) in [("1", "alice"), ("2", "bob")] {
+        let out = tessera(&node, &home, &["keys", "import-dev", account, name]);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+    }
+    let model = temp_dir("version-model");
+    std::fs::write(model.join("weights.bin"), vec![7u8; 300_000]).unwrap();
+    std::fs::write(model.join("config.json"), b"{\"layers\": 2}\n").unwrap();
+    let model_dir = model.to_str().unwrap();
+    let first = json(
+        &node,
+        &home,
+        &[
+            "model",
+            "publish",
+            model_dir,
+            "--name",
+            "tiny",
+            "--runtime",
+            "raw-files",
+            "--shares",
+            "1000",
+            "--price",
+            "0.001",
+            "--from",
+            "alice",
+        ],
+    );
+
+    // New weights: only the creator may publish them as a version, and terms don't go along.
+    std::fs::write(model.join("weights.bin"), vec![8u8; 300_000]).unwrap();
+    let version = [
+        "model",
+        "publish",
+        model_dir,
+        "--new-version-of",
+        "tiny",
+        "--note",
+        "retrained",
+    ];
+    let from = |key: &'static str| [&version[..], &["--from", key]].concat();
+    let out = tessera(&node, &home, &from("bob"));
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("only the creator of tiny"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = tessera(
+        &node,
+        &home,
+        &[&from("alice")[..], &["--price", "1"]].concat(),
+    );
+    assert!(
+        stderr_of(&out).contains("cannot be used with"),
+        "{}",
+        stderr_of(&out)
+    );
+    let second = json(&node, &home, &from("alice"));
+    assert_eq!(second["version"], 1);
+    assert_eq!(second["model_id"], first["model_id"]);
+    assert_eq!(second["runtime"], "raw-files");
+    assert_eq!(second["note"], "retrained");
+    assert_eq!(second["files"], 2);
+    let new_cid = second["manifest_cid"].as_str().unwrap();
+    assert_ne!(new_cid, first["manifest_cid"].as_str().unwrap());
+
+    // `model show` lists both versions; the new one is current; its manifest is on the node.
+    let shown = json(&node, &home, &["model", "show", "tiny"]);
+    let versions = shown["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["manifest_cid"], first["manifest_cid"]);
+    assert_eq!(versions[1]["manifest_cid"], new_cid);
+    assert_eq!(versions[1]["note"], "retrained");
+    assert_eq!(shown["model"]["spec"]["manifest_cid"], new_cid);
+    assert_eq!(shown["model"]["spec"]["total_shares"], "1000");
+    let text = tessera(&node, &home, &["model", "show", "tiny"]);
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    let current = text
+        .lines()
+        .find(|l| l.contains("current"))
+        .unwrap_or_default();
+    assert!(
+        current.contains("version 1") && current.contains(new_cid) && current.contains("retrained"),
+        "{text}"
+    );
+    let other = temp_dir("version-other");
+    let fetched = other.join("manifest.json");
+    let out = tessera(
+        &node,
+        &other,
+        &["blob", "get", new_cid, "-o", fetched.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let manifest_path = second["manifest_path"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read(&fetched).unwrap(),
+        std::fs::read(manifest_path).unwrap()
+    );
+
+    // The same files again, or a model that does not exist: refused before any upload.
+    let out = tessera(&node, &home, &from("alice"));
+    assert!(
+        stderr_of(&out).contains("already the current version"),
+        "{}",
+        stderr_of(&out)
+    );
+    let mut absent = from("alice");
+    absent[4] = "no-such-model";
+    let out = tessera(&node, &home, &absent);
+    assert!(
+        stderr_of(&out).contains("tessera model list"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    drop(node);
+    for dir in [node_home, home, model, other] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// The shipped models' files, or `None` (skip) when absent and not required.
 fn shipped_models_present(test: &str) -> bool {
     let minilm = tessera_infer::default_minilm_dir();
@@ -375,6 +503,22 @@ fn devnet_publishes_the_shipped_models_and_model_run_runs_them() {
         errors.contains("tok/s") && errors.contains("output hash"),
         "{errors}"
     );
+
+    // The chat model's file was downloaded (this wallet never had it): the cache holds the
+    // client's only copy; the downloaded blocks are gone, from the wallet's blob store too.
+    let gguf = &tessera_infer::Manifest::smollm2_135m_instruct().files[0];
+    let chat = json(&node, &home, &["model", "show", "smollm2-chat"]);
+    let cached_gguf = cache
+        .join("by-cid")
+        .join(chat["model"]["spec"]["manifest_cid"].as_str().unwrap())
+        .join(&gguf.path);
+    assert_eq!(std::fs::metadata(&cached_gguf).unwrap().len(), gguf.size);
+    let blocks = home.join("blobs").join("blocks");
+    assert!(!blocks.join(gguf.cid.to_string()).exists());
+    let staged = std::fs::read_dir(cache.join("downloads"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(staged, 0, "downloaded blocks were left in the cache");
 
     drop(node);
     for dir in [node_home, home, cache] {

@@ -48,7 +48,10 @@ pub enum StateError {
     #[error("model name {name:?} is invalid: use 1 to 64 characters of a-z, 0-9 and '-'")]
     InvalidModelName { name: String },
     #[error("manifest CID {cid:?} is invalid: {reason} (expected CIDv1 base32 like \"bafy...\" or CIDv0 like \"Qm...\")")]
-    InvalidCid { cid: String, reason: &'static str },
+    InvalidCid {
+        cid: String,
+        reason: tessera_types::cid::CidReason,
+    },
     #[error("invalid {field}: {reason}")]
     InvalidModelField {
         field: &'static str,

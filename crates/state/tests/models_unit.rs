@@ -105,8 +105,30 @@ fn cid_helper_makes_valid_cids() {
         "raw sha2-256 CIDs start bafkre"
     );
     for seed in 0..=255 {
-        assert_eq!(cid::check(&cid(seed)), Ok(()));
+        assert_eq!(check_cid(&cid(seed)), Ok(()));
     }
+}
+
+/// The chain takes a sha2-256 CID of any codec (the parser is `tessera_types::cid`,
+/// tested there); the error names the CID and says what is wrong with it.
+#[test]
+fn manifest_cids_of_any_codec_pass_and_others_say_why() {
+    for text in [
+        "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+        "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
+        "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
+    ] {
+        assert_eq!(check_cid(text), Ok(()), "{text}");
+    }
+    let err = check_cid("bafkqabduonzcc").unwrap_err();
+    assert_eq!(
+        err,
+        StateError::InvalidCid {
+            cid: "bafkqabduonzcc".into(),
+            reason: tessera_types::cid::CidReason::NotSha256 { code: 0, len: 4 },
+        }
+    );
+    assert!(err.to_string().contains("not sha2-256"), "{err}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! * [`Transaction`] / [`SignedTransaction`]: `{chain_id, signer, nonce, max_fee, call}`,
 //!   signed over a domain-separated hash of its canonical encoding.
 //! * [`Block`], [`BlockHeader`], [`Receipt`], [`Event`].
+//! * [`Cid`] / [`AnyCid`]: content identifiers (sha2-256 CIDs) parsed from text or bytes.
 //!
 //! Canonical encoding is `commonware-codec` (see `docs/decisions/0001-codec.md`):
 //! every decoder takes explicit limits and rejects trailing or non-canonical bytes.
@@ -60,6 +61,7 @@ where
 pub mod address;
 pub mod amount;
 pub mod block;
+pub mod cid;
 pub mod codec;
 pub mod error;
 pub mod evidence;
@@ -71,6 +73,7 @@ pub mod tx;
 pub use address::Address;
 pub use amount::Amount;
 pub use block::{Block, BlockHeader, MAX_BLOCK_TXS};
+pub use cid::{AnyCid, Cid, CidError};
 pub use error::TypesError;
 pub use evidence::{DoubleSign, EvidenceError};
 pub use hash::Hash;

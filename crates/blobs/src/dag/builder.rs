@@ -8,7 +8,7 @@ use super::{BlockSink, Layout, Link};
 use crate::error::BlobError;
 use crate::limits::MAX_FILE_BYTES;
 use crate::pb::{encode_internal_node, LeafFrame};
-use crate::Cid;
+use crate::{cid_of_block, Cid};
 
 /// Reads `reader` to its end and builds the DAG, handing each block to `sink`; calls
 /// `progress(bytes_read)` after each chunk. Returns the root CID and the file size.
@@ -130,7 +130,7 @@ impl Builder {
             tsize = tsize.saturating_add(link.tsize);
         }
         encode_internal_node(&links, filesize, &mut self.scratch);
-        let cid = Cid::of_block(&self.scratch);
+        let cid = cid_of_block(&self.scratch);
         sink.block(&cid, &[&self.scratch])?;
         if let Some(open) = self.levels.get_mut(level) {
             // Reuse the allocation for the level's next links.

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use crate::Cid;
+use crate::{cid_of_block, Cid};
 
 use super::Layout;
 
@@ -128,7 +128,7 @@ impl Helper<'_> {
     }
 
     fn emit(&mut self, block: Vec<u8>, filesize: u64, below: u64) -> Node {
-        let cid = Cid::of_block(&block);
+        let cid = cid_of_block(&block);
         let size = block.len() as u64 + below;
         if self.keep_blocks {
             self.blocks.push((cid, block));

@@ -144,10 +144,7 @@ fn decode_pb_link(block: &[u8], range: Range<usize>) -> Result<Cid, String> {
                 let bytes = block
                     .get(reader.len_delimited()?)
                     .ok_or("hash out of bounds")?;
-                let cid = Cid::from_bytes(bytes).map_err(|e| match e {
-                    BlobError::InvalidCid { reason, .. } => reason,
-                    other => other.to_string(),
-                })?;
+                let cid = Cid::from_bytes(bytes).map_err(|e| e.reason.to_string())?;
                 hash = Some(cid);
             }
             (2, WIRE_LEN) => {

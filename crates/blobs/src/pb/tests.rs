@@ -4,7 +4,7 @@ use super::*;
 use crate::dag::Link;
 use crate::error::BlobError;
 use crate::limits::MAX_LINKS_PER_NODE;
-use crate::Cid;
+use crate::{cid_of_block, Cid};
 
 fn leaf_block(data: &[u8]) -> Vec<u8> {
     let frame = LeafFrame::new(data.len());
@@ -12,12 +12,12 @@ fn leaf_block(data: &[u8]) -> Vec<u8> {
 }
 
 fn any_cid() -> Cid {
-    Cid::of_block(b"block")
+    cid_of_block(b"block")
 }
 
 fn link(seed: &[u8], filesize: u64) -> Link {
     Link {
-        cid: Cid::of_block(seed),
+        cid: cid_of_block(seed),
         tsize: filesize.saturating_add(14),
         filesize,
     }

@@ -24,7 +24,7 @@ use crate::dag::{build, Layout};
 use crate::error::BlobError;
 use crate::limits::{MAX_BLOCK_BYTES, MAX_FILE_BYTES};
 use crate::pb::decode_file_node;
-use crate::Cid;
+use crate::{cid_of_block, Cid};
 
 /// Temp files older than this are leftovers of a crash (one block takes milliseconds).
 const STALE_TEMP: Duration = Duration::from_secs(3600);
@@ -188,7 +188,7 @@ impl BlobStore {
         file.take(MAX_BLOCK_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| BlobError::io("read", &path, e))?;
-        let actual = Cid::of_block(&bytes);
+        let actual = cid_of_block(&bytes);
         if actual != *cid {
             return Err(BlobError::CorruptBlock {
                 cid: *cid,
@@ -212,7 +212,7 @@ impl BlobStore {
                 max_bytes: MAX_BLOCK_BYTES,
             });
         }
-        let actual = Cid::of_block(bytes);
+        let actual = cid_of_block(bytes);
         if actual != *cid {
             return Err(BlobError::HashMismatch {
                 expected: *cid,

@@ -1,9 +1,10 @@
 //! Stateless checks of what a model call declares: the first stage of every `models`
 //! call, and public so clients (CLI, RPC) can run the same rules before signing.
 
-use super::{cid, royalties::MAX_TOTAL_SHARES};
+use super::royalties::MAX_TOTAL_SHARES;
 use crate::StateError;
 use std::collections::BTreeSet;
+use tessera_types::cid::AnyCid;
 use tessera_types::tx::{
     Bps, DataLink, ModelSpec, RevenueSplit, Shares, MAX_DATA_LINKS, MAX_LICENSE_BYTES,
     MAX_MODEL_NAME_BYTES, MAX_RUNTIME_BYTES, MAX_VERSION_NOTE_BYTES,
@@ -34,12 +35,15 @@ pub fn check_name(name: &str) -> Result<(), StateError> {
     }
 }
 
-/// A CIDv1 (base32) or CIDv0 string (see [`cid`]).
+/// A sha2-256 CID of any codec, as CIDv1 base32 or CIDv0 text (see
+/// [`tessera_types::cid::AnyCid`]).
 pub fn check_cid(text: &str) -> Result<(), StateError> {
-    cid::check(text).map_err(|reason| StateError::InvalidCid {
-        cid: text.into(),
-        reason,
-    })
+    AnyCid::parse(text)
+        .map(drop)
+        .map_err(|e| StateError::InvalidCid {
+            cid: text.into(),
+            reason: e.reason,
+        })
 }
 
 /// 1–32 characters of `a-z`, `0-9`, `-`, `_`, `.` (e.g. `candle-bert`, `llama-gguf`).

@@ -6,7 +6,7 @@
 //!   ids are short, ordered and deterministic) and mints all of its `total_shares` to
 //!   the signer, its creator. The spec must pass [`check_spec`]: a unique name of 1–64
 //!   characters `a-z0-9-`, a sha2-256 manifest CID (CIDv1 base32 or CIDv0; see
-//!   [`cid`]), runtime and license
+//!   [`tessera_types::cid`]), runtime and license
 //!   tags, `1 ≤ total_shares ≤ 10^18`, a revenue split summing to exactly 10,000 bps,
 //!   and at most 16 data-provider links whose weights sum to 10,000 bps (a non-zero
 //!   data share requires at least one link). The registered manifest is version 0.
@@ -45,7 +45,6 @@
 //! * `Model.spec.manifest_cid` is the CID of the last version; `version_count ≥ 1`.
 
 mod check;
-pub mod cid;
 pub mod royalties;
 
 pub use check::{
