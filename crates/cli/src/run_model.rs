@@ -29,7 +29,15 @@ use std::{
     time::Instant,
 };
 use tessera_blobs::{BlobStore, Cid};
-use tessera_infer::{Embedder, GenerateParams, Generator, InferError, StopReason};
+use tessera_infer::{Embedder, GenerateParams, InferError, StopReason};
+
+/// The text-generation runtime this binary serves with: llama.cpp when built with
+/// `--features llama` (decision 0010: run-time CPU dispatch, ~5× candle's speed), else
+/// candle's quantized kernels. Both give greedy answers the checker accepts.
+#[cfg(feature = "llama")]
+type ChatModel = tessera_infer::LlamaGenerator;
+#[cfg(not(feature = "llama"))]
+type ChatModel = tessera_infer::Generator;
 use tessera_rpc::RpcClient;
 
 /// Files at least this large show a download bar (on a terminal).
@@ -125,7 +133,7 @@ pub async fn run(
         }
         RUNTIME_GGUF => {
             let mut generator = load_checked(client, &store, &manifest, &dir, |d, m| {
-                Generator::load_verified(d, m).map_err(Box::new)
+                ChatModel::load_verified(d, m).map_err(Box::new)
             })
             .await?;
             chat(&mut generator, &args, &label, &manifest_cid, out)
@@ -317,7 +325,7 @@ fn embed(embedder: &Embedder, input: &str, run: &Embedding, out: &Output) -> any
 }
 
 fn chat(
-    generator: &mut Generator,
+    generator: &mut ChatModel,
     args: &RunArgs,
     label: &str,
     manifest_cid: &Cid,

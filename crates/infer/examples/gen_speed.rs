@@ -7,6 +7,9 @@
 //!     --path q4_1 --prompts prompts.json --max-tokens 32 [--out tokens.json]
 //! ```
 //! `--path f32` runs the checker's f32 forward instead (prefill timed as a 1-token generation).
+//! With `--features llama`: `--path llama` is Tessera's serving path ([`LlamaGenerator`]),
+//! `--path llama-raw` the same llama.cpp library driven directly (the reference); both take
+//! `--threads N`.
 
 use std::time::Instant;
 
@@ -18,6 +21,7 @@ type Error = Box<dyn std::error::Error>;
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let (mut path, mut prompts, mut max_tokens, mut out) = (String::from("q4_1"), None, 32, None);
+    let mut threads = 1usize;
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -25,6 +29,7 @@ fn main() -> Result<(), Error> {
             "--prompts" => prompts = Some(value),
             "--max-tokens" => max_tokens = value.parse()?,
             "--out" => out = Some(value),
+            "--threads" => threads = value.parse()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -75,11 +80,56 @@ fn main() -> Result<(), Error> {
                 tokens.push(out.token_ids);
             }
         }
-        other => return Err(format!("unknown path {other} (q4_1 or f32)").into()),
+        #[cfg(feature = "llama")]
+        "llama" => {
+            let mut g = tessera_infer::LlamaGenerator::load(&model)?.with_threads(threads);
+            eprintln!(
+                "load {:.0} ms ({})",
+                t.elapsed().as_secs_f64() * 1e3,
+                g.kernel_path_id()
+            );
+            for p in &prompts {
+                let start = Instant::now();
+                let mut first = None;
+                let out = g.generate(p, &params, |_, _| {
+                    first.get_or_insert_with(Instant::now);
+                })?;
+                let end = Instant::now();
+                let first = first.unwrap_or(end);
+                prompt_s += (first - start).as_secs_f64();
+                gen_s += (end - first).as_secs_f64();
+                prompt_tokens += p.len();
+                gen_tokens += out.token_ids.len().saturating_sub(1);
+                tokens.push(out.token_ids);
+            }
+        }
+        #[cfg(feature = "llama")]
+        "llama-raw" => {
+            let backend = tessera_infer::llama_backend()?;
+            let model = llama_cpp_2::model::LlamaModel::load_from_file(
+                backend,
+                &model,
+                &llama_cpp_2::model::params::LlamaModelParams::default(),
+            )?;
+            eprintln!("load {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+            for p in &prompts {
+                let (ids, prefill, steps) = raw_llama(backend, &model, p, max_tokens, threads)?;
+                prompt_s += prefill;
+                gen_s += steps;
+                prompt_tokens += p.len();
+                gen_tokens += ids.len().saturating_sub(1);
+                tokens.push(ids);
+            }
+        }
+        other => return Err(format!("unknown path {other} (q4_1, f32, llama, llama-raw)").into()),
     }
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    let threads = if path.starts_with("llama") {
+        threads.to_string()
+    } else {
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_default()
+    };
     eprintln!(
-        "candle {path}, threads {threads}: prompt {:.1} tok/s ({prompt_tokens} tok), gen {:.1} tok/s ({gen_tokens} tok)",
+        "{path}, threads {threads}: prompt {:.1} tok/s ({prompt_tokens} tok), gen {:.1} tok/s ({gen_tokens} tok)",
         prompt_tokens as f64 / prompt_s,
         gen_tokens as f64 / gen_s
     );
@@ -95,4 +145,66 @@ fn main() -> Result<(), Error> {
         std::fs::write(out, serde_json::to_string(&summary)?)?;
     }
     Ok(())
+}
+
+/// Greedy decoding with llama-cpp-2 alone, as a user of the library would write it: a
+/// context per prompt, the prompt in one batch, one token per step, argmax of the logits.
+/// Returns the ids (EOS kept), the prefill seconds and the seconds of the steps after it.
+#[cfg(feature = "llama")]
+fn raw_llama(
+    backend: &llama_cpp_2::llama_backend::LlamaBackend,
+    model: &llama_cpp_2::model::LlamaModel,
+    prompt: &[u32],
+    max_tokens: usize,
+    threads: usize,
+) -> Result<(Vec<u32>, f64, f64), Error> {
+    use llama_cpp_2::{
+        context::params::LlamaContextParams, llama_batch::LlamaBatch, token::LlamaToken,
+    };
+    let n_ctx = u32::try_from(prompt.len() + max_tokens)?;
+    let threads = i32::try_from(threads)?;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(std::num::NonZeroU32::new(n_ctx))
+        .with_n_batch(n_ctx)
+        .with_n_ubatch(n_ctx)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    let start = Instant::now();
+    let mut ctx = model.new_context(backend, params)?;
+    let mut batch = LlamaBatch::new(prompt.len(), 1);
+    for (i, id) in prompt.iter().enumerate() {
+        batch.add(
+            LlamaToken(i32::try_from(*id)?),
+            i32::try_from(i)?,
+            &[0],
+            i + 1 == prompt.len(),
+        )?;
+    }
+    ctx.decode(&mut batch)?;
+    let argmax = |v: &[f32]| {
+        let mut best = 0usize;
+        for (i, x) in v.iter().enumerate() {
+            if *x > v[best] {
+                best = i;
+            }
+        }
+        best as u32
+    };
+    let mut next = argmax(ctx.get_logits_ith(batch.n_tokens() - 1));
+    let prefill = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut ids = vec![next];
+    while ids.len() < max_tokens && next != 2 {
+        batch.clear();
+        batch.add(
+            LlamaToken(i32::try_from(next)?),
+            i32::try_from(prompt.len() + ids.len() - 1)?,
+            &[0],
+            true,
+        )?;
+        ctx.decode(&mut batch)?;
+        next = argmax(ctx.get_logits_ith(0));
+        ids.push(next);
+    }
+    Ok((ids, prefill, start.elapsed().as_secs_f64()))
 }

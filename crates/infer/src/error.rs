@@ -5,6 +5,12 @@ use std::path::PathBuf;
 /// Everything that can go wrong loading a model, verifying its files or running it.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
+    #[error("{runtime}: {message}")]
+    Runtime {
+        runtime: &'static str,
+        message: String,
+    },
+
     #[error("model file `{path}` is missing; run scripts/fetch-models.sh or see its help for placing the files by hand")]
     MissingFile { path: PathBuf },
 

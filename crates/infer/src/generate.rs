@@ -232,7 +232,7 @@ pub(crate) fn argmax(values: &[f32]) -> u32 {
 
 /// The storage type of the attention weights (`q4_1` for the shipped SmolLM2), named as in
 /// the kernel path id.
-fn weights_type(gguf: &GgufFile) -> String {
+pub(crate) fn weights_type(gguf: &GgufFile) -> String {
     gguf.content
         .tensor_infos
         .get("blk.0.attn_q.weight")

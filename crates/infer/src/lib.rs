@@ -9,6 +9,8 @@
 //! * [`check_embedding`]: the tolerant check by cosine, for differing ids.
 //! * [`Generator`]: greedy, streamed generation with SmolLM2 on candle's quantized (Q4_1)
 //!   kernels; [`GgufTokenizer`] builds its tokenizer and ChatML prompt from the GGUF.
+//! * `LlamaGenerator` (feature `llama`): the same generation on llama.cpp's CPU kernels,
+//!   chosen at run time for this CPU — the serving path (decision 0010).
 //! * [`F32Llama`]: the checker's llama forward over the same weights in f32, logits for every
 //!   position in one pass; [`check_generation`]: the teacher-forced logit-margin check.
 //! * [`F32Llama::with_layer_noise`], [`requantize`] and [`Generator::load_requantized`]:
@@ -34,6 +36,8 @@ mod error;
 mod generate;
 mod gguf;
 mod llama;
+#[cfg(feature = "llama")]
+mod llama_cpp;
 mod manifest;
 mod tamper;
 mod tokenizer;
@@ -61,6 +65,10 @@ pub use generate::{
 };
 pub use gguf::GgufFile;
 pub use llama::{F32Llama, KvCache, LlamaConfig};
+#[cfg(feature = "llama")]
+pub use llama_cpp::{
+    backend as llama_backend, LlamaGenerator, BACKENDS_ENV, LLAMA_CPP_2_VERSION, LLAMA_RUNTIME,
+};
 pub use manifest::{Manifest, ManifestFile};
 pub use tamper::{add_relative_noise, requantize, GaussianRng, RequantizeReport};
 pub use tokenizer::{GgufTokenizer, TextStream, IM_END, IM_START};

@@ -67,12 +67,23 @@ pub fn embedder(test: &str) -> Option<&'static Embedder> {
 /// `threads` (candle fixes its thread pools per process) and return the value the child
 /// printed after `marker` (e.g. `CHILD_HASH=`).
 pub fn rerun_in_child(test: &str, threads: &str, marker: &str) -> String {
+    rerun_in_child_with_env(test, threads, marker, &[])
+}
+
+/// [`rerun_in_child`] with extra environment variables for the child.
+pub fn rerun_in_child_with_env(
+    test: &str,
+    threads: &str,
+    marker: &str,
+    env: &[(&str, &str)],
+) -> String {
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("TESSERA_INFER_CHILD", "1")
         .env("RAYON_NUM_THREADS", threads)
         .env_remove("CANDLE_NUM_THREADS")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
