@@ -22,6 +22,9 @@ use tessera_rpc::{api::TxResponse, client::BlockId, RpcClient};
 use tessera_types::{Amount, Hash, Keypair};
 
 const VALIDATORS: usize = 4;
+
+/// One localnet at a time: two would race for ports and share the 2 cores.
+static ONE_LOCALNET: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// The validator killed and restarted (0-based).
 const VICTIM: usize = 1;
 /// Senders (dev accounts 1..=4), each pinned to one node, with their next nonces.
@@ -87,6 +90,7 @@ impl Stream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validator_network_survives_a_killed_validator() {
+    let _one = ONE_LOCALNET.lock().await;
     let mut cleanup = Cleanup::new("localnet");
     let root = cleanup.root.clone();
     let dir = root.join("net");
@@ -277,6 +281,7 @@ fn config_refuses_dev_flags() {
 /// and it proposes blocks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_validator_joins_after_staking() {
+    let _one = ONE_LOCALNET.lock().await;
     const EPOCH_BLOCKS: u64 = 20;
     let mut cleanup = Cleanup::new("localnet-join");
     let root = cleanup.root.clone();
