@@ -21,7 +21,9 @@
 //!   committed, with the set that block's state recorded; every node derives the same
 //!   participants from the same state (addresses are ed25519 keys).
 //! * epochs only move forward; at most one engine runs at a time.
-//! * at most [`KEPT_EPOCHS`] schemes are kept.
+//! * at most [`KEPT_EPOCHS`] schemes are kept; the journal of an epoch the node left is
+//!   deleted at the next epoch change at least [`JOURNAL_GRACE`] later (a crash in
+//!   between leaves that one journal behind).
 
 use crate::{
     application::{ChainApplication, MarshalMailbox},
@@ -54,16 +56,19 @@ use futures::{channel::mpsc, StreamExt as _};
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 use tessera_chain::Chain;
 use tessera_state::staking::epochs::{self, ValidatorSet};
 use tessera_store::StoreContext;
 use tessera_types::{keys::public_key_of, Hash};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Schemes kept: the current epoch's and the one before (late certificates).
 pub const KEPT_EPOCHS: usize = 2;
+/// How long after stopping an epoch's engine its journal is deleted (the engine's tasks
+/// unwind asynchronously and may still write to it for a moment).
+const JOURNAL_GRACE: Duration = Duration::from_secs(10);
 /// Least time between two hints to marshal that this node is behind.
 const BEHIND_HINT_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -270,6 +275,27 @@ impl EpochWatch {
     }
 }
 
+/// The storage partition of simplex's journal for `epoch`. Epoch 0 keeps the name nodes
+/// used before epochs switched sets.
+pub fn journal_partition(prefix: &str, epoch: Epoch) -> String {
+    if epoch.is_zero() {
+        format!("{prefix}-simplex")
+    } else {
+        format!("{prefix}-simplex-e{epoch}")
+    }
+}
+
+/// Delete the journal of an epoch this node has left: it never runs that epoch again
+/// (start-up enters the epoch of the committed head, and heads only grow).
+async fn remove_journal<E: Storage>(context: &E, prefix: &str, epoch: Epoch) {
+    if let Err(e) = context
+        .remove(&journal_partition(prefix, epoch), None)
+        .await
+    {
+        debug!(%epoch, error = %e, "no journal to remove for the epoch");
+    }
+}
+
 /// The muxed consensus channels: one subchannel per epoch.
 struct EpochChannels<S: Sender> {
     votes: MuxHandle<S>,
@@ -367,6 +393,9 @@ where
         let Some(mut active) = self.enter(first, &mut channels).await else {
             return;
         };
+        // Epochs whose engines were stopped, and when: their journals are deleted once the
+        // stopped tasks have surely unwound.
+        let mut retired: Vec<(Epoch, SystemTime)> = Vec::new();
         let mut last_hint = None;
         while let Some(event) = self.events.next().await {
             match event {
@@ -379,7 +408,17 @@ where
                         return;
                     };
                     active.handle.abort();
+                    let now = self.context.current();
+                    retired.push((active.epoch, now));
                     active = next;
+                    let (old, recent): (Vec<_>, Vec<_>) =
+                        retired.into_iter().partition(|(_, at)| {
+                            now.duration_since(*at).unwrap_or_default() >= JOURNAL_GRACE
+                        });
+                    retired = recent;
+                    for (epoch, _) in old {
+                        remove_journal(&self.context, &self.config.partition_prefix, epoch).await;
+                    }
                 }
                 Event::Ahead { epoch, from } => {
                     if epoch <= active.epoch.get() {
@@ -425,13 +464,7 @@ where
         };
         let member = self.schemes.is_member(epoch);
         let config = &self.config;
-        let prefix = &config.partition_prefix;
-        // Epoch 0 keeps the journal name of nodes that ran before epochs switched sets.
-        let partition = if epoch.is_zero() {
-            format!("{prefix}-simplex")
-        } else {
-            format!("{prefix}-simplex-e{epoch}")
-        };
+        let partition = journal_partition(&config.partition_prefix, epoch);
         let fetch_timeout = config.fetch_timeout.max(Duration::from_millis(1));
         let engine = simplex::Engine::new(
             self.context.child("simplex").with_attribute("epoch", epoch),

@@ -18,7 +18,8 @@ use commonware_cryptography::{
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_p2p::{utils::mux::Muxer, Manager as _, Recipients, Sender as _, TrackedPeers};
 use commonware_runtime::{
-    deterministic, Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _,
+    deterministic, Clock as _, Handle, Quota, Runner as _, Spawner as _, Storage as _,
+    Supervisor as _,
 };
 use commonware_utils::{ordered::Set, probability, NZUsize, NZU32};
 use futures::channel::oneshot;
@@ -944,6 +945,22 @@ fn validators_join_and_leave_at_epoch_boundaries() {
         let top = live.iter().map(|c| c.head().height).max().unwrap();
         wait_for_height(&context, &live, top + 2 * EPOCH_BLOCKS).await;
         assert_agree(&live).await;
+        // A journal of an epoch left long enough ago (`JOURNAL_GRACE`) is deleted; the current one is there.
+        let journal = |epoch: u64| {
+            tessera_consensus::epochs::journal_partition("v1-consensus", Epoch::new(epoch))
+        };
+        let left = context.scan(&journal(0)).await;
+        let now = live[0]
+            .with_state(|s| {
+                tessera_state::staking::epochs::current(s)
+                    .unwrap()
+                    .unwrap()
+                    .epoch
+            })
+            .unwrap();
+        let current = context.scan(&journal(now)).await;
+        assert!(left.is_err(), "epoch 0's journal remains: {left:?}");
+        assert!(!current.unwrap().is_empty());
     });
 }
 
