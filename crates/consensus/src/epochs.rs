@@ -29,7 +29,7 @@ use crate::{
     application::{ChainApplication, MarshalMailbox},
     block::{to_digest, ConsensusBlock, Digest},
     evidence::EvidenceLog,
-    node::{NodeConfig, REPLAY_BUFFER_BYTES, VIEW_RETENTION, WRITE_BUFFER_BYTES},
+    node::{NodeConfig, NodeContext, REPLAY_BUFFER_BYTES, VIEW_RETENTION, WRITE_BUFFER_BYTES},
     ConsensusError,
 };
 use commonware_consensus::{
@@ -48,9 +48,7 @@ use commonware_p2p::{
     Blocker, Receiver, Sender,
 };
 use commonware_parallel::Sequential;
-use commonware_runtime::{
-    buffer::paged::CacheRef, Clock, Handle, Metrics, Spawner, Storage, Supervisor,
-};
+use commonware_runtime::{buffer::paged::CacheRef, Handle, Metrics, Storage, Supervisor};
 use commonware_utils::{ordered::Set, vec::NonEmptyVec, NZDuration};
 use futures::{channel::mpsc, StreamExt as _};
 use std::{
@@ -334,14 +332,7 @@ where
 
 impl<E, B, T> Orchestrator<E, B, T>
 where
-    E: StoreContext
-        + Metrics
-        + Supervisor
-        + Clock
-        + Spawner
-        + Storage
-        + rand::CryptoRng
-        + rand::Rng,
+    E: NodeContext,
     B: Blocker<PublicKey = PublicKey> + Clone,
     T: PeerSets,
 {

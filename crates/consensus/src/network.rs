@@ -10,8 +10,8 @@
 use crate::epochs::PeerSets;
 use crate::{
     node::{
-        max_message_bytes, start, Channels, Node, NodeConfig, CHANNEL_BACKFILL, CHANNEL_BROADCAST,
-        CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_TXS, CHANNEL_VOTES,
+        max_message_bytes, start, Channels, Node, NodeConfig, NodeContext, CHANNEL_BACKFILL,
+        CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_TXS, CHANNEL_VOTES,
     },
     ConsensusError,
 };
@@ -20,9 +20,7 @@ use commonware_cryptography::{ed25519::PublicKey, ChaCha20Poly1305};
 use commonware_p2p::{
     authenticated::lookup, Address, AddressableManager as _, AddressableTrackedPeers,
 };
-use commonware_runtime::{
-    Clock, Handle, Metrics, Network as RNetwork, Quota, Resolver, Spawner, Storage, Supervisor,
-};
+use commonware_runtime::{Handle, Network as RNetwork, Quota, Resolver};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
@@ -33,7 +31,6 @@ use commonware_utils::{
 };
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tessera_chain::Chain;
-use tessera_store::StoreContext;
 use tracing::warn;
 
 /// Messages per second each peer may send on one channel.
@@ -101,16 +98,7 @@ pub async fn start_authenticated<E>(
     p2p: P2pConfig,
 ) -> Result<NetworkedNode<E>, ConsensusError>
 where
-    E: StoreContext
-        + Metrics
-        + Supervisor
-        + Clock
-        + Spawner
-        + Storage
-        + RNetwork
-        + Resolver
-        + rand::CryptoRng
-        + rand::Rng,
+    E: NodeContext + RNetwork + Resolver,
 {
     config.validate()?;
     let peers = Map::from_iter_dedup(

@@ -161,6 +161,24 @@ pub fn max_message_bytes(validators: usize, max_block_bytes: usize) -> u32 {
     ])
 }
 
+/// What a node's runtime provides: the chain's storage, metrics, tasks, time and randomness.
+pub trait NodeContext:
+    StoreContext + Metrics + Supervisor + Clock + Spawner + Storage + rand::CryptoRng + rand::Rng
+{
+}
+
+impl<T> NodeContext for T where
+    T: StoreContext
+        + Metrics
+        + Supervisor
+        + Clock
+        + Spawner
+        + Storage
+        + rand::CryptoRng
+        + rand::Rng
+{
+}
+
 /// A sender and receiver of one p2p channel.
 pub type Channel<S, R> = (S, R);
 
@@ -253,14 +271,7 @@ pub async fn start<E, S, R, B, P, T>(
     peer_sets: T,
 ) -> Result<Node<E>, ConsensusError>
 where
-    E: StoreContext
-        + Metrics
-        + Supervisor
-        + Clock
-        + Spawner
-        + Storage
-        + rand::CryptoRng
-        + rand::Rng,
+    E: NodeContext,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey> + Clone,

@@ -97,13 +97,7 @@ impl Generator {
     /// Verifies every file of `manifest` in `dir` (size, then CID), then loads the one GGUF
     /// it lists.
     pub fn load_verified(dir: impl AsRef<Path>, manifest: &Manifest) -> Result<Self, InferError> {
-        let dir = dir.as_ref();
-        manifest.verify(dir)?;
-        let mut ggufs = manifest.files.iter().filter(|f| f.path.ends_with(".gguf"));
-        match (ggufs.next(), ggufs.next()) {
-            (Some(file), None) => Self::load(dir.join(&file.path)),
-            _ => Err(InferError::NoSingleGguf),
-        }
+        Self::load(verified_gguf(dir.as_ref(), manifest)?)
     }
 
     /// Loads the GGUF at `path` with its weights requantized to `target` where their shape
@@ -136,32 +130,20 @@ impl Generator {
         &mut self,
         prompt_ids: &[u32],
         params: &GenerateParams,
-        mut on_text: impl FnMut(u32, &str),
+        on_text: impl FnMut(u32, &str),
     ) -> Result<Generation, InferError> {
         validate_request(&self.tokenizer, prompt_ids, params.max_new_tokens)?;
         self.model.clear_kv_cache();
-        let eos = self.tokenizer.eos_id();
-        let mut stream = TextStream::new(&self.tokenizer);
-        let mut text = String::new();
-        let mut ids = Vec::with_capacity(params.max_new_tokens);
-        let mut logits = forward(&mut self.model, prompt_ids, 0)?;
-        let mut stop = StopReason::MaxTokens;
-        while ids.len() < params.max_new_tokens {
-            let next = argmax(&logits);
-            ids.push(next);
-            let piece = stream.push(next)?;
-            on_text(next, &piece);
-            text.push_str(&piece);
-            if next == eos {
-                stop = StopReason::Eos;
-                break;
-            }
-            if ids.len() < params.max_new_tokens {
-                let position = prompt_ids.len().saturating_add(ids.len()).saturating_sub(1);
-                logits = forward(&mut self.model, &[next], position)?;
-            }
-        }
-        text.push_str(&stream.finish()?);
+        let first = forward(&mut self.model, prompt_ids, 0)?;
+        let model = &mut self.model;
+        let (ids, text, stop) = greedy(
+            &self.tokenizer,
+            prompt_ids.len(),
+            params.max_new_tokens,
+            first,
+            |token, position| forward(model, &[token], position),
+            on_text,
+        )?;
         Ok(Generation {
             prompt_ids: prompt_ids.to_vec(),
             output_hash: tokens_hash(&ids),
@@ -185,6 +167,55 @@ impl Generator {
         let prompt = self.tokenizer.chat_prompt(None, user)?;
         self.generate(&prompt, params, |_, _| {})
     }
+}
+
+/// Verifies every file of `manifest` in `dir` (size, then CID) and returns the path of the
+/// one GGUF it lists.
+pub(crate) fn verified_gguf(dir: &Path, manifest: &Manifest) -> Result<PathBuf, InferError> {
+    manifest.verify(dir)?;
+    let mut ggufs = manifest.files.iter().filter(|f| f.path.ends_with(".gguf"));
+    match (ggufs.next(), ggufs.next()) {
+        (Some(file), None) => Ok(dir.join(&file.path)),
+        _ => Err(InferError::NoSingleGguf),
+    }
+}
+
+/// Greedy decoding after the logits `first` of a `prompt_len`-token prompt: `step(token,
+/// position)` runs the model on the token just chosen at its position in the sequence and
+/// returns the logits for the next; `on_text` gets each token
+/// and the text it completes. Stops after EOS (kept) or `max_new_tokens`. Returns the ids,
+/// the text (control tokens left out) and why it stopped.
+pub(crate) fn greedy(
+    tokenizer: &GgufTokenizer,
+    prompt_len: usize,
+    max_new_tokens: usize,
+    first: Vec<f32>,
+    mut step: impl FnMut(u32, usize) -> Result<Vec<f32>, InferError>,
+    mut on_text: impl FnMut(u32, &str),
+) -> Result<(Vec<u32>, String, StopReason), InferError> {
+    let eos = tokenizer.eos_id();
+    let mut stream = TextStream::new(tokenizer);
+    let mut text = String::new();
+    let mut ids = Vec::with_capacity(max_new_tokens);
+    let mut logits = first;
+    let mut stop = StopReason::MaxTokens;
+    while ids.len() < max_new_tokens {
+        let next = argmax(&logits);
+        ids.push(next);
+        let piece = stream.push(next)?;
+        on_text(next, &piece);
+        text.push_str(&piece);
+        if next == eos {
+            stop = StopReason::Eos;
+            break;
+        }
+        if ids.len() < max_new_tokens {
+            let position = prompt_len.saturating_add(ids.len()).saturating_sub(1);
+            logits = step(next, position)?;
+        }
+    }
+    text.push_str(&stream.finish()?);
+    Ok((ids, text, stop))
 }
 
 /// Checks a prompt and an output length before any model runs.

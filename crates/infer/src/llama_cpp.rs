@@ -1,6 +1,6 @@
 //! Text generation with llama.cpp (crate `llama-cpp-2`, feature `llama`): the serving path
 //! of decision 0010. Same API and rules as [`crate::Generator`] — our tokenizer and ChatML
-//! prompt, greedy decoding by our own [`argmax`], the end-of-sequence token kept in the
+//! prompt, the same greedy loop (our own argmax), the end-of-sequence token kept in the
 //! output — so the two are interchangeable and [`crate::check_generation`] checks either.
 //!
 //! llama.cpp is built with `dynamic-backends`: its CPU kernels live in one shared library
@@ -29,11 +29,11 @@ use llama_cpp_2::token::LlamaToken;
 use crate::determinism::tokens_hash;
 use crate::error::InferError;
 use crate::generate::{
-    argmax, validate_request, weights_type, GenerateParams, Generation, StopReason,
+    greedy, validate_request, verified_gguf, weights_type, GenerateParams, Generation,
 };
 use crate::gguf::GgufFile;
 use crate::manifest::Manifest;
-use crate::tokenizer::{GgufTokenizer, TextStream};
+use crate::tokenizer::GgufTokenizer;
 
 /// The runtime name in kernel path ids.
 pub const LLAMA_RUNTIME: &str = "llama.cpp";
@@ -162,13 +162,7 @@ impl LlamaGenerator {
     /// Verifies every file of `manifest` in `dir` (size, then CID), then loads the one GGUF
     /// it lists.
     pub fn load_verified(dir: impl AsRef<Path>, manifest: &Manifest) -> Result<Self, InferError> {
-        let dir = dir.as_ref();
-        manifest.verify(dir)?;
-        let mut ggufs = manifest.files.iter().filter(|f| f.path.ends_with(".gguf"));
-        match (ggufs.next(), ggufs.next()) {
-            (Some(file), None) => Self::load(dir.join(&file.path)),
-            _ => Err(InferError::NoSingleGguf),
-        }
+        Self::load(verified_gguf(dir.as_ref(), manifest)?)
     }
 
     /// Runs on `threads` threads (at least 1). Use the cores that are free: llama.cpp's
@@ -199,7 +193,7 @@ impl LlamaGenerator {
         &mut self,
         prompt_ids: &[u32],
         params: &GenerateParams,
-        mut on_text: impl FnMut(u32, &str),
+        on_text: impl FnMut(u32, &str),
     ) -> Result<Generation, InferError> {
         validate_request(&self.tokenizer, prompt_ids, params.max_new_tokens)?;
         let backend = backend()?;
@@ -224,35 +218,25 @@ impl LlamaGenerator {
         }
         ctx.decode(&mut batch)
             .map_err(|e| llama_error("running the prompt", e))?;
-        let mut logits_index: i32 = batch.n_tokens().saturating_sub(1);
-
-        let eos = self.tokenizer.eos_id();
-        let mut stream = TextStream::new(&self.tokenizer);
-        let mut text = String::new();
-        let mut ids = Vec::with_capacity(params.max_new_tokens);
-        let mut stop = StopReason::MaxTokens;
-        while ids.len() < params.max_new_tokens {
-            let next = argmax(ctx.get_logits_ith(logits_index));
-            ids.push(next);
-            let piece = stream.push(next)?;
-            on_text(next, &piece);
-            text.push_str(&piece);
-            if next == eos {
-                stop = StopReason::Eos;
-                break;
-            }
-            if ids.len() < params.max_new_tokens {
-                let at = prompt_ids.len().saturating_add(ids.len()).saturating_sub(1);
+        let first = ctx
+            .get_logits_ith(batch.n_tokens().saturating_sub(1))
+            .to_vec();
+        let (ids, text, stop) = greedy(
+            &self.tokenizer,
+            prompt_ids.len(),
+            params.max_new_tokens,
+            first,
+            |next, at| {
                 batch.clear();
                 batch
                     .add(token(next)?, position(at)?, &[0], true)
                     .map_err(|e| llama_error("batching a token", e))?;
                 ctx.decode(&mut batch)
                     .map_err(|e| llama_error("generating", e))?;
-                logits_index = 0;
-            }
-        }
-        text.push_str(&stream.finish()?);
+                Ok(ctx.get_logits_ith(0).to_vec())
+            },
+            on_text,
+        )?;
         Ok(Generation {
             prompt_ids: prompt_ids.to_vec(),
             output_hash: tokens_hash(&ids),
