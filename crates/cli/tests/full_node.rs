@@ -6,14 +6,14 @@
 mod common;
 
 use common::{
-    free_port_range, height, read_pid, signal, tessera, wait_for_height, Cleanup, WAIT_LIMIT,
+    height, read_pid, signal, start_localnet, tessera, wait_for_height, Cleanup, WAIT_LIMIT,
 };
 use std::{
     process::Stdio,
     time::{Duration, Instant},
 };
 use tessera_chain::genesis::{dev_key, dev_transfer};
-use tessera_rpc::{api::TxResponse, client::BlockId, RpcClient};
+use tessera_rpc::{api::TxResponse, client::BlockId};
 use tessera_types::{Amount, Keypair};
 
 const VALIDATORS: u16 = 4;
@@ -21,34 +21,11 @@ const VALIDATORS: u16 = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_node_follows_forwards_and_resyncs_after_a_wipe() {
     let mut cleanup = Cleanup::new("full-node");
-    let root = cleanup.root.clone();
-    let dir = root.join("net");
-    let rpc_base = free_port_range(VALIDATORS + 1, &[]);
-    let rpc_ports: Vec<u16> = (0..=VALIDATORS).map(|i| rpc_base + i).collect();
-    let p2p_base = free_port_range(VALIDATORS, &rpc_ports);
-    let supervisor = tessera()
-        .args([
-            "localnet",
-            "--validators",
-            &VALIDATORS.to_string(),
-            "--full-nodes",
-            "1",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--rpc-port", &rpc_base.to_string()])
-        .args(["--p2p-port", &p2p_base.to_string()])
-        .env("TESSERA_HOME", root.join("home"))
-        .env("TESSERA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the localnet");
-    cleanup.supervisor = Some(supervisor);
-    let clients: Vec<RpcClient> = rpc_ports
-        .iter()
-        .map(|p| RpcClient::new(&format!("http://127.0.0.1:{p}")))
-        .collect();
+    let (dir, clients) = start_localnet(
+        &mut cleanup,
+        VALIDATORS + 1,
+        &["--validators", &VALIDATORS.to_string(), "--full-nodes", "1"],
+    );
     let (validator, full) = (&clients[0], &clients[VALIDATORS as usize]);
     wait_for_height(&clients.iter().collect::<Vec<_>>(), 2, "start").await;
     let status = full.status().await.unwrap();

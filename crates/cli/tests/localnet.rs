@@ -10,7 +10,7 @@
 mod common;
 
 use common::{
-    free_port_range, height, read_pid, signal, tessera, wait_for_height, Cleanup, WAIT_LIMIT,
+    height, read_pid, signal, start_localnet, tessera, wait_for_height, Cleanup, WAIT_LIMIT,
 };
 use std::{
     collections::BTreeMap,
@@ -93,29 +93,12 @@ async fn validator_network_survives_a_killed_validator() {
     let _one = ONE_LOCALNET.lock().await;
     let mut cleanup = Cleanup::new("localnet");
     let root = cleanup.root.clone();
-    let dir = root.join("net");
-    let rpc_base = free_port_range(VALIDATORS as u16, &[]);
-    let rpc_ports: Vec<u16> = (0..VALIDATORS as u16).map(|i| rpc_base + i).collect();
-    let p2p_base = free_port_range(VALIDATORS as u16, &rpc_ports);
-
-    let supervisor = tessera()
-        .args(["localnet", "--validators", &VALIDATORS.to_string()])
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--rpc-port", &rpc_base.to_string()])
-        .args(["--p2p-port", &p2p_base.to_string()])
-        .env("TESSERA_HOME", root.join("home"))
-        .env("TESSERA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the localnet");
-    let supervisor_pid = supervisor.id();
-    cleanup.supervisor = Some(supervisor);
-    let clients: Vec<RpcClient> = rpc_ports
-        .iter()
-        .map(|p| RpcClient::new(&format!("http://127.0.0.1:{p}")))
-        .collect();
+    let (dir, clients) = start_localnet(
+        &mut cleanup,
+        VALIDATORS as u16,
+        &["--validators", &VALIDATORS.to_string()],
+    );
+    let supervisor_pid = cleanup.supervisor.as_ref().unwrap().id();
     let all: Vec<&RpcClient> = clients.iter().collect();
     let started = Instant::now();
     wait_for_height(&all, 2, "start").await;
@@ -285,28 +268,19 @@ async fn a_standby_validator_joins_after_staking() {
     const EPOCH_BLOCKS: u64 = 20;
     let mut cleanup = Cleanup::new("localnet-join");
     let root = cleanup.root.clone();
-    let dir = root.join("net");
-    let rpc_base = free_port_range(4, &[]);
-    let rpc_ports: Vec<u16> = (0..4).map(|i| rpc_base + i).collect();
-    let p2p_base = free_port_range(4, &rpc_ports);
-    let supervisor = tessera()
-        .args(["localnet", "--validators", "3", "--standby", "1"])
-        .args(["--epoch-blocks", &EPOCH_BLOCKS.to_string()])
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--rpc-port", &rpc_base.to_string()])
-        .args(["--p2p-port", &p2p_base.to_string()])
-        .env("TESSERA_HOME", root.join("home"))
-        .env("TESSERA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the localnet");
-    cleanup.supervisor = Some(supervisor);
-    let clients: Vec<RpcClient> = rpc_ports
-        .iter()
-        .map(|p| RpcClient::new(&format!("http://127.0.0.1:{p}")))
-        .collect();
+    let epoch_blocks = EPOCH_BLOCKS.to_string();
+    let (dir, clients) = start_localnet(
+        &mut cleanup,
+        4,
+        &[
+            "--validators",
+            "3",
+            "--standby",
+            "1",
+            "--epoch-blocks",
+            &epoch_blocks,
+        ],
+    );
     let all: Vec<&RpcClient> = clients.iter().collect();
     wait_for_height(&all, 2, "start").await;
     // Each node reports its authenticated connections to the three others.
@@ -327,7 +301,7 @@ async fn a_standby_validator_joins_after_staking() {
     let cli = |args: &[&str]| {
         let out = tessera()
             .args(args)
-            .args(["--node", &format!("http://127.0.0.1:{}", rpc_ports[3])])
+            .args(["--node", clients[3].url()])
             .env("TESSERA_HOME", root.join("home"))
             .env("TESSERA_PASSPHRASE", "join test")
             .output()

@@ -129,3 +129,37 @@ impl Drop for Cleanup {
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
+
+/// `tessera localnet` started on free loopback ports under `cleanup` (its supervisor is
+/// stopped when `cleanup` drops) with `extra` arguments; `nodes` is how many HTTP APIs it
+/// serves (validators, standbys and full nodes). Returns the directory and one client per
+/// node, in order.
+pub fn start_localnet(
+    cleanup: &mut Cleanup,
+    nodes: u16,
+    extra: &[&str],
+) -> (PathBuf, Vec<RpcClient>) {
+    let dir = cleanup.root.join("net");
+    let rpc_base = free_port_range(nodes, &[]);
+    let rpc_ports: Vec<u16> = (0..nodes).map(|i| rpc_base + i).collect();
+    let p2p_base = free_port_range(nodes, &rpc_ports);
+    let supervisor = tessera()
+        .arg("localnet")
+        .args(extra)
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--rpc-port", &rpc_base.to_string()])
+        .args(["--p2p-port", &p2p_base.to_string()])
+        .env("TESSERA_HOME", cleanup.root.join("home"))
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the localnet");
+    cleanup.supervisor = Some(supervisor);
+    let clients = rpc_ports
+        .iter()
+        .map(|p| RpcClient::new(&format!("http://127.0.0.1:{p}")))
+        .collect();
+    (dir, clients)
+}
