@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use serde_json::json;
-use tessera_infer::{default_smollm2_gguf, F32Llama, GenerateParams, Generator};
+use tessera_infer::{default_smollm2_gguf, F32Llama, GenerateParams, Generation, Generator};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -49,18 +49,12 @@ fn main() -> Result<(), Error> {
             let mut g = Generator::load(&model)?;
             eprintln!("load {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
             for p in &prompts {
-                let start = Instant::now();
-                let mut first = None;
-                let out = g.generate(p, &params, |_, _| {
-                    first.get_or_insert_with(Instant::now);
-                })?;
-                let end = Instant::now();
-                let first = first.unwrap_or(end);
-                prompt_s += (first - start).as_secs_f64();
-                gen_s += (end - first).as_secs_f64();
+                let (prefill, steps, ids) = timed(|on_text| Ok(g.generate(p, &params, on_text)?))?;
+                prompt_s += prefill;
+                gen_s += steps;
                 prompt_tokens += p.len();
-                gen_tokens += out.token_ids.len().saturating_sub(1);
-                tokens.push(out.token_ids);
+                gen_tokens += ids.len().saturating_sub(1);
+                tokens.push(ids);
             }
         }
         "f32" => {
@@ -89,18 +83,12 @@ fn main() -> Result<(), Error> {
                 g.kernel_path_id()
             );
             for p in &prompts {
-                let start = Instant::now();
-                let mut first = None;
-                let out = g.generate(p, &params, |_, _| {
-                    first.get_or_insert_with(Instant::now);
-                })?;
-                let end = Instant::now();
-                let first = first.unwrap_or(end);
-                prompt_s += (first - start).as_secs_f64();
-                gen_s += (end - first).as_secs_f64();
+                let (prefill, steps, ids) = timed(|on_text| Ok(g.generate(p, &params, on_text)?))?;
+                prompt_s += prefill;
+                gen_s += steps;
                 prompt_tokens += p.len();
-                gen_tokens += out.token_ids.len().saturating_sub(1);
-                tokens.push(out.token_ids);
+                gen_tokens += ids.len().saturating_sub(1);
+                tokens.push(ids);
             }
         }
         #[cfg(feature = "llama")]
@@ -145,6 +133,25 @@ fn main() -> Result<(), Error> {
         std::fs::write(out, serde_json::to_string(&summary)?)?;
     }
     Ok(())
+}
+
+/// Runs one streamed generation; returns the seconds up to the first token (prefill), the
+/// seconds after it, and the generated ids.
+fn timed(
+    generate: impl FnOnce(&mut dyn FnMut(u32, &str)) -> Result<Generation, Error>,
+) -> Result<(f64, f64, Vec<u32>), Error> {
+    let start = Instant::now();
+    let mut first = None;
+    let out = generate(&mut |_, _| {
+        first.get_or_insert_with(Instant::now);
+    })?;
+    let end = Instant::now();
+    let first = first.unwrap_or(end);
+    Ok((
+        (first - start).as_secs_f64(),
+        (end - first).as_secs_f64(),
+        out.token_ids,
+    ))
 }
 
 /// Greedy decoding with llama-cpp-2 alone, as a user of the library would write it: a
