@@ -136,21 +136,17 @@ impl Generator {
         self.model.clear_kv_cache();
         let first = forward(&mut self.model, prompt_ids, 0)?;
         let model = &mut self.model;
-        let (ids, text, stop) = greedy(
+        greedy(
             &self.tokenizer,
-            prompt_ids.len(),
+            prompt_ids,
             params.max_new_tokens,
             first,
             |token, position| forward(model, &[token], position),
             on_text,
-        )?;
-        Ok(Generation {
-            prompt_ids: prompt_ids.to_vec(),
-            output_hash: tokens_hash(&ids),
-            token_ids: ids,
-            text,
-            stop,
+        )
+        .map(|g| Generation {
             kernel_path_id: generation_kernel_path_id(&self.weights_type),
+            ..g
         })
     }
 
@@ -180,19 +176,19 @@ pub(crate) fn verified_gguf(dir: &Path, manifest: &Manifest) -> Result<PathBuf, 
     }
 }
 
-/// Greedy decoding after the logits `first` of a `prompt_len`-token prompt: `step(token,
-/// position)` runs the model on the token just chosen at its position in the sequence and
-/// returns the logits for the next; `on_text` gets each token
-/// and the text it completes. Stops after EOS (kept) or `max_new_tokens`. Returns the ids,
-/// the text (control tokens left out) and why it stopped.
+/// Greedy decoding after the logits `first` of `prompt_ids`: `step(token, position)` runs
+/// the model on the token just chosen at its position in the sequence and returns the
+/// logits for the next; `on_text` gets each token and the text it completes. Stops after
+/// EOS (kept) or `max_new_tokens`. The result's `kernel_path_id` is left empty for the
+/// caller to name its path.
 pub(crate) fn greedy(
     tokenizer: &GgufTokenizer,
-    prompt_len: usize,
+    prompt_ids: &[u32],
     max_new_tokens: usize,
     first: Vec<f32>,
     mut step: impl FnMut(u32, usize) -> Result<Vec<f32>, InferError>,
     mut on_text: impl FnMut(u32, &str),
-) -> Result<(Vec<u32>, String, StopReason), InferError> {
+) -> Result<Generation, InferError> {
     let eos = tokenizer.eos_id();
     let mut stream = TextStream::new(tokenizer);
     let mut text = String::new();
@@ -210,12 +206,19 @@ pub(crate) fn greedy(
             break;
         }
         if ids.len() < max_new_tokens {
-            let position = prompt_len.saturating_add(ids.len()).saturating_sub(1);
+            let position = prompt_ids.len().saturating_add(ids.len()).saturating_sub(1);
             logits = step(next, position)?;
         }
     }
     text.push_str(&stream.finish()?);
-    Ok((ids, text, stop))
+    Ok(Generation {
+        prompt_ids: prompt_ids.to_vec(),
+        output_hash: tokens_hash(&ids),
+        token_ids: ids,
+        text,
+        stop,
+        kernel_path_id: String::new(),
+    })
 }
 
 /// Checks a prompt and an output length before any model runs.

@@ -26,7 +26,6 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crate::determinism::tokens_hash;
 use crate::error::InferError;
 use crate::generate::{
     greedy, validate_request, verified_gguf, weights_type, GenerateParams, Generation,
@@ -221,9 +220,10 @@ impl LlamaGenerator {
         let first = ctx
             .get_logits_ith(batch.n_tokens().saturating_sub(1))
             .to_vec();
-        let (ids, text, stop) = greedy(
+        let kernel_path_id = self.kernel_path_id();
+        greedy(
             &self.tokenizer,
-            prompt_ids.len(),
+            prompt_ids,
             params.max_new_tokens,
             first,
             |next, at| {
@@ -236,14 +236,10 @@ impl LlamaGenerator {
                 Ok(ctx.get_logits_ith(0).to_vec())
             },
             on_text,
-        )?;
-        Ok(Generation {
-            prompt_ids: prompt_ids.to_vec(),
-            output_hash: tokens_hash(&ids),
-            token_ids: ids,
-            text,
-            stop,
-            kernel_path_id: self.kernel_path_id(),
+        )
+        .map(|g| Generation {
+            kernel_path_id,
+            ..g
         })
     }
 
