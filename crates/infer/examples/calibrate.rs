@@ -1,11 +1,17 @@
 //! Calibration of the generation check ([`tessera_infer::check_generation`]) over a
-//! deterministic, self-generated set of prompts: honest greedy answers from candle's Q4_1
-//! path, the compute-saving cheats, and the margins the f32 checker gives each of them.
+//! deterministic, self-generated set of prompts: honest greedy answers from several kernel
+//! paths, the compute-saving cheats, and the margins the checker gives each of them.
 //!
 //! ```text
-//! cargo run --release -p tessera-infer --example calibrate -- \
+//! cargo run --release -p tessera-infer [--features llama] --example calibrate -- \
 //!     --prompts 200 --max-tokens 32 --out calibration.json
 //! ```
+//!
+//! Checker: `--checker llama` (llama.cpp on bf16 weights, the default with the `llama`
+//! feature) or `--checker f32` (candle f32, the default without it). Honest answers:
+//! `honest_q4_1` (candle's Q4_1 kernels), `honest_f32` (candle f32) and, with the feature,
+//! `honest_llama` (llama.cpp's Q4_1 kernels, the serving path; its thread count is
+//! `RAYON_NUM_THREADS`, default 1).
 //!
 //! Options: `--start K` (run prompts K..N of the N generated, to split a run over
 //! processes), `--model PATH` (default: the fetched SmolLM2 GGUF), `--noise-prompts N` (prompts
@@ -24,8 +30,8 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use tessera_infer::{
-    check_generation, default_smollm2_gguf, generation_kernel_path_id, judge, CheckParams,
-    F32Llama, GaussianRng, GenerateParams, Generator, GgmlDType,
+    check_generation, default_smollm2_gguf, judge, CheckParams, F32Llama, GaussianRng,
+    GenerateParams, Generation, Generator, GgmlDType, TeacherForcing,
 };
 
 type Error = Box<dyn std::error::Error>;
@@ -105,6 +111,57 @@ struct Args {
     honest_only: bool,
     dump_prompts: Option<String>,
     check_claims: Option<String>,
+    checker: String,
+}
+
+/// The default checker: llama.cpp's when it is built in.
+const DEFAULT_CHECKER: &str = if cfg!(feature = "llama") {
+    "llama"
+} else {
+    "f32"
+};
+
+fn load_checker(args: &Args, f32_model: &F32Llama) -> Result<Box<dyn TeacherForcing>, Error> {
+    match args.checker.as_str() {
+        "f32" => Ok(Box::new(f32_model.clone())),
+        #[cfg(feature = "llama")]
+        "llama" => Ok(Box::new(
+            tessera_infer::LlamaChecker::load(&args.model)?.with_threads(threads()),
+        )),
+        other => Err(format!(
+            "unknown checker {other}: use f32, or llama (needs --features llama)"
+        )
+        .into()),
+    }
+}
+
+/// `RAYON_NUM_THREADS` (the candle paths' thread count), used for llama.cpp too; default 1.
+#[cfg(feature = "llama")]
+fn threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The serving path's honest answers (llama.cpp's Q4_1 kernels), when it is built in.
+#[cfg(feature = "llama")]
+fn llama_answers(
+    args: &Args,
+    prompt_ids: &[Vec<u32>],
+    params: &GenerateParams,
+) -> Result<Vec<Generation>, Error> {
+    let mut g = tessera_infer::LlamaGenerator::load(&args.model)?.with_threads(threads());
+    let mut out = Vec::with_capacity(prompt_ids.len());
+    for ids in prompt_ids {
+        out.push(g.generate(ids, params, |_, _| {})?);
+    }
+    Ok(out)
+}
+
+#[cfg(not(feature = "llama"))]
+fn llama_answers(_: &Args, _: &[Vec<u32>], _: &GenerateParams) -> Result<Vec<Generation>, Error> {
+    Ok(Vec::new())
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -119,6 +176,7 @@ fn parse_args() -> Result<Args, Error> {
         honest_only: false,
         dump_prompts: None,
         check_claims: None,
+        checker: DEFAULT_CHECKER.to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -134,6 +192,7 @@ fn parse_args() -> Result<Args, Error> {
             "--honest-only" => args.honest_only = true,
             "--dump-prompts" => args.dump_prompts = Some(value()?),
             "--check-claims" => args.check_claims = Some(value()?),
+            "--checker" => args.checker = value()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -160,7 +219,7 @@ impl Claim {
     }
 }
 
-fn check(checker: &F32Llama, prompt: &[u32], tokens: Vec<u32>) -> Result<Claim, Error> {
+fn check(checker: &dyn TeacherForcing, prompt: &[u32], tokens: Vec<u32>) -> Result<Claim, Error> {
     let r = check_generation(checker, prompt, &tokens, &CheckParams::default())?;
     Ok(Claim {
         tokens,
@@ -216,17 +275,23 @@ fn main() -> Result<(), Error> {
         return Ok(());
     }
     drop(honest_gen);
+    let started = Instant::now();
+    let llama_honest = llama_answers(&args, &prompt_ids, &params)?;
+    let llama_honest_s = started.elapsed().as_secs_f64();
 
-    let checker = F32Llama::load(&args.model)?;
-    let vocab = checker.tokenizer().vocab_size() as u64;
-    let mid_layer = checker.config().n_layer / 2;
+    let f32_model = F32Llama::load(&args.model)?;
+    let checker = load_checker(&args, &f32_model)?;
+    let checker = checker.as_ref();
+    eprintln!("checker: {}", checker.kernel_path_id());
+    let vocab = f32_model.tokenizer().vocab_size() as u64;
+    let mid_layer = f32_model.config().n_layer / 2;
     let noise_levels = [0.01f32, 0.05, 0.2, 0.5];
     let mut noisy: Vec<(String, F32Llama)> = Vec::with_capacity(noise_levels.len());
     for level in noise_levels {
         let name = format!("noise_{}pct", (level * 100.0).round());
         noisy.push((
             name,
-            checker.with_layer_noise(mid_layer, level, NOISE_SEED)?,
+            f32_model.with_layer_noise(mid_layer, level, NOISE_SEED)?,
         ));
     }
     let substitute_n = args.substitute_prompts.unwrap_or(texts.len());
@@ -250,33 +315,41 @@ fn main() -> Result<(), Error> {
             .map(|g| g.token_ids.clone())
             .unwrap_or_default();
         let t = Instant::now();
-        claims.insert("honest_q4_1".into(), check(&checker, ids, answer.clone())?);
+        claims.insert("honest_q4_1".into(), check(checker, ids, answer.clone())?);
         timed("check_honest", t);
-        for skip in [2usize, 4] {
+        if let Some(g) = llama_honest.get(i) {
+            let claim = check(checker, ids, g.token_ids.clone())?;
+            claims.insert("honest_llama".into(), claim);
+        }
+        for skip in [0usize, 2, 4] {
             let t = Instant::now();
-            let g = checker.generate(ids, &params, skip)?;
+            let g = f32_model.generate(ids, &params, skip)?;
             timed(&format!("generate_skip{skip}"), t);
-            claims.insert(format!("skip{skip}"), check(&checker, ids, g.token_ids)?);
+            let name = match skip {
+                0 => "honest_f32".to_owned(),
+                _ => format!("skip{skip}"),
+            };
+            claims.insert(name, check(checker, ids, g.token_ids)?);
         }
         let other = honest
             .get((i + 1) % honest.len())
             .map(|g| g.token_ids.clone())
             .unwrap_or_default();
-        claims.insert("other_prompt".into(), check(&checker, ids, other)?);
+        claims.insert("other_prompt".into(), check(checker, ids, other)?);
         let random: Vec<u32> = (0..answer.len().max(1))
             .map(|_| (rng.next_u64() % vocab) as u32)
             .collect();
-        claims.insert("random".into(), check(&checker, ids, random)?);
+        claims.insert("random".into(), check(checker, ids, random)?);
         if i < substitute_n {
             let t = Instant::now();
             let g = substitute.generate(ids, &params, |_, _| {})?;
             timed("generate_substitute_q2k", t);
-            claims.insert("substitute_q2k".into(), check(&checker, ids, g.token_ids)?);
+            claims.insert("substitute_q2k".into(), check(checker, ids, g.token_ids)?);
         }
         if i < args.noise_prompts {
             for (name, model) in &noisy {
                 let g = model.generate(ids, &params, 0)?;
-                claims.insert(name.clone(), check(&checker, ids, g.token_ids)?);
+                claims.insert(name.clone(), check(checker, ids, g.token_ids)?);
             }
         }
         let line: Vec<String> = claims
@@ -312,7 +385,9 @@ fn main() -> Result<(), Error> {
             "max_tokens": args.max_tokens,
             "threads": threads,
             "honest_kernel_path_id": honest.first().map(|g| g.kernel_path_id.clone()),
-            "checker_kernel_path_id": generation_kernel_path_id("f32"),
+            "checker_kernel_path_id": checker.kernel_path_id(),
+            "llama_kernel_path_id": llama_honest.first().map(|g| g.kernel_path_id.clone()),
+            "llama_generation_s": llama_honest_s,
             "noise_layer": mid_layer,
             "noise_seed": NOISE_SEED,
             "random_tokens_seed": RANDOM_TOKENS_SEED,
@@ -428,12 +503,13 @@ fn print_summary(summary: &Value) {
 fn check_claims(args: &Args, prompt_ids: &[Vec<u32>], path: &str) -> Result<(), Error> {
     let claims: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     let lists: Vec<Vec<u32>> = serde_json::from_value(claims["tokens"].clone())?;
-    let checker = F32Llama::load(&args.model)?;
+    let f32_model = F32Llama::load(&args.model)?;
+    let checker = load_checker(args, &f32_model)?;
     let mut records = Vec::with_capacity(lists.len());
     for (i, (ids, tokens)) in prompt_ids.iter().zip(lists).enumerate() {
         let len = tokens.len();
         let mut m = BTreeMap::new();
-        m.insert("claims".to_owned(), check(&checker, ids, tokens)?);
+        m.insert("claims".to_owned(), check(checker.as_ref(), ids, tokens)?);
         eprintln!(
             "[{i:3}] len {len:2} max margin {:.3}",
             m["claims"].max_margin

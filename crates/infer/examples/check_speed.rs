@@ -1,11 +1,12 @@
 //! The check against generation of the same answer: for each prompt, greedy generation on
 //! the serving path (llama.cpp, feature `llama`) is timed, then `check_generation` of that
-//! answer on the f32 checker (one teacher-forced pass). Prints the per-prompt ratio and the
-//! totals.
+//! answer (one teacher-forced pass) on the llama.cpp bf16 checker (`--checker llama`, the
+//! default) or the candle f32 one (`--checker f32`). Prints the per-prompt ratio and the
+//! totals. The checker's weights are converted before timing starts.
 //!
 //! ```text
 //! RAYON_NUM_THREADS=T cargo run --release -p tessera-infer --features llama \
-//!     --example check_speed -- --prompts prompts.json --max-tokens N --threads T
+//!     --example check_speed -- --prompts prompts.json --max-tokens N --threads T [--checker f32|llama]
 //! ```
 
 #[cfg(feature = "llama")]
@@ -13,16 +14,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     use std::time::Instant;
     use tessera_infer::{
         check_generation, default_smollm2_gguf, CheckParams, F32Llama, GenerateParams,
-        LlamaGenerator,
+        LlamaChecker, LlamaGenerator, TeacherForcing,
     };
     let mut args = std::env::args().skip(1);
     let (mut prompts, mut max_tokens, mut threads) = (None, 32usize, 1usize);
+    let mut checker_name = "llama".to_owned();
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--prompts" => prompts = Some(value),
             "--max-tokens" => max_tokens = value.parse()?,
             "--threads" => threads = value.parse()?,
+            "--checker" => checker_name = value,
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -31,7 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?)?;
     let model = default_smollm2_gguf();
     let mut server = LlamaGenerator::load(&model)?.with_threads(threads);
-    let checker = F32Llama::load(&model)?;
+    let checker: Box<dyn TeacherForcing> = match checker_name.as_str() {
+        "llama" => Box::new(LlamaChecker::load(&model)?.with_threads(threads)),
+        "f32" => Box::new(F32Llama::load(&model)?),
+        other => return Err(format!("unknown checker {other} (llama or f32)").into()),
+    };
+    println!("checker {}", checker.kernel_path_id());
     let params = GenerateParams {
         max_new_tokens: max_tokens,
     };
@@ -41,7 +49,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let out = server.generate(prompt, &params, |_, _| {})?;
         let g = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        let report = check_generation(&checker, prompt, &out.token_ids, &CheckParams::default())?;
+        let report = check_generation(
+            checker.as_ref(),
+            prompt,
+            &out.token_ids,
+            &CheckParams::default(),
+        )?;
         let c = start.elapsed().as_secs_f64();
         gen_s += g;
         check_s += c;

@@ -14,6 +14,10 @@
 //! honest claims from three kernel paths the largest margin was 0.999; cheats' smallest
 //! largest-margins were 5.7 (another prompt's answer) to 16.8 (random tokens).
 //!
+//! The checker is any [`TeacherForcing`] model: [`F32Llama`] (candle, f32, every build) or
+//! `LlamaChecker` (llama.cpp on bf16 weights, feature `llama`: ~2× faster, the one a
+//! validator should run; calibrated in docs/benchmarks.md).
+//!
 //! # Invariants
 //! * Inputs are validated before the model runs: non-empty prompt and claim, every id in
 //!   the vocabulary, prompt + claim ≤ [`crate::MAX_CONTEXT`], δ ≥ 0, ε in [0, 1].
@@ -24,6 +28,7 @@ use candle_core::Tensor;
 use crate::error::InferError;
 use crate::generate::MAX_CONTEXT;
 use crate::llama::{max_and_claimed, F32Llama, KvCache};
+use crate::tokenizer::GgufTokenizer;
 
 /// Largest honest logit margin allowed at a position (δ).
 pub const DEFAULT_DELTA: f32 = 2.0;
@@ -82,16 +87,41 @@ pub struct GenerationReport {
     pub passed: bool,
 }
 
+/// A model that scores a claimed continuation by one teacher-forced pass: the checker side
+/// of [`check_generation`].
+pub trait TeacherForcing {
+    /// The tokenizer whose vocabulary bounds every id.
+    fn tokenizer(&self) -> &GgufTokenizer;
+
+    /// Names the checker's kernel path (runtime, version, CPU features, weight type).
+    fn kernel_path_id(&self) -> String;
+
+    /// For each claimed token `j`, its margin: the largest logit minus the claimed token's
+    /// logit at the position that predicts it (prompt + `claimed[..j]` fed), NaN if either
+    /// is not a number. Called with inputs [`check_generation`] has validated.
+    fn claimed_margins(&self, prompt_ids: &[u32], claimed: &[u32]) -> Result<Vec<f32>, InferError>;
+}
+
 /// Checks that `claimed` is what greedy decoding of `prompt_ids` gives, up to honest numeric
 /// noise, by one teacher-forced pass of `checker`.
-pub fn check_generation(
-    checker: &F32Llama,
+pub fn check_generation<C: TeacherForcing + ?Sized>(
+    checker: &C,
     prompt_ids: &[u32],
     claimed: &[u32],
     params: &CheckParams,
 ) -> Result<GenerationReport, InferError> {
-    validate(checker, prompt_ids, claimed, params)?;
-    let margins = margins(checker, prompt_ids, claimed)?;
+    validate(checker.tokenizer(), prompt_ids, claimed, params)?;
+    let margins = checker.claimed_margins(prompt_ids, claimed)?;
+    if margins.len() != claimed.len() {
+        return Err(InferError::Runtime {
+            runtime: "checker",
+            message: format!(
+                "{} margins for {} claimed tokens",
+                margins.len(),
+                claimed.len()
+            ),
+        });
+    }
     Ok(judge(margins, params))
 }
 
@@ -122,7 +152,7 @@ pub fn judge(margins: Vec<f32>, params: &CheckParams) -> GenerationReport {
 }
 
 fn validate(
-    checker: &F32Llama,
+    tokenizer: &GgufTokenizer,
     prompt_ids: &[u32],
     claimed: &[u32],
     params: &CheckParams,
@@ -141,11 +171,24 @@ fn validate(
             max: MAX_CONTEXT,
         });
     }
-    let tokenizer = checker.tokenizer();
     prompt_ids
         .iter()
         .chain(claimed)
         .try_for_each(|id| tokenizer.check_id(*id))
+}
+
+impl TeacherForcing for F32Llama {
+    fn tokenizer(&self) -> &GgufTokenizer {
+        F32Llama::tokenizer(self)
+    }
+
+    fn kernel_path_id(&self) -> String {
+        crate::determinism::generation_kernel_path_id("f32")
+    }
+
+    fn claimed_margins(&self, prompt_ids: &[u32], claimed: &[u32]) -> Result<Vec<f32>, InferError> {
+        margins(self, prompt_ids, claimed)
+    }
 }
 
 /// Feeds prompt + all claimed tokens but the last; the hidden state at position

@@ -25,8 +25,11 @@ use candle_nn::rotary_emb::rope_i;
 use crate::determinism::{generation_kernel_path_id, tokens_hash};
 use crate::error::InferError;
 use crate::generate::MAX_CONTEXT;
-use crate::generate::{argmax, validate_request, GenerateParams, Generation, StopReason};
+use crate::generate::{
+    argmax, validate_request, verified_gguf, GenerateParams, Generation, StopReason,
+};
 use crate::gguf::GgufFile;
+use crate::manifest::Manifest;
 use crate::tokenizer::{GgufTokenizer, TextStream};
 
 /// The shape of a llama model, from the GGUF metadata.
@@ -115,6 +118,12 @@ impl F32Llama {
             sin,
             tokenizer,
         })
+    }
+
+    /// Verifies every file of `manifest` in `dir` (size, then CID), then loads the one GGUF
+    /// it lists.
+    pub fn load_verified(dir: impl AsRef<Path>, manifest: &Manifest) -> Result<Self, InferError> {
+        Self::load(verified_gguf(dir.as_ref(), manifest)?)
     }
 
     pub fn config(&self) -> &LlamaConfig {

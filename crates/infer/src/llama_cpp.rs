@@ -41,7 +41,7 @@ pub const LLAMA_CPP_2_VERSION: &str = "0.1.160";
 /// Environment variable naming the directory of llama.cpp's CPU backend libraries.
 pub const BACKENDS_ENV: &str = "TESSERA_LLAMA_BACKENDS";
 
-fn llama_error(what: &str, e: impl std::fmt::Display) -> InferError {
+pub(crate) fn llama_error(what: &str, e: impl std::fmt::Display) -> InferError {
     InferError::Runtime {
         runtime: LLAMA_RUNTIME,
         message: format!("{what}: {e}"),
@@ -96,7 +96,7 @@ pub fn backend() -> Result<&'static LlamaBackend, InferError> {
 
 /// The CPU features of the kernels llama.cpp loaded (its system-info line), e.g.
 /// `AVX = 1 | AVX2 = 1 | FMA = 1 | …`, reduced to the features that are on.
-fn loaded_cpu_features() -> String {
+pub(crate) fn loaded_cpu_features() -> String {
     let info = system_info();
     let on: Vec<&str> = info
         .split('|')
@@ -250,12 +250,12 @@ impl LlamaGenerator {
     }
 }
 
-fn token(id: u32) -> Result<LlamaToken, InferError> {
+pub(crate) fn token(id: u32) -> Result<LlamaToken, InferError> {
     i32::try_from(id)
         .map(LlamaToken)
         .map_err(|_| llama_error("token id", id))
 }
 
-fn position(i: usize) -> Result<i32, InferError> {
+pub(crate) fn position(i: usize) -> Result<i32, InferError> {
     i32::try_from(i).map_err(|_| llama_error("position", i))
 }
