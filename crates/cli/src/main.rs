@@ -1,6 +1,7 @@
 //! `tessera`: run a node and use the chain from the command line.
 
 mod blob;
+mod check_model;
 mod devnet_models;
 mod full_node;
 mod home;

@@ -25,6 +25,8 @@ pub enum ModelCommand {
     Publish(Box<crate::publish::PublishArgs>),
     /// Fetch a model's files by CID (verified, cached) and run it here on one input.
     Run(crate::run_model::RunArgs),
+    /// Check a claimed output (the JSON `--json model run` prints) against the model.
+    Check(crate::check_model::CheckArgs),
     /// Register a model whose files are already uploaded under a manifest CID
     /// (`tessera model publish` does both).
     Register(Box<RegisterArgs>),
@@ -145,6 +147,7 @@ pub async fn model(
             crate::publish::publish_command(home, client, *args, out).await
         }
         ModelCommand::Run(args) => crate::run_model::run(home, client, args, out).await,
+        ModelCommand::Check(args) => crate::check_model::check(home, client, args, out).await,
         ModelCommand::Register(args) => {
             let spec = build_spec(&args.name, &args.manifest_cid, &args.runtime, &args.terms)?;
             send(home, client, &args.opts, Call::RegisterModel(spec), out).await

@@ -73,16 +73,40 @@ pub fn download_dir(file_cid: &Cid) -> PathBuf {
         .join(file_cid.to_string())
 }
 
-pub async fn run(
+/// A registered model whose files are cached here and verified by the manifest's CIDs.
+pub struct LocalModel {
+    /// `name (model id, runtime)`, for messages.
+    pub label: String,
+    pub manifest_cid: Cid,
+    pub manifest: ModelManifest,
+    /// `<model cache>/by-cid/<manifest CID>`.
+    pub dir: PathBuf,
+    store: BlobStore,
+}
+
+impl LocalModel {
+    /// Loads the model with `load` (which verifies every file's CID); a cached file that no
+    /// longer matches is fetched again once.
+    pub async fn load<T>(
+        &self,
+        client: &RpcClient,
+        load: impl Fn(&Path, &tessera_infer::Manifest) -> Result<T, Box<InferError>>,
+    ) -> anyhow::Result<T> {
+        load_checked(client, &self.store, &self.manifest, &self.dir, load).await
+    }
+}
+
+/// Looks `model` up on the node, downloads its manifest and every file not cached yet (each
+/// block verified against its CID), and checks that this binary can run its runtime.
+pub async fn fetch_model(
     home: &Home,
     client: &RpcClient,
-    args: RunArgs,
-    out: &Output,
-) -> anyhow::Result<()> {
+    model: &str,
+) -> anyhow::Result<LocalModel> {
     let model = client
-        .model(&args.model)
+        .model(model)
         .await
-        .with_context(|| format!("cannot look up model {:?} at {}", args.model, client.url()))?;
+        .with_context(|| format!("cannot look up model {model:?} at {}", client.url()))?;
     let spec = &model.model.spec;
     if !RUNNABLE.contains(&spec.runtime.as_str()) {
         bail!(
@@ -115,28 +139,51 @@ pub async fn run(
     }
     let dir = cache_dir(&manifest_cid);
     fetch_files(client, &store, &manifest, &dir).await?;
-    let label = format!("{} (model {}, {})", spec.name, model.id.0, spec.runtime);
-    match manifest.runtime.as_str() {
+    Ok(LocalModel {
+        label: format!("{} (model {}, {})", spec.name, model.id.0, spec.runtime),
+        manifest_cid,
+        manifest,
+        dir,
+        store,
+    })
+}
+
+pub async fn run(
+    home: &Home,
+    client: &RpcClient,
+    args: RunArgs,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let local = fetch_model(home, client, &args.model).await?;
+    match local.manifest.runtime.as_str() {
         RUNTIME_BERT => {
             let start = Instant::now();
-            let embedder = load_checked(client, &store, &manifest, &dir, |d, m| {
-                Embedder::load_verified(d, m).map_err(Box::new)
-            })
-            .await?;
+            let embedder = local
+                .load(client, |d, m| {
+                    Embedder::load_verified(d, m).map_err(Box::new)
+                })
+                .await?;
             let load_ms = start.elapsed().as_secs_f64() * 1000.0;
             let run = Embedding {
-                label: &label,
-                manifest_cid: &manifest_cid,
+                label: &local.label,
+                manifest_cid: &local.manifest_cid,
                 load_ms,
             };
             embed(&embedder, &args.input, &run, out)
         }
         RUNTIME_GGUF => {
-            let mut generator = load_checked(client, &store, &manifest, &dir, |d, m| {
-                ChatModel::load_verified(d, m).map_err(Box::new)
-            })
-            .await?;
-            chat(&mut generator, &args, &label, &manifest_cid, out)
+            let mut generator = local
+                .load(client, |d, m| {
+                    ChatModel::load_verified(d, m).map_err(Box::new)
+                })
+                .await?;
+            chat(
+                &mut generator,
+                &args,
+                &local.label,
+                &local.manifest_cid,
+                out,
+            )
         }
         other => bail!("runtime {other:?} cannot run here"),
     }
@@ -303,6 +350,7 @@ fn embed(embedder: &Embedder, input: &str, run: &Embedding, out: &Output) -> any
     let json = serde_json::json!({
         "model": label,
         "manifest_cid": manifest_cid,
+        "input": input,
         "dim": vector.len(),
         "embedding": vector,
         "output_hash": hash,
@@ -364,7 +412,10 @@ fn chat(
         let json = serde_json::json!({
             "model": label,
             "manifest_cid": manifest_cid,
+            "input": args.input,
+            "system": args.system,
             "text": generation.text,
+            "token_ids": generation.token_ids,
             "tokens": tokens,
             "prompt_tokens": generation.prompt_ids.len(),
             "stop": stop,

@@ -520,8 +520,92 @@ fn devnet_publishes_the_shipped_models_and_model_run_runs_them() {
         .unwrap_or(0);
     assert_eq!(staged, 0, "downloaded blocks were left in the cache");
 
+    check_claims(&node, &home, &cache, &result);
+
     drop(node);
     for dir in [node_home, home, cache] {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// `model check` on what `--json model run` printed: honest claims pass, altered ones fail
+/// with a non-zero exit.
+fn check_claims(node: &Node, home: &Path, cache: &Path, embedding: &Value) {
+    let check = |model: &str, claim: &Value| {
+        let file = home.join("claim.json");
+        std::fs::write(&file, serde_json::to_vec(claim).unwrap()).unwrap();
+        command(
+            node,
+            home,
+            &["model", "check", model, file.to_str().unwrap()],
+        )
+        .env("TESSERA_MODEL_CACHE", cache)
+        .output()
+        .unwrap()
+    };
+    let passes = |out: &Output| {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.success(),
+            text.contains("PASSES the check"),
+            "{text}{}",
+            stderr_of(out)
+        );
+        out.status.success()
+    };
+
+    // Embeddings: the honest vector passes; another sentence's input does not.
+    assert!(passes(&check("minilm-embed", embedding)));
+    let mut other = embedding.clone();
+    other["input"] = "a completely different sentence about volcanoes".into();
+    let out = check("minilm-embed", &other);
+    assert!(!passes(&out));
+    assert!(
+        stderr_of(&out).contains("fails the check"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // Generation: the honest answer passes; the same answer claimed for another question
+    // fails, and so does a claim with a token changed.
+    let mut run = command(
+        node,
+        home,
+        &[
+            "--json",
+            "model",
+            "run",
+            "smollm2-chat",
+            "Name three colors.",
+            "--max-tokens",
+            "24",
+        ],
+    );
+    let out = run.env("TESSERA_MODEL_CACHE", cache).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["input"], "Name three colors.");
+    assert!(
+        answer["token_ids"].as_array().unwrap().len() >= 8,
+        "{answer}"
+    );
+    assert!(passes(&check("smollm2-chat", &answer)));
+    let mut cached = answer.clone();
+    cached["input"] = "What is the capital of France?".into();
+    assert!(!passes(&check("smollm2-chat", &cached)));
+    let mut changed = answer.clone();
+    changed["token_ids"][3] = 28.into();
+    let out = check("smollm2-chat", &changed);
+    assert!(!passes(&out), "a changed token passed");
+
+    // A claim for another manifest is refused before any model runs.
+    let mut elsewhere = answer.clone();
+    elsewhere["manifest_cid"] = embedding["manifest_cid"].clone();
+    let out = check("smollm2-chat", &elsewhere);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("was made with manifest"),
+        "{}",
+        stderr_of(&out)
+    );
 }
