@@ -1,6 +1,8 @@
 //! SmolLM2 generation and checking speed on CPU: tokens per second generated and prefilled on
 //! candle's Q4_1 path and on the f32 checker path, and the check of a ~30-token answer
-//! against the time it took to generate.
+//! against the time it took to generate. With `--features llama` also llama.cpp's
+//! generation (the serving path) and the llama.cpp bf16 check of the same answer
+//! (`llama_generate`, `llama_bf16_check`; threads: `TESSERA_BENCH_THREADS`, default 1).
 //!
 //! Needs the GGUF (`scripts/fetch-models.sh`); without it it prints a skip line.
 //! Threads: candle uses `RAYON_NUM_THREADS` (default: the physical cores); on a shared
@@ -83,7 +85,38 @@ fn bench(c: &mut Criterion) {
     group.bench_function("f32_prefill", |b| {
         b.iter(|| black_box(checker.generate(&long_prompt, &one, 0).unwrap()))
     });
+    #[cfg(feature = "llama")]
+    llama(&mut group, &path, &prompt, &answer.token_ids, n);
     group.finish();
+}
+
+/// The serving path's generation of the answer and the llama.cpp checker's check of it.
+#[cfg(feature = "llama")]
+fn llama(
+    group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    path: &std::path::Path,
+    prompt: &[u32],
+    answer: &[u32],
+    n: usize,
+) {
+    use tessera_infer::{LlamaChecker, LlamaGenerator};
+    let threads = std::env::var("TESSERA_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1);
+    let mut server = LlamaGenerator::load(path).unwrap().with_threads(threads);
+    let checker = LlamaChecker::load(path).unwrap().with_threads(threads);
+    let params = GenerateParams { max_new_tokens: n };
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function("llama_generate", |b| {
+        b.iter(|| black_box(server.generate(prompt, &params, |_, _| {}).unwrap()))
+    });
+    group.bench_function("llama_bf16_check", |b| {
+        b.iter(|| {
+            let r = check_generation(&checker, prompt, answer, &CheckParams::default());
+            black_box(r.unwrap())
+        })
+    });
 }
 
 criterion_group!(benches, bench);
