@@ -24,11 +24,23 @@ use crate::{
     Output,
 };
 
-/// The generation checker of this build (decision 0011).
-#[cfg(feature = "llama")]
-type Checker = tessera_infer::LlamaChecker;
-#[cfg(not(feature = "llama"))]
-type Checker = tessera_infer::F32Llama;
+/// The generation checker of this build (decision 0011): llama.cpp over bf16 weights, or
+/// candle's f32 path with `--reference` or in a build without llama.cpp.
+fn load_checker(
+    dir: &std::path::Path,
+    manifest: &tessera_infer::Manifest,
+    reference: bool,
+) -> Result<Box<dyn TeacherForcing>, Box<tessera_infer::InferError>> {
+    #[cfg(feature = "llama")]
+    if !reference {
+        let checker = tessera_infer::LlamaChecker::load_verified(dir, manifest)?;
+        return Ok(Box::new(checker));
+    }
+    let _ = reference;
+    Ok(Box::new(tessera_infer::F32Llama::load_verified(
+        dir, manifest,
+    )?))
+}
 
 /// Largest claim file read (an embedding or a few thousand token ids is far less).
 const MAX_CLAIM_BYTES: u64 = 16 * 1024 * 1024;
@@ -49,6 +61,10 @@ pub struct CheckArgs {
     /// Smallest cosine to the checker's own vector a passing claim may have (embeddings).
     #[arg(long, default_value_t = DEFAULT_COSINE_THRESHOLD)]
     cosine: f64,
+    /// Check a generation on candle's f32 path, independent of llama.cpp (the second
+    /// opinion; ~2x slower). Builds without llama.cpp always do.
+    #[arg(long)]
+    reference: bool,
 }
 
 /// The fields of a claim this command reads; others (text, times, hashes) are ignored.
@@ -176,14 +192,12 @@ async fn check_generation_claim(
     };
     params.validate()?;
     let checker = local
-        .load(client, |d, m| {
-            Checker::load_verified(d, m).map_err(Box::new)
-        })
+        .load(client, |d, m| load_checker(d, m, args.reference))
         .await?;
     let prompt = checker
         .tokenizer()
         .chat_prompt(claim.system.as_deref(), &claim.input)?;
-    let report = check_generation(&checker, &prompt, claimed, &params)?;
+    let report = check_generation(checker.as_ref(), &prompt, claimed, &params)?;
     let checker_id = checker.kernel_path_id();
     let json = serde_json::json!({
         "model": local.label,

@@ -228,15 +228,7 @@ fn cheats_fail_the_check() {
 
     // Random tokens, seeded (xorshift) so a failure replays.
     let seed = 0x7e55e7a_u64;
-    let mut state = seed;
-    let random: Vec<u32> = (0..MAX_NEW)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 49152) as u32
-        })
-        .collect();
+    let random = common::random_tokens(seed, MAX_NEW);
     expect_fail(
         &format!("random tokens (seed {seed:#x})"),
         &a.prompt_ids,

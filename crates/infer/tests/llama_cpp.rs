@@ -201,16 +201,7 @@ fn llama_checker_fails_cheats() {
     let params = GenerateParams {
         max_new_tokens: MAX_NEW,
     };
-    let seed = 0x5eed_u64;
-    let mut state = seed;
-    let random: Vec<u32> = (0..MAX_NEW)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 49152) as u32
-        })
-        .collect();
+    let random = common::random_tokens(0x5eed, MAX_NEW);
     let cheats = [
         (
             "last 4 layers skipped",

@@ -94,3 +94,17 @@ pub fn rerun_in_child_with_env(
         .find_map(|l| l.split_once(marker).map(|(_, v)| v.trim().to_owned()))
         .unwrap_or_else(|| panic!("no {marker} in child output: {stdout} / {stderr}"))
 }
+
+/// `n` token ids below 49,152 (SmolLM2's vocabulary) from a seeded xorshift, so a failure
+/// replays.
+pub fn random_tokens(seed: u64, n: usize) -> Vec<u32> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 49152) as u32
+        })
+        .collect()
+}
