@@ -18,7 +18,9 @@
 //! the weight-noise cheats run on; default 50), `--substitute-prompts N` (Q2_K substitute;
 //! default all), `--honest-only` (only the honest answers, to compare thread counts),
 //! `--dump-prompts FILE` (prompt ids as JSON, for other runtimes), `--check-claims FILE`
-//! (check token lists `{"tokens": [[..], ..]}` from another runtime against the prompts).
+//! (check token lists `{"tokens": [[..], ..]}` from another runtime against the prompts),
+//! `--merge A.json B.json …` (the summary of runs split over processes, from their `--out`
+//! files; nothing is recomputed).
 //!
 //! Cheats: `skip2`/`skip4` (last layers skipped, f32 path), `other_prompt` (the honest answer
 //! to the next prompt, a cached answer), `random` (uniform random ids, the honest length),
@@ -112,6 +114,7 @@ struct Args {
     dump_prompts: Option<String>,
     check_claims: Option<String>,
     checker: String,
+    merge: Vec<String>,
 }
 
 /// The default checker: llama.cpp's when it is built in.
@@ -177,6 +180,7 @@ fn parse_args() -> Result<Args, Error> {
         dump_prompts: None,
         check_claims: None,
         checker: DEFAULT_CHECKER.to_owned(),
+        merge: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -193,6 +197,10 @@ fn parse_args() -> Result<Args, Error> {
             "--dump-prompts" => args.dump_prompts = Some(value()?),
             "--check-claims" => args.check_claims = Some(value()?),
             "--checker" => args.checker = value()?,
+            "--merge" => {
+                args.merge.push(value()?);
+                args.merge.extend(it.by_ref());
+            }
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -231,6 +239,9 @@ fn check(checker: &dyn TeacherForcing, prompt: &[u32], tokens: Vec<u32>) -> Resu
 
 fn main() -> Result<(), Error> {
     let args = parse_args()?;
+    if !args.merge.is_empty() {
+        return merge(&args.merge);
+    }
     let texts: Vec<String> = prompts(args.prompts).into_iter().skip(args.start).collect();
     let params = GenerateParams {
         max_new_tokens: args.max_tokens,
@@ -521,5 +532,43 @@ fn check_claims(args: &Args, prompt_ids: &[Vec<u32>], path: &str) -> Result<(), 
     if let Some(out) = &args.out {
         std::fs::write(out, serde_json::to_string_pretty(&summary)?)?;
     }
+    Ok(())
+}
+
+/// Summarizes the `--out` files of runs split over processes, as one run would have.
+fn merge(paths: &[String]) -> Result<(), Error> {
+    let mut records = Vec::new();
+    for path in paths {
+        let run: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+        eprintln!("{path}: checker {}", run["checker_kernel_path_id"]);
+        let prompts = run["prompts"]
+            .as_array()
+            .ok_or(format!("{path}: no prompts"))?;
+        for p in prompts {
+            let mut claims = BTreeMap::new();
+            let map = p["claims"]
+                .as_object()
+                .ok_or(format!("{path}: no claims"))?;
+            for (kind, c) in map {
+                claims.insert(
+                    kind.clone(),
+                    Claim {
+                        tokens: serde_json::from_value(c["tokens"].clone())?,
+                        max_margin: c["max_margin"].as_f64().unwrap_or(f64::NAN) as f32,
+                        failing_share: c["failing_share"].as_f64().unwrap_or(f64::NAN),
+                        margins: serde_json::from_value::<Vec<Option<f32>>>(c["margins"].clone())?
+                            .into_iter()
+                            .map(|m| m.unwrap_or(f32::NAN))
+                            .collect(),
+                    },
+                );
+            }
+            let prompt_len = p["prompt_len"].as_u64().unwrap_or(0) as usize;
+            let honest_len = p["honest_len"].as_u64().unwrap_or(0) as usize;
+            records.push((String::new(), prompt_len, honest_len, claims));
+        }
+    }
+    eprintln!("{} prompts", records.len());
+    print_summary(&summarize(&records));
     Ok(())
 }
