@@ -21,6 +21,9 @@
 //!   vocabulary is an error, never an index out of bounds.
 //! * Exactly one margin per claimed token, in order; a NaN logit gives a NaN margin (which
 //!   fails the position).
+//! * On one kernel path ([`TeacherForcing::kernel_path_id`]) the margins are a function of
+//!   prompt, claim and weights, bit for bit, for any thread count (tested), so validators
+//!   on the same path reach the same verdict.
 //! * The cached file's name holds the CID of the source bytes, so a changed source never
 //!   reuses a stale conversion.
 

@@ -181,11 +181,18 @@ fn llama_checker_passes_honest_answers_from_other_paths() {
             }
         }
     }
-    // Same claim twice, and on one thread: the same margins.
+    // Same claim twice, and on 1 and 2 threads: the same margins, bit for bit (validators on
+    // one kernel path reach the same verdict).
     let (served, _) = answer(&mut g, PROMPTS[2]);
     let once = check(checker, &served.prompt_ids, &served.token_ids);
     let again = check(checker, &served.prompt_ids, &served.token_ids);
     assert_eq!(once, again);
+    let path = common::smollm2_gguf(test).unwrap();
+    for threads in [1, 2] {
+        let other = LlamaChecker::load(&path).unwrap().with_threads(threads);
+        let r = check(&other, &served.prompt_ids, &served.token_ids);
+        assert_eq!(r, once, "{threads} thread(s)");
+    }
 }
 
 #[test]
