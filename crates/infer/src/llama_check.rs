@@ -44,7 +44,8 @@ use crate::error::InferError;
 use crate::generate::verified_gguf;
 use crate::gguf::GgufFile;
 use crate::llama_cpp::{
-    backend, llama_error, loaded_cpu_features, position, token, LLAMA_CPP_2_VERSION, LLAMA_RUNTIME,
+    all_cores, backend, llama_error, loaded_cpu_features, position, thread_count, token,
+    LLAMA_CPP_2_VERSION, LLAMA_RUNTIME,
 };
 use crate::manifest::Manifest;
 use crate::tamper::requantize;
@@ -92,19 +93,16 @@ impl LlamaChecker {
         let model =
             LlamaModel::load_from_file(backend()?, &converted, &LlamaModelParams::default())
                 .map_err(|e| llama_error(&format!("loading {}", converted.display()), e))?;
-        let threads = std::thread::available_parallelism()
-            .map(|n| i32::try_from(n.get()).unwrap_or(1))
-            .unwrap_or(1);
         Ok(LlamaChecker {
             model,
             tokenizer,
-            threads,
+            threads: all_cores(),
         })
     }
 
     /// Runs on `threads` threads (at least 1; llama.cpp's threads spin, so use free cores).
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = i32::try_from(threads.max(1)).unwrap_or(i32::MAX);
+        self.threads = thread_count(threads);
         self
     }
 }

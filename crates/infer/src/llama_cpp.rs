@@ -147,14 +147,11 @@ impl LlamaGenerator {
         let backend = backend()?;
         let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
             .map_err(|e| llama_error(&format!("loading {}", path.display()), e))?;
-        let threads = std::thread::available_parallelism()
-            .map(|n| i32::try_from(n.get()).unwrap_or(1))
-            .unwrap_or(1);
         Ok(LlamaGenerator {
             model,
             tokenizer,
             weights_type,
-            threads,
+            threads: all_cores(),
         })
     }
 
@@ -167,7 +164,7 @@ impl LlamaGenerator {
     /// Runs on `threads` threads (at least 1). Use the cores that are free: llama.cpp's
     /// threads spin, and a spinning thread on a busy core slows everything down.
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = i32::try_from(threads.max(1)).unwrap_or(i32::MAX);
+        self.threads = thread_count(threads);
         self
     }
 
@@ -248,6 +245,18 @@ impl LlamaGenerator {
         let prompt = self.tokenizer.chat_prompt(None, user)?;
         self.generate(&prompt, params, |_, _| {})
     }
+}
+
+/// Every available core, as llama.cpp counts threads.
+pub(crate) fn all_cores() -> i32 {
+    std::thread::available_parallelism()
+        .map(|n| thread_count(n.get()))
+        .unwrap_or(1)
+}
+
+/// `threads` as llama.cpp takes it: at least 1, at most `i32::MAX`.
+pub(crate) fn thread_count(threads: usize) -> i32 {
+    i32::try_from(threads.max(1)).unwrap_or(i32::MAX)
 }
 
 pub(crate) fn token(id: u32) -> Result<LlamaToken, InferError> {
