@@ -13,7 +13,8 @@
 //!
 //! The converted file is derived once per source file and kept in a cache directory, named
 //! by the source GGUF's CID, written to a temporary name and renamed into place (a
-//! crash leaves no half file under the final name).
+//! crash leaves no half file under the final name; a temporary a crash left behind is
+//! removed by the next conversion once it is an hour old).
 //!
 //! # Invariants
 //! * Inputs reach llama.cpp only after [`crate::check_generation`] validated them (ids in
@@ -31,6 +32,7 @@ use std::fs::File;
 use std::io::Write;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use candle_core::quantized::GgmlDType;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -57,6 +59,10 @@ pub const CHECKER_WEIGHTS: GgmlDType = GgmlDType::BF16;
 pub const CHECKER_WEIGHTS_NAME: &str = "bf16";
 /// Subdirectory of the model cache holding converted checker weights.
 pub const CHECKER_CACHE_DIR: &str = "checker";
+/// Between a converted file's name and the converting process's id, in temporary names.
+const TMP_INFIX: &str = ".tmp-";
+/// A temporary conversion older than this was left by a crash and is removed.
+const STALE_TMP: Duration = Duration::from_secs(3600);
 /// Positions fed to llama.cpp per decode call: bounds its logits buffer to this many rows
 /// of the vocabulary (256 × 49,152 × 4 B = 48 MiB for SmolLM2).
 const CHECK_BATCH_LEN: usize = 256;
@@ -216,14 +222,39 @@ fn converted_weights(source: &Path, cache_dir: &Path) -> Result<PathBuf, InferEr
         }
     };
     std::fs::create_dir_all(cache_dir).map_err(io("create", cache_dir))?;
+    remove_stale_temporaries(cache_dir, &name);
     let (_, bytes, _) = requantize(source, CHECKER_WEIGHTS)?;
-    let tmp = cache_dir.join(format!("{name}.tmp-{}", std::process::id()));
-    let mut file = File::create(&tmp).map_err(io("create", &tmp))?;
-    file.write_all(bytes.get_ref())
-        .and_then(|()| file.sync_all())
-        .map_err(io("write", &tmp))?;
+    let tmp = cache_dir.join(format!("{name}{TMP_INFIX}{}", std::process::id()));
+    let written = File::create(&tmp).and_then(|mut file| {
+        file.write_all(bytes.get_ref())?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io("write", &tmp)(e));
+    }
     std::fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
     Ok(path)
+}
+
+/// Removes `<name>.tmp-<pid>` files older than [`STALE_TMP`]: conversions a crash
+/// interrupted (a live one finishes in seconds).
+fn remove_stale_temporaries(cache_dir: &Path, name: &str) {
+    let prefix = format!("{name}{TMP_INFIX}");
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TMP);
+        if stale && entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -273,6 +273,15 @@ fn llama_checker_caches_converted_weights_by_cid() {
         return;
     };
     let cache = tempfile::tempdir().unwrap();
+    // What a crash during an earlier conversion left behind, two hours ago.
+    let cid = tessera_blobs::cid_of_file(&path).unwrap();
+    let final_name = format!("{cid}.{CHECKER_WEIGHTS_NAME}.gguf");
+    let stale = cache.path().join(format!("{final_name}.tmp-4242"));
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::create(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
     let first = LlamaChecker::load_with_cache(&path, cache.path()).unwrap();
     let files = |dir: &std::path::Path| -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -283,8 +292,7 @@ fn llama_checker_caches_converted_weights_by_cid() {
         names
     };
     let names = files(cache.path());
-    let cid = tessera_blobs::cid_of_file(&path).unwrap();
-    assert_eq!(names, vec![format!("{cid}.{CHECKER_WEIGHTS_NAME}.gguf")]);
+    assert_eq!(names, vec![final_name], "the stale temporary is gone");
     let converted = cache.path().join(&names[0]);
     let modified = std::fs::metadata(&converted).unwrap().modified().unwrap();
     drop(first);
