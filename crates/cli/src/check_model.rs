@@ -104,20 +104,19 @@ pub async fn check(
 }
 
 fn read_claim(path: &PathBuf) -> anyhow::Result<Claim> {
-    let mut bytes = Vec::new();
     let what = path.display();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .take(MAX_CLAIM_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .context("cannot read the claim from standard input")?;
+    let source: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
     } else {
-        std::fs::File::open(path)
-            .with_context(|| format!("cannot open the claim {what}"))?
-            .take(MAX_CLAIM_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read the claim {what}"))?;
-    }
+        Box::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open the claim {what}"))?,
+        )
+    };
+    let mut bytes = Vec::new();
+    source
+        .take(MAX_CLAIM_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read the claim {what}"))?;
     if bytes.len() as u64 > MAX_CLAIM_BYTES {
         bail!("the claim {what} is over {MAX_CLAIM_BYTES} bytes; a claim is one output");
     }

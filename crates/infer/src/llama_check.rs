@@ -30,12 +30,10 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use candle_core::quantized::GgmlDType;
-use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -46,8 +44,8 @@ use crate::error::InferError;
 use crate::generate::verified_gguf;
 use crate::gguf::GgufFile;
 use crate::llama_cpp::{
-    all_cores, backend, llama_error, loaded_cpu_features, position, thread_count, token,
-    LLAMA_CPP_2_VERSION, LLAMA_RUNTIME,
+    all_cores, backend, llama_error, loaded_cpu_features, new_context, position, thread_count,
+    token, LLAMA_CPP_2_VERSION, LLAMA_RUNTIME,
 };
 use crate::manifest::Manifest;
 use crate::tamper::requantize;
@@ -137,19 +135,7 @@ impl TeacherForcing for LlamaChecker {
             .copied()
             .collect();
         let first_scored = prompt_ids.len().saturating_sub(1);
-        let n_ctx = u32::try_from(fed.len().max(1)).map_err(|e| llama_error("context", e))?;
-        let n_batch = u32::try_from(fed.len().clamp(1, CHECK_BATCH_LEN))
-            .map_err(|e| llama_error("batch", e))?;
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n_ctx))
-            .with_n_batch(n_batch)
-            .with_n_ubatch(n_batch)
-            .with_n_threads(self.threads)
-            .with_n_threads_batch(self.threads);
-        let mut ctx = self
-            .model
-            .new_context(backend()?, params)
-            .map_err(|e| llama_error("creating a context", e))?;
+        let mut ctx = new_context(&self.model, fed.len(), CHECK_BATCH_LEN, self.threads)?;
         let mut batch = LlamaBatch::new(CHECK_BATCH_LEN, 1);
         let mut margins = Vec::with_capacity(claimed.len());
         let mut scored = claimed.iter();

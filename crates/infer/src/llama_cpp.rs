@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -192,19 +193,8 @@ impl LlamaGenerator {
         on_text: impl FnMut(u32, &str),
     ) -> Result<Generation, InferError> {
         validate_request(&self.tokenizer, prompt_ids, params.max_new_tokens)?;
-        let backend = backend()?;
         let context_len = prompt_ids.len().saturating_add(params.max_new_tokens);
-        let n_ctx = u32::try_from(context_len).unwrap_or(u32::MAX);
-        let context_params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n_ctx))
-            .with_n_batch(n_ctx)
-            .with_n_ubatch(n_ctx)
-            .with_n_threads(self.threads)
-            .with_n_threads_batch(self.threads);
-        let mut ctx = self
-            .model
-            .new_context(backend, context_params)
-            .map_err(|e| llama_error("creating a context", e))?;
+        let mut ctx = new_context(&self.model, context_len, context_len, self.threads)?;
         let mut batch = LlamaBatch::new(prompt_ids.len().max(1), 1);
         let last = prompt_ids.len().saturating_sub(1);
         for (i, id) in prompt_ids.iter().enumerate() {
@@ -245,6 +235,29 @@ impl LlamaGenerator {
         let prompt = self.tokenizer.chat_prompt(None, user)?;
         self.generate(&prompt, params, |_, _| {})
     }
+}
+
+/// A fresh context of `positions` positions that decodes up to `batch` of them per call
+/// (at least 1, at most `positions`) on `threads` threads.
+pub(crate) fn new_context(
+    model: &LlamaModel,
+    positions: usize,
+    batch: usize,
+    threads: i32,
+) -> Result<LlamaContext<'_>, InferError> {
+    let positions = positions.max(1);
+    let n_ctx = u32::try_from(positions).map_err(|e| llama_error("context length", e))?;
+    let n_batch =
+        u32::try_from(batch.clamp(1, positions)).map_err(|e| llama_error("batch length", e))?;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(n_batch)
+        .with_n_ubatch(n_batch)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    model
+        .new_context(backend()?, params)
+        .map_err(|e| llama_error("creating a context", e))
 }
 
 /// Every available core, as llama.cpp counts threads.
