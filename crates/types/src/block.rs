@@ -2,7 +2,13 @@
 //! the state after executing them; and the transactions themselves.
 //!
 //! The block hash is `sha256("tessera/block/v1" || encode(header))`, so the header
-//! alone authenticates the whole block.
+//! alone authenticates the whole block: the transactions root commits to every signed
+//! byte of every transaction ([`SignedTransaction::leaf_hash`]).
+//!
+//! # Invariants
+//! * a [`Block`] decoded from bytes carries exactly the transactions its header's
+//!   `txs_root` commits to: decoding refuses any other body, so whoever hands a node a
+//!   block under a known hash can only hand it the genuine one.
 
 use crate::{
     codec::{decode_bounded, read_list, write_list},
@@ -16,18 +22,24 @@ use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, Re
 pub const MAX_BLOCK_TXS: usize = 10_000;
 /// Largest encoded block.
 pub const MAX_BLOCK_BYTES: usize = 32 * 1024 * 1024;
-const BLOCK_DOMAIN: &[u8] = b"tessera/block/v1";
+const BLOCK_DOMAIN: &[u8] = b"tessera/block/v2";
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlockHeader {
     pub chain_id: ChainId,
     pub height: u64,
+    /// The consensus view (round) the block was proposed in, counted from 1 in each
+    /// epoch; consecutive blocks of an epoch have increasing views, and the views
+    /// between them were skipped (their leaders proposed nothing that was finalized).
+    /// The dev producer numbers its blocks the same way.
+    pub view: u64,
     pub parent: Hash,
     /// Proposer's wall clock in milliseconds since the Unix epoch. Informational: the
     /// state machine never reads it.
     pub timestamp_ms: u64,
     pub proposer: Address,
-    /// Merkle root of the transaction ids, in block order.
+    /// Merkle root of the transactions' leaf hashes (their full signed bytes), in block
+    /// order.
     pub txs_root: Hash,
     /// Merkle root of the hashes of the receipts, in block order.
     pub receipts_root: Hash,
@@ -47,6 +59,7 @@ impl Write for BlockHeader {
     fn write(&self, buf: &mut impl BufMut) {
         self.chain_id.write(buf);
         buf.put_u64(self.height);
+        buf.put_u64(self.view);
         self.parent.write(buf);
         buf.put_u64(self.timestamp_ms);
         self.proposer.write(buf);
@@ -58,7 +71,7 @@ impl Write for BlockHeader {
 
 impl EncodeSize for BlockHeader {
     fn encode_size(&self) -> usize {
-        self.chain_id.encode_size() + 8 + Hash::SIZE + 8 + Address::SIZE + 3 * Hash::SIZE
+        self.chain_id.encode_size() + 8 + 8 + Hash::SIZE + 8 + Address::SIZE + 3 * Hash::SIZE
     }
 }
 
@@ -68,6 +81,7 @@ impl Read for BlockHeader {
         Ok(BlockHeader {
             chain_id: ChainId::read(buf)?,
             height: u64::read(buf)?,
+            view: u64::read(buf)?,
             parent: Hash::read(buf)?,
             timestamp_ms: u64::read(buf)?,
             proposer: Address::read(buf)?,
@@ -95,8 +109,13 @@ impl Block {
 
     /// The transactions root the header must carry for these transactions.
     pub fn compute_txs_root(txs: &[SignedTransaction]) -> Hash {
-        let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
-        merkle_root(&ids)
+        let leaves: Vec<Hash> = txs.iter().map(SignedTransaction::leaf_hash).collect();
+        merkle_root(&leaves)
+    }
+
+    /// Whether the body is the one the header commits to.
+    pub fn body_matches_header(&self) -> bool {
+        Block::compute_txs_root(&self.txs) == self.header.txs_root
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -140,7 +159,14 @@ impl Read for Block {
                 "transaction over the size limit",
             ));
         }
-        Ok(Block { header, txs })
+        let block = Block { header, txs };
+        if !block.body_matches_header() {
+            return Err(CodecError::Invalid(
+                "Block",
+                "transactions do not match the header's transactions root",
+            ));
+        }
+        Ok(block)
     }
 }
 
@@ -168,6 +194,7 @@ mod tests {
             header: BlockHeader {
                 chain_id: ChainId::new("t").unwrap(),
                 height: 7,
+                view: 3,
                 parent: Hash::digest(b"p", &[]),
                 timestamp_ms: 1,
                 proposer: key.address(),
@@ -195,6 +222,29 @@ mod tests {
         let mut other = b.clone();
         other.header.state_root = Hash::digest(b"s", &[]);
         assert_ne!(b.hash(), other.hash());
+    }
+
+    /// A block whose header is genuine but one of whose signatures was swapped for
+    /// another valid one (same transaction id) does not decode.
+    #[test]
+    fn a_body_other_than_the_committed_one_does_not_decode() {
+        let b = block(2);
+        let mut forged = b.clone();
+        let other = block(3).txs[2].signature().clone();
+        let tx = forged.txs[0].clone();
+        let mut bytes = tx.to_bytes();
+        let sig_at = bytes.len() - 64;
+        bytes[sig_at..].copy_from_slice(&commonware_codec::Encode::encode(&other));
+        forged.txs[0] = SignedTransaction::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            forged.txs[0].id(),
+            b.txs[0].id(),
+            "the id ignores the signature"
+        );
+        assert_eq!(forged.hash(), b.hash(), "the header is untouched");
+        assert!(!forged.body_matches_header());
+        assert!(Block::from_bytes(&forged.to_bytes()).is_err());
+        assert!(Block::from_bytes(&b.to_bytes()).is_ok());
     }
 
     #[test]

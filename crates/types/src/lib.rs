@@ -78,5 +78,5 @@ pub use error::TypesError;
 pub use evidence::{DoubleSign, EvidenceError};
 pub use hash::Hash;
 pub use keys::{Keypair, PublicKey, Signature};
-pub use receipt::{BlockReceipts, Event, Receipt, TxStatus};
+pub use receipt::{BlockReceipts, Event, Failure, FailureArg, Receipt, TxStatus};
 pub use tx::{Call, ChainId, SignedTransaction, Transaction, MAX_TX_BYTES};

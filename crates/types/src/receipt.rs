@@ -5,7 +5,7 @@
 
 use crate::{
     codec::{read_list, read_string, string_size, write_list, write_string},
-    tx::{ModelId, Shares, MAX_CID_BYTES, MAX_MODEL_NAME_BYTES},
+    tx::{ModelId, Shares, MAX_CID_BYTES, MAX_MODEL_NAME_BYTES, MAX_P2P_ADDRESS_BYTES},
     Address, Amount, Hash,
 };
 use bytes::BufMut;
@@ -13,8 +13,6 @@ use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, Re
 
 /// Most events one receipt may carry.
 pub const MAX_EVENTS: usize = 256;
-/// Longest failure reason kept in a receipt.
-pub const MAX_REASON_BYTES: usize = 512;
 const RECEIPT_DOMAIN: &[u8] = b"tessera/receipt/v1";
 
 /// Something that happened to balances, stakes or models.
@@ -88,6 +86,22 @@ pub enum Event {
         holder: Address,
         amount: Amount,
     },
+    /// `validator` registered (or changed) its p2p address.
+    ValidatorRegistered {
+        validator: Address,
+        p2p: String,
+    },
+    /// `validator` missed `missed` of the `led` views it led in `epoch` and is left out
+    /// of later sets until it unjails.
+    ValidatorJailed {
+        validator: Address,
+        epoch: u64,
+        missed: u64,
+        led: u64,
+    },
+    ValidatorUnjailed {
+        validator: Address,
+    },
 }
 
 impl Event {
@@ -105,6 +119,9 @@ impl Event {
             Event::SharesTransferred { .. } => 9,
             Event::RoyaltiesCredited { .. } => 10,
             Event::RoyaltiesClaimed { .. } => 11,
+            Event::ValidatorRegistered { .. } => 12,
+            Event::ValidatorJailed { .. } => 13,
+            Event::ValidatorUnjailed { .. } => 14,
         }
     }
 }
@@ -193,6 +210,22 @@ impl Write for Event {
                 who.write(buf);
                 amount.write(buf);
             }
+            Event::ValidatorRegistered { validator, p2p } => {
+                validator.write(buf);
+                write_string(p2p, buf);
+            }
+            Event::ValidatorJailed {
+                validator,
+                epoch,
+                missed,
+                led,
+            } => {
+                validator.write(buf);
+                buf.put_u64(*epoch);
+                buf.put_u64(*missed);
+                buf.put_u64(*led);
+            }
+            Event::ValidatorUnjailed { validator } => validator.write(buf),
         }
     }
 }
@@ -223,6 +256,9 @@ impl EncodeSize for Event {
             Event::RoyaltiesCredited { .. } | Event::RoyaltiesClaimed { .. } => {
                 ModelId::SIZE + Address::SIZE + Amount::SIZE
             }
+            Event::ValidatorRegistered { p2p, .. } => Address::SIZE + string_size(p2p),
+            Event::ValidatorJailed { .. } => Address::SIZE + 3 * 8,
+            Event::ValidatorUnjailed { .. } => Address::SIZE,
         }
     }
 }
@@ -270,6 +306,19 @@ impl Read for Event {
                 Event::Slashed { staker, amount }
             }
             7..=11 => read_model_event(tag, buf)?,
+            12 => Event::ValidatorRegistered {
+                validator: Address::read(buf)?,
+                p2p: read_string(buf, MAX_P2P_ADDRESS_BYTES)?,
+            },
+            13 => Event::ValidatorJailed {
+                validator: Address::read(buf)?,
+                epoch: u64::read(buf)?,
+                missed: u64::read(buf)?,
+                led: u64::read(buf)?,
+            },
+            14 => Event::ValidatorUnjailed {
+                validator: Address::read(buf)?,
+            },
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }
@@ -311,12 +360,160 @@ fn read_model_event(tag: u8, buf: &mut impl Buf) -> Result<Event, CodecError> {
     })
 }
 
+/// Most structured arguments one [`Failure`] carries.
+pub const MAX_FAILURE_ARGS: usize = 4;
+
+/// One structured argument of a [`Failure`]: a number (amount in base units, height,
+/// count, id) or an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureArg {
+    Int(#[serde(with = "u128_text")] u128),
+    Address(Address),
+}
+
+/// Why a transaction's call failed, as consensus records it: a stable numeric code and
+/// at most [`MAX_FAILURE_ARGS`] bounded arguments. The human text is rendered from them
+/// at the edge (`tessera_state::error::render`), never hashed, so rewording a message
+/// cannot fork the chain and no reason is too long to store.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    pub code: u16,
+    #[serde(default)]
+    pub args: Vec<FailureArg>,
+    /// The rendered text, filled in by the node's API for readers; not part of the
+    /// encoding, the hash or equality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Failure {
+    pub fn new(code: u16, args: Vec<FailureArg>) -> Failure {
+        Failure {
+            code,
+            args,
+            message: None,
+        }
+    }
+
+    /// The rendered message if present, else the bare code.
+    pub fn text(&self) -> String {
+        self.message
+            .clone()
+            .unwrap_or_else(|| format!("error code {}", self.code))
+    }
+
+    /// The `i`th argument as a number (0 when absent or an address).
+    pub fn int(&self, i: usize) -> u128 {
+        match self.args.get(i) {
+            Some(FailureArg::Int(v)) => *v,
+            _ => 0,
+        }
+    }
+
+    /// The `i`th argument as an address (all zeros when absent or a number).
+    pub fn address(&self, i: usize) -> Address {
+        match self.args.get(i) {
+            Some(FailureArg::Address(a)) => *a,
+            _ => Address([0; 32]),
+        }
+    }
+}
+
+impl PartialEq for Failure {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code && self.args == other.args
+    }
+}
+
+impl Eq for Failure {}
+
+impl Write for FailureArg {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            FailureArg::Int(v) => {
+                buf.put_u8(0);
+                buf.put_u128(*v);
+            }
+            FailureArg::Address(a) => {
+                buf.put_u8(1);
+                a.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for FailureArg {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            FailureArg::Int(_) => 16,
+            FailureArg::Address(_) => Address::SIZE,
+        }
+    }
+}
+
+impl Read for FailureArg {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(match u8::read(buf)? {
+            0 => FailureArg::Int(u128::read(buf)?),
+            1 => FailureArg::Address(Address::read(buf)?),
+            other => return Err(CodecError::InvalidEnum(other)),
+        })
+    }
+}
+
+impl Write for Failure {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u16(self.code);
+        let args = self.args.get(..MAX_FAILURE_ARGS).unwrap_or(&self.args);
+        buf.put_u8(u8::try_from(args.len()).unwrap_or(u8::MAX));
+        for arg in args {
+            arg.write(buf);
+        }
+    }
+}
+
+impl EncodeSize for Failure {
+    fn encode_size(&self) -> usize {
+        let args = self.args.get(..MAX_FAILURE_ARGS).unwrap_or(&self.args);
+        2 + 1 + args.iter().map(EncodeSize::encode_size).sum::<usize>()
+    }
+}
+
+impl Read for Failure {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let code = u16::read(buf)?;
+        let count = usize::from(u8::read(buf)?);
+        if count > MAX_FAILURE_ARGS {
+            return Err(CodecError::Invalid("Failure", "too many arguments"));
+        }
+        let mut args = Vec::with_capacity(count);
+        for _ in 0..count {
+            args.push(FailureArg::read(buf)?);
+        }
+        Ok(Failure::new(code, args))
+    }
+}
+
+/// u128 as a decimal string in JSON (clients that read numbers as doubles never round it).
+mod u128_text {
+    pub fn serialize<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        crate::integer_from_json::<D, u128>(d, "number")
+    }
+}
+
 /// Whether a transaction's call applied. A failed call still pays its fee and uses its nonce.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "status", content = "reason", rename_all = "snake_case")]
 pub enum TxStatus {
     Success,
-    Failed(String),
+    Failed(Failure),
 }
 
 /// The outcome of one transaction in a block.
@@ -342,9 +539,9 @@ impl Write for Receipt {
         self.tx.write(buf);
         match &self.status {
             TxStatus::Success => buf.put_u8(0),
-            TxStatus::Failed(reason) => {
+            TxStatus::Failed(failure) => {
                 buf.put_u8(1);
-                write_string(reason, buf);
+                failure.write(buf);
             }
         }
         self.fee.write(buf);
@@ -356,7 +553,7 @@ impl EncodeSize for Receipt {
     fn encode_size(&self) -> usize {
         let status = match &self.status {
             TxStatus::Success => 1,
-            TxStatus::Failed(reason) => 1 + string_size(reason),
+            TxStatus::Failed(failure) => 1 + failure.encode_size(),
         };
         Hash::SIZE
             + status
@@ -376,7 +573,7 @@ impl Read for Receipt {
         let tx = Hash::read(buf)?;
         let status = match u8::read(buf)? {
             0 => TxStatus::Success,
-            1 => TxStatus::Failed(read_string(buf, MAX_REASON_BYTES)?),
+            1 => TxStatus::Failed(Failure::read(buf)?),
             other => return Err(CodecError::InvalidEnum(other)),
         };
         Ok(Receipt {
@@ -477,7 +674,10 @@ mod tests {
                 },
                 Receipt {
                     tx: Hash::digest(b"y", &[]),
-                    status: TxStatus::Failed("insufficient funds".into()),
+                    status: TxStatus::Failed(Failure::new(
+                        3,
+                        vec![FailureArg::Int(7), FailureArg::Address(a)],
+                    )),
                     fee: Amount::from_base(3),
                     events: vec![Event::Unbonding {
                         staker: a,
@@ -500,6 +700,18 @@ mod tests {
         assert_ne!(changed.root(), receipts.root());
         let json = serde_json::to_string(&receipts).unwrap();
         assert!(json.contains("\"status\":\"failed\""), "{json}");
+        assert_eq!(
+            serde_json::from_str::<BlockReceipts>(&json).unwrap(),
+            receipts
+        );
+        // The rendered message is neither encoded nor compared.
+        let mut annotated = receipts.clone();
+        if let TxStatus::Failed(f) = &mut annotated.txs[1].status {
+            f.message = Some("long text ".repeat(100));
+        }
+        assert_eq!(annotated, receipts);
+        assert_eq!(annotated.to_bytes(), receipts.to_bytes());
+        assert_eq!(annotated.root(), receipts.root());
     }
 
     #[test]
@@ -536,6 +748,17 @@ mod tests {
                 holder: a,
                 amount: Amount::from_base(98),
             },
+            Event::ValidatorRegistered {
+                validator: a,
+                p2p: "10.0.0.1:27657".into(),
+            },
+            Event::ValidatorJailed {
+                validator: b,
+                epoch: 4,
+                missed: 9,
+                led: 10,
+            },
+            Event::ValidatorUnjailed { validator: b },
         ];
         for event in events {
             let mut bytes = Vec::new();
@@ -544,6 +767,27 @@ mod tests {
             assert_eq!(Event::decode_cfg(bytes.clone(), &()).unwrap(), event);
             let json = serde_json::to_string(&event).unwrap();
             assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn failures_with_too_many_args_do_not_decode() {
+        let failure = Failure::new(1, vec![FailureArg::Int(1); MAX_FAILURE_ARGS + 1]);
+        let mut bytes = Vec::new();
+        buf_write_raw(&failure, &mut bytes);
+        assert!(Failure::decode_cfg(bytes, &()).is_err());
+        let ok = Failure::new(1, vec![FailureArg::Int(1); MAX_FAILURE_ARGS]);
+        let mut bytes = Vec::new();
+        ok.write(&mut bytes);
+        assert_eq!(Failure::decode_cfg(bytes, &()).unwrap(), ok);
+    }
+
+    /// Write every argument, ignoring the cap (what a hostile encoder would send).
+    fn buf_write_raw(failure: &Failure, buf: &mut Vec<u8>) {
+        buf.put_u16(failure.code);
+        buf.put_u8(failure.args.len() as u8);
+        for arg in &failure.args {
+            arg.write(buf);
         }
     }
 

@@ -6,6 +6,10 @@
 //!   the signed bytes makes a transaction useless on any other chain.
 //! * A signed transaction on the wire is `encode(tx) || signature(64 bytes)` and may
 //!   be at most [`MAX_TX_BYTES`] long.
+//! * A block commits to its transactions by their *leaf hashes*,
+//!   `sha256("tessera/tx-leaf/v1" || encode(tx) || signature)`: unlike the id, the leaf
+//!   covers the signature bytes, so a block's hash pins every byte of its body (see
+//!   `docs/decisions/0012-txs-root-over-signed-bytes.md`).
 
 use crate::{
     codec::{
@@ -25,6 +29,9 @@ pub const MAX_TX_BYTES: usize = 16 * 1024;
 /// Namespace of transaction signatures.
 pub const TX_NAMESPACE: &[u8] = b"tessera/tx";
 const TX_ID_DOMAIN: &[u8] = b"tessera/tx/v1";
+const TX_LEAF_DOMAIN: &[u8] = b"tessera/tx-leaf/v1";
+/// Longest p2p address a validator may register (`ip:port`), in bytes.
+pub const MAX_P2P_ADDRESS_BYTES: usize = 64;
 const MAX_CHAIN_ID_LEN: usize = 32;
 
 /// Longest model name, in bytes (1–64 characters of `a-z`, `0-9`, `-`).
@@ -435,6 +442,13 @@ pub enum Call {
     /// staking: prove that a validator signed two different proposals in one consensus
     /// round; the validator's stake is slashed (see `tessera_state::staking::slashing`).
     ReportDoubleSign(Box<DoubleSign>),
+    /// staking: register the signer as a validator (its account key is its consensus
+    /// key) reachable at `p2p` (`ip:port`), or change the address of a registered one.
+    /// It is chosen for a set only while its bonded stake is at least `min_self_bond`.
+    RegisterValidator { p2p: String },
+    /// staking: end the signer's jailing (for missed leader duties); it may be chosen
+    /// again at the next epoch boundary.
+    Unjail,
 }
 
 impl Call {
@@ -449,6 +463,8 @@ impl Call {
             Call::TransferShares { .. } => 6,
             Call::ClaimRoyalties { .. } => 7,
             Call::ReportDoubleSign(_) => 8,
+            Call::RegisterValidator { .. } => 9,
+            Call::Unjail => 10,
         }
     }
 
@@ -464,6 +480,8 @@ impl Call {
             Call::TransferShares { .. } => "transfer_shares",
             Call::ClaimRoyalties { .. } => "claim_royalties",
             Call::ReportDoubleSign(_) => "report_double_sign",
+            Call::RegisterValidator { .. } => "register_validator",
+            Call::Unjail => "unjail",
         }
     }
 }
@@ -495,6 +513,8 @@ impl Write for Call {
             }
             Call::ClaimRoyalties { model } => model.write(buf),
             Call::ReportDoubleSign(evidence) => evidence.write(buf),
+            Call::RegisterValidator { p2p } => write_string(p2p, buf),
+            Call::Unjail => {}
         }
     }
 }
@@ -512,6 +532,8 @@ impl EncodeSize for Call {
             Call::TransferShares { .. } => ModelId::SIZE + Address::SIZE + Shares::SIZE,
             Call::ClaimRoyalties { .. } => ModelId::SIZE,
             Call::ReportDoubleSign(evidence) => evidence.encode_size(),
+            Call::RegisterValidator { p2p } => string_size(p2p),
+            Call::Unjail => 0,
         }
     }
 }
@@ -547,6 +569,10 @@ impl Read for Call {
                 model: ModelId::read(buf)?,
             },
             8 => Call::ReportDoubleSign(Box::new(DoubleSign::read(buf)?)),
+            9 => Call::RegisterValidator {
+                p2p: read_string(buf, MAX_P2P_ADDRESS_BYTES)?,
+            },
+            10 => Call::Unjail,
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }
@@ -631,18 +657,31 @@ pub struct SignedTransaction {
     tx: Transaction,
     signature: Signature,
     id: Hash,
+    /// Hash of the full signed bytes (what a block's transactions root commits to).
+    leaf: Hash,
     size_bytes: usize,
 }
 
 impl SignedTransaction {
     fn assemble(tx: Transaction, signature: Signature, id: Hash) -> SignedTransaction {
         let size_bytes = tx.encode_size() + Signature::SIZE;
+        let mut bytes = Vec::with_capacity(size_bytes);
+        tx.write(&mut bytes);
+        signature.write(&mut bytes);
+        let leaf = Hash::digest(TX_LEAF_DOMAIN, &[&bytes]);
         SignedTransaction {
             tx,
             signature,
             id,
+            leaf,
             size_bytes,
         }
+    }
+
+    /// The hash a block's transactions root commits to: it covers the signature, so
+    /// two encodings of one transaction (same id) have different leaves.
+    pub fn leaf_hash(&self) -> Hash {
+        self.leaf
     }
 
     pub fn tx(&self) -> &Transaction {
