@@ -1,8 +1,20 @@
 //! The one error type of the state machine. Each variant says what to do next.
+//!
+//! A failed call's receipt records the error as a [`Failure`]: a stable numeric code
+//! ([`StateError::code`]) and at most four numbers or addresses, never text, so a
+//! reworded message cannot fork the chain. [`render`] turns a recorded failure back into
+//! the message at the API edge; text fields that were not recorded are shown by a
+//! placeholder. Codes are never reused: a retired variant keeps its number.
+//!
+//! # Invariants (tested in `tests/failure_codes.rs`)
+//! * every variant has its own code, and `from_failure(e.failure())` has the same code
+//!   and arguments as `e`.
+//! * a failure encodes to at most [`tessera_types::receipt::MAX_FAILURE_ARGS`] arguments.
 
 use tessera_types::{
+    cid::CidReason,
     tx::{ModelId, Shares},
-    Address, Amount, ChainId,
+    Address, Amount, ChainId, Failure, FailureArg,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,12 +101,313 @@ pub enum StateError {
     NothingToClaim { model: ModelId },
     #[error("royalty accounting of model {model} would overflow in {what}: the amount is beyond the bounds documented in state::models (claim accrued royalties, or credit smaller amounts)")]
     RoyaltyOverflow { model: ModelId, what: &'static str },
-    #[error("double-sign evidence refused: {0}")]
-    InvalidEvidence(String),
+    #[error("double-sign evidence refused: {reason}")]
+    InvalidEvidence { reason: String },
     #[error("validator {validator} was already slashed in epoch {epoch}: one penalty per epoch")]
     AlreadySlashed { validator: Address, epoch: u64 },
     #[error("validator {validator} has no stake left to slash")]
     NothingToSlash { validator: Address },
+    #[error("invalid p2p address: {reason}; register the ip:port your node's p2p listens on, e.g. 203.0.113.7:27657")]
+    InvalidP2pAddress { reason: &'static str },
+    #[error("{who} is not a registered validator: send register_validator first")]
+    NotValidator { who: Address },
+    #[error("validator {who} is not jailed: nothing to unjail")]
+    NotJailed { who: Address },
+    #[error("block view {view} does not follow the previous block's view {last} in this epoch")]
+    ViewNotIncreasing { view: u64, last: u64 },
+    #[error("evidence of epoch {epoch} is from the future (current epoch {current})")]
+    EvidenceFromFuture { epoch: u64, current: u64 },
+    #[error("evidence of epoch {epoch} is too old: the current epoch is {current} and evidence is accepted for {max_age} epochs after its own")]
+    EvidenceTooOld {
+        epoch: u64,
+        current: u64,
+        max_age: u64,
+    },
+    #[error("{validator} was not in the validator set of epoch {epoch}: nothing it signed there is slashable")]
+    NotInSet { validator: Address, epoch: u64 },
+    #[error("the call failed with error code {code}, which this version of tessera does not know: upgrade to read it")]
+    Unrecognized { code: u16 },
+}
+
+/// Placeholder for text a recorded failure does not carry.
+const NOT_RECORDED: &str = "(see the transaction)";
+
+fn int(v: impl Into<u128>) -> FailureArg {
+    FailureArg::Int(v.into())
+}
+
+fn amount(a: &Amount) -> FailureArg {
+    FailureArg::Int(a.base())
+}
+
+fn addr(a: &Address) -> FailureArg {
+    FailureArg::Address(*a)
+}
+
+/// A u128 argument as u64 (saturating: arguments come from our own encoding).
+fn u64_of(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+impl StateError {
+    /// The stable code recorded in receipts.
+    pub fn code(&self) -> u16 {
+        use StateError::*;
+        match self {
+            WrongChain { .. } => 1,
+            StaleNonce { .. } => 2,
+            FutureNonce { .. } => 3,
+            FeeTooLow { .. } => 4,
+            InsufficientFunds { .. } => 5,
+            InsufficientStake { .. } => 6,
+            NotLocked { .. } => 7,
+            NothingToWithdraw { .. } => 8,
+            TooManyUnbonding { .. } => 9,
+            ZeroAmount => 10,
+            Overflow(_) => 11,
+            Corrupt { .. } => 12,
+            InvalidGenesis(_) => 13,
+            InvalidParams(_) => 14,
+            Missing(_) => 15,
+            InvalidModelName { .. } => 16,
+            InvalidCid { .. } => 17,
+            InvalidModelField { .. } => 18,
+            InvalidTotalShares { .. } => 19,
+            InvalidSplit { .. } => 20,
+            InvalidDataLinks { .. } => 21,
+            ModelNameTaken { .. } => 22,
+            UnknownModel { .. } => 23,
+            NotModelCreator { .. } => 24,
+            TooManyVersions { .. } => 25,
+            SameManifest { .. } => 26,
+            InsufficientShares { .. } => 27,
+            SelfTransfer => 28,
+            NothingToClaim { .. } => 29,
+            RoyaltyOverflow { .. } => 30,
+            InvalidEvidence { .. } => 31,
+            AlreadySlashed { .. } => 32,
+            NothingToSlash { .. } => 33,
+            InvalidP2pAddress { .. } => 34,
+            NotValidator { .. } => 35,
+            NotJailed { .. } => 36,
+            ViewNotIncreasing { .. } => 37,
+            EvidenceFromFuture { .. } => 38,
+            EvidenceTooOld { .. } => 39,
+            NotInSet { .. } => 40,
+            Unrecognized { code } => *code,
+        }
+    }
+
+    /// The error as a receipt records it: its code and numeric or address arguments.
+    pub fn failure(&self) -> Failure {
+        use StateError::*;
+        let args = match self {
+            StaleNonce { expected, got } | FutureNonce { expected, got } => {
+                vec![int(*expected), int(*got)]
+            }
+            FeeTooLow { required, max_fee } => vec![amount(required), amount(max_fee)],
+            InsufficientFunds { needed, available } => vec![amount(needed), amount(available)],
+            InsufficientStake {
+                requested,
+                available,
+            } => vec![amount(requested), amount(available)],
+            NotLocked { requested, locked } => vec![amount(requested), amount(locked)],
+            NothingToWithdraw {
+                height,
+                next_release,
+            } => match next_release {
+                Some(next) => vec![int(*height), int(*next)],
+                None => vec![int(*height)],
+            },
+            TooManyUnbonding { max } => vec![int(u64::try_from(*max).unwrap_or(u64::MAX))],
+            InvalidTotalShares { total, max } => vec![int(total.get()), int(max.get())],
+            InvalidSplit { total_bps } => vec![int(*total_bps)],
+            ModelNameTaken { model, .. }
+            | UnknownModel { model }
+            | SameManifest { model, .. }
+            | NothingToClaim { model }
+            | RoyaltyOverflow { model, .. } => vec![int(model.0)],
+            NotModelCreator { model, creator } => vec![int(model.0), addr(creator)],
+            TooManyVersions { model, max } => {
+                vec![int(model.0), int(u64::try_from(*max).unwrap_or(u64::MAX))]
+            }
+            InsufficientShares {
+                model,
+                requested,
+                available,
+            } => vec![int(model.0), int(requested.get()), int(available.get())],
+            AlreadySlashed { validator, epoch } | NotInSet { validator, epoch } => {
+                vec![addr(validator), int(*epoch)]
+            }
+            NothingToSlash { validator } => vec![addr(validator)],
+            NotValidator { who } | NotJailed { who } => vec![addr(who)],
+            ViewNotIncreasing { view, last } => vec![int(*view), int(*last)],
+            EvidenceFromFuture { epoch, current } => vec![int(*epoch), int(*current)],
+            EvidenceTooOld {
+                epoch,
+                current,
+                max_age,
+            } => vec![int(*epoch), int(*current), int(*max_age)],
+            WrongChain { .. }
+            | ZeroAmount
+            | Overflow(_)
+            | Corrupt { .. }
+            | InvalidGenesis(_)
+            | InvalidParams(_)
+            | Missing(_)
+            | InvalidModelName { .. }
+            | InvalidCid { .. }
+            | InvalidModelField { .. }
+            | InvalidDataLinks { .. }
+            | SelfTransfer
+            | InvalidEvidence { .. }
+            | InvalidP2pAddress { .. }
+            | Unrecognized { .. } => Vec::new(),
+        };
+        Failure::new(self.code(), args)
+    }
+
+    /// The error a recorded failure stands for; text it did not record is a placeholder.
+    pub fn from_failure(f: &Failure) -> StateError {
+        use StateError::*;
+        let (a, b, c) = (f.int(0), f.int(1), f.int(2));
+        let model = ModelId(u64_of(a));
+        let text = || NOT_RECORDED.to_string();
+        let usize_of = |v: u128| usize::try_from(v).unwrap_or(usize::MAX);
+        match f.code {
+            1 => match (ChainId::new("unknown"), ChainId::new("unknown")) {
+                (Ok(expected), Ok(got)) => WrongChain { expected, got },
+                _ => Unrecognized { code: f.code },
+            },
+            2 => StaleNonce {
+                expected: u64_of(a),
+                got: u64_of(b),
+            },
+            3 => FutureNonce {
+                expected: u64_of(a),
+                got: u64_of(b),
+            },
+            4 => FeeTooLow {
+                required: Amount::from_base(a),
+                max_fee: Amount::from_base(b),
+            },
+            5 => InsufficientFunds {
+                needed: Amount::from_base(a),
+                available: Amount::from_base(b),
+            },
+            6 => InsufficientStake {
+                requested: Amount::from_base(a),
+                available: Amount::from_base(b),
+            },
+            7 => NotLocked {
+                requested: Amount::from_base(a),
+                locked: Amount::from_base(b),
+            },
+            8 => NothingToWithdraw {
+                height: u64_of(a),
+                next_release: (f.args.len() > 1).then(|| u64_of(b)),
+            },
+            9 => TooManyUnbonding { max: usize_of(a) },
+            10 => ZeroAmount,
+            11 => Overflow("an amount"),
+            12 => Corrupt {
+                key: text(),
+                reason: text(),
+            },
+            13 => InvalidGenesis(text()),
+            14 => InvalidParams(text()),
+            15 => Missing("an entry"),
+            16 => InvalidModelName { name: text() },
+            17 => InvalidCid {
+                cid: text(),
+                reason: CidReason::UnknownBase,
+            },
+            18 => InvalidModelField {
+                field: "field",
+                reason: NOT_RECORDED,
+            },
+            19 => InvalidTotalShares {
+                total: Shares::new(u64_of(a)),
+                max: Shares::new(u64_of(b)),
+            },
+            20 => InvalidSplit {
+                total_bps: u32::try_from(a).unwrap_or(u32::MAX),
+            },
+            21 => InvalidDataLinks {
+                reason: NOT_RECORDED,
+            },
+            22 => ModelNameTaken {
+                name: text(),
+                model,
+            },
+            23 => UnknownModel { model },
+            24 => NotModelCreator {
+                model,
+                creator: f.address(1),
+            },
+            25 => TooManyVersions {
+                model,
+                max: usize_of(b),
+            },
+            26 => SameManifest { model, cid: text() },
+            27 => InsufficientShares {
+                model,
+                requested: Shares::new(u64_of(b)),
+                available: Shares::new(u64_of(c)),
+            },
+            28 => SelfTransfer,
+            29 => NothingToClaim { model },
+            30 => RoyaltyOverflow {
+                model,
+                what: "an amount",
+            },
+            31 => InvalidEvidence { reason: text() },
+            32 => AlreadySlashed {
+                validator: f.address(0),
+                epoch: u64_of(b),
+            },
+            33 => NothingToSlash {
+                validator: f.address(0),
+            },
+            34 => InvalidP2pAddress {
+                reason: NOT_RECORDED,
+            },
+            35 => NotValidator { who: f.address(0) },
+            36 => NotJailed { who: f.address(0) },
+            37 => ViewNotIncreasing {
+                view: u64_of(a),
+                last: u64_of(b),
+            },
+            38 => EvidenceFromFuture {
+                epoch: u64_of(a),
+                current: u64_of(b),
+            },
+            39 => EvidenceTooOld {
+                epoch: u64_of(a),
+                current: u64_of(b),
+                max_age: u64_of(c),
+            },
+            40 => NotInSet {
+                validator: f.address(0),
+                epoch: u64_of(b),
+            },
+            code => Unrecognized { code },
+        }
+    }
+}
+
+/// The message of a recorded failure, for people (API responses, the CLI).
+pub fn render(failure: &Failure) -> String {
+    StateError::from_failure(failure).to_string()
+}
+
+/// Fill in the rendered message of every failed receipt (at the API edge).
+pub fn annotate(receipts: &mut tessera_types::BlockReceipts) {
+    for receipt in &mut receipts.txs {
+        if let tessera_types::TxStatus::Failed(failure) = &mut receipt.status {
+            failure.message = Some(render(failure));
+        }
+    }
 }
 
 /// Shorthand for checked arithmetic: `checked(a.checked_add(b), "what")?`.

@@ -4,12 +4,18 @@
 //! everything here assumes the signer really signed.
 //!
 //! # Stages per transaction
-//! 1. admission ([`Executor::check`]): chain id, exact next nonce, fee ≤ max_fee, fee
-//!    ≤ balance. A failure *rejects* the transaction: it changes nothing and a block
-//!    that contains it is invalid.
+//! 1. admission ([`Executor::check`]): first the stateless checks of the call
+//!    ([`check_stateless`]: sizes, characters, addresses, evidence signatures), then
+//!    against state: chain id, exact next nonce, fee ≤ max_fee, fee ≤ balance. A failure
+//!    *rejects* the transaction: it changes nothing and a block that contains it is
+//!    invalid (the mempool runs the same checks, so proposers never include one).
 //! 2. the fee is charged and the nonce bumped, in the block's overlay.
 //! 3. the call runs in a child overlay; on error the child is dropped and the receipt
-//!    says `failed` with the reason, so a failed call costs exactly fee and nonce.
+//!    says `failed` with the error's stable code and numeric arguments (never its text),
+//!    so a failed call costs exactly fee and nonce.
+//! 4. after the last transaction, [`Executor::finish`] mints the block reward, records
+//!    the block's view for liveness and, at an epoch's end, jails absent validators and
+//!    chooses the next set (`staking::epochs`).
 //!
 //! # Invariants
 //! * a rejected transaction leaves the executor's state unchanged.
@@ -29,6 +35,8 @@ use tessera_types::{
 pub struct BlockContext {
     pub chain_id: ChainId,
     pub height: u64,
+    /// The consensus view the block was proposed in (see `BlockHeader::view`).
+    pub view: u64,
     pub proposer: Address,
 }
 
@@ -113,7 +121,6 @@ impl<'a> Executor<'a> {
             dispatch(
                 &mut child,
                 &self.params,
-                &self.ctx.chain_id,
                 self.ctx.height,
                 &signer,
                 &tx.tx().call,
@@ -126,7 +133,7 @@ impl<'a> Executor<'a> {
                 events.extend(call_events);
                 TxStatus::Success
             }
-            Err(e) => TxStatus::Failed(e.to_string()),
+            Err(e) => TxStatus::Failed(e.failure()),
         };
         self.receipts.push(Receipt {
             tx: tx.id(),
@@ -152,7 +159,12 @@ impl<'a> Executor<'a> {
                 amount: reward,
             });
         }
-        staking::epochs::on_block_end(&mut self.state, &self.params, self.ctx.height)?;
+        block_events.extend(staking::epochs::on_block(
+            &mut self.state,
+            &self.params,
+            self.ctx.height,
+            self.ctx.view,
+        )?);
         Ok(BlockOutcome {
             writes: self.state.into_writes(),
             receipts: BlockReceipts {
@@ -173,7 +185,58 @@ pub fn call_spend(call: &Call) -> Amount {
         | Call::AddModelVersion { .. }
         | Call::TransferShares { .. }
         | Call::ClaimRoyalties { .. }
-        | Call::ReportDoubleSign(_) => Amount::ZERO,
+        | Call::ReportDoubleSign(_)
+        | Call::RegisterValidator { .. }
+        | Call::Unjail => Amount::ZERO,
+    }
+}
+
+/// The checks of a call that need no state: sizes, characters, non-zero amounts,
+/// addresses, evidence signatures. Run at admission, so a transaction that fails them
+/// never reaches a block (and no failure text depends on them).
+pub fn check_stateless(
+    chain_id: &ChainId,
+    signer: &Address,
+    call: &Call,
+) -> Result<(), StateError> {
+    match call {
+        Call::Transfer { amount, .. } | Call::Bond { amount } | Call::Unbond { amount } => {
+            non_zero(*amount)
+        }
+        Call::RegisterModel(spec) => models::check_spec(spec),
+        Call::AddModelVersion {
+            manifest_cid, note, ..
+        } => {
+            models::check_cid(manifest_cid)?;
+            models::check_note(note)
+        }
+        Call::TransferShares { to, amount, .. } => {
+            if amount.is_zero() {
+                return Err(StateError::ZeroAmount);
+            }
+            if to == signer {
+                return Err(StateError::SelfTransfer);
+            }
+            Ok(())
+        }
+        Call::ReportDoubleSign(evidence) => {
+            evidence
+                .verify(chain_id)
+                .map(drop)
+                .map_err(|e| StateError::InvalidEvidence {
+                    reason: e.to_string(),
+                })
+        }
+        Call::RegisterValidator { p2p } => staking::validators::check_p2p(p2p),
+        Call::Withdraw | Call::ClaimRoyalties { .. } | Call::Unjail => Ok(()),
+    }
+}
+
+fn non_zero(amount: Amount) -> Result<(), StateError> {
+    if amount.is_zero() {
+        Err(StateError::ZeroAmount)
+    } else {
+        Ok(())
     }
 }
 
@@ -194,6 +257,7 @@ pub fn admission(
             got: inner.chain_id.clone(),
         });
     }
+    check_stateless(chain_id, &tx.sender(), &inner.call)?;
     let acct = bank::account(state, &tx.sender())?;
     if inner.nonce < acct.nonce {
         return Err(StateError::StaleNonce {
@@ -230,7 +294,6 @@ pub fn admission(
 fn dispatch(
     state: &mut Overlay<'_>,
     params: &Params,
-    chain_id: &ChainId,
     height: u64,
     signer: &Address,
     call: &Call,
@@ -251,7 +314,11 @@ fn dispatch(
         }
         Call::ClaimRoyalties { model } => models::claim_royalties(state, *model, signer),
         Call::ReportDoubleSign(evidence) => {
-            staking::slashing::report_double_sign(state, params, chain_id, evidence)
+            staking::slashing::report_double_sign(state, params, height, evidence)
         }
+        Call::RegisterValidator { p2p } => {
+            staking::validators::register(state, height, signer, p2p)
+        }
+        Call::Unjail => staking::validators::unjail(state, signer),
     }
 }

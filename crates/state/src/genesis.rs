@@ -4,7 +4,9 @@
 //! * the genesis supply equals Σ balances + Σ bonded of the listed accounts, and is
 //!   at most `max_supply`.
 //! * every address appears once.
-//! * every account with bonded stake is a valid ed25519 key (it may be chosen to validate).
+//! * every account registered as a validator is a valid ed25519 key (its consensus key)
+//!   with a valid p2p address; epoch 0's set is chosen from those validators by the same
+//!   rule as every later set (`staking::epochs`).
 
 use crate::{
     bank::{self, Account, Supply},
@@ -28,6 +30,18 @@ pub struct GenesisAccount {
     /// Stake bonded from the start (the dev chain's validator).
     #[serde(default)]
     pub bonded: Amount,
+    /// Registered as a validator from the start (chosen for epoch 0 if its bonded stake
+    /// is at least `min_self_bond`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<GenesisValidator>,
+}
+
+/// A validator registered at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// Where its node's p2p network listens (`ip:port`).
+    pub p2p: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -62,12 +76,8 @@ impl Genesis {
                     acct.address
                 )));
             }
-            if !acct.bonded.is_zero() && tessera_types::keys::public_key_of(&acct.address).is_err()
-            {
-                return Err(StateError::InvalidGenesis(format!(
-                    "address {} has bonded stake but is not an ed25519 public key, so it cannot validate",
-                    acct.address
-                )));
+            if let Some(validator) = &acct.validator {
+                check_validator(&acct.address, validator)?;
             }
             total = add(add(total, acct.balance)?, acct.bonded)?;
         }
@@ -102,10 +112,23 @@ impl Genesis {
             if !acct.bonded.is_zero() {
                 staking::bond(&mut state, &acct.address, acct.bonded)?;
             }
+            if let Some(validator) = &acct.validator {
+                staking::validators::register(&mut state, 0, &acct.address, &validator.p2p)?;
+            }
         }
         staking::epochs::select(&mut state, &self.params, 0, 0)?;
         Ok(state.into_writes())
     }
+}
+
+fn check_validator(address: &Address, validator: &GenesisValidator) -> Result<(), StateError> {
+    if tessera_types::keys::public_key_of(address).is_err() {
+        return Err(StateError::InvalidGenesis(format!(
+            "validator {address} is not an ed25519 public key, so it cannot sign votes"
+        )));
+    }
+    staking::validators::check_p2p(&validator.p2p)
+        .map_err(|e| StateError::InvalidGenesis(format!("validator {address}: {e}")))
 }
 
 fn add(a: Amount, b: Amount) -> Result<Amount, StateError> {

@@ -43,6 +43,6 @@ pub mod staking;
 
 pub use error::StateError;
 pub use exec::{BlockContext, BlockOutcome, Executor};
-pub use genesis::{Genesis, GenesisAccount};
+pub use genesis::{Genesis, GenesisAccount, GenesisValidator};
 pub use kv::{MemState, Overlay, StateView, Write};
 pub use params::Params;

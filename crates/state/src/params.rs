@@ -3,7 +3,13 @@
 //! # Invariants
 //! * `validate` passes for every stored `Params`: halving interval and unbonding
 //!   period are non-zero, the reward is not above the cap, the slash share is at most
-//!   10,000 bps, epochs are at least one block, 1 ≤ max_validators ≤ 1,024.
+//!   10,000 bps, epochs are at least one block, 1 ≤ max_validators ≤ 1,024, the
+//!   liveness threshold is at most 10,000 bps.
+//! * unbonding outlasts the evidence window:
+//!   `unbonding_blocks ≥ (evidence_max_age_epochs + 1) × epoch_blocks`, so at least one
+//!   full epoch longer than an epoch. A validator that unbonds while it votes still has
+//!   that stake when evidence of anything it signed in its last epoch arrives, up to the
+//!   evidence age limit.
 
 use crate::{kv::Overlay, StateError};
 use bytes::BufMut;
@@ -36,6 +42,14 @@ pub struct Params {
     pub epoch_blocks: u64,
     /// Most validators in an epoch's set (top bonded stake).
     pub max_validators: u16,
+    /// Least bonded stake a registered validator needs to be chosen for a set.
+    pub min_self_bond: Amount,
+    /// A member of an epoch's set that missed more than this share (bps) of the views it
+    /// led is jailed: left out of later sets until it sends `unjail`. 10,000 never jails.
+    pub liveness_max_missed_bps: u16,
+    /// Double-sign evidence of epoch `e` is accepted until the end of epoch
+    /// `e + evidence_max_age_epochs`.
+    pub evidence_max_age_epochs: u64,
 }
 
 impl Default for Params {
@@ -47,10 +61,13 @@ impl Default for Params {
             max_supply: Amount::from_base(1_000_000_000 * tessera_types::amount::BASE_PER_TSR),
             initial_block_reward: Amount::from_base(40 * tessera_types::amount::BASE_PER_TSR),
             halving_interval_blocks: 10_000_000,
-            unbonding_blocks: 100,
+            unbonding_blocks: 2_000,
             double_sign_slash_bps: 500,
             epoch_blocks: 1_000,
             max_validators: 100,
+            min_self_bond: Amount::from_base(10_000 * tessera_types::amount::BASE_PER_TSR),
+            liveness_max_missed_bps: 5_000,
+            evidence_max_age_epochs: 1,
         }
     }
 }
@@ -78,7 +95,26 @@ impl Params {
         {
             return bad("max_validators must be between 1 and 1024");
         }
-        Ok(())
+        if self.liveness_max_missed_bps > 10_000 {
+            return bad("liveness_max_missed_bps is above 10000 (100%)");
+        }
+        let window = self
+            .evidence_max_age_epochs
+            .checked_add(1)
+            .and_then(|epochs| epochs.checked_mul(self.epoch_blocks));
+        match window {
+            Some(blocks) if self.unbonding_blocks >= blocks => Ok(()),
+            Some(blocks) => Err(StateError::InvalidParams(format!(
+                "unbonding_blocks ({}) must be at least (evidence_max_age_epochs + 1) × epoch_blocks = {blocks}: a validator must not withdraw stake it could still be slashed for",
+                self.unbonding_blocks
+            ))),
+            None => bad("evidence_max_age_epochs × epoch_blocks overflows"),
+        }
+    }
+
+    /// The epoch that height `height` belongs to.
+    pub fn epoch_of(&self, height: u64) -> u64 {
+        height.checked_div(self.epoch_blocks).unwrap_or(0)
     }
 
     /// The fee for a transaction of `size_bytes` encoded bytes.
@@ -113,13 +149,16 @@ impl Write for Params {
         buf.put_u16(self.double_sign_slash_bps);
         buf.put_u64(self.epoch_blocks);
         buf.put_u16(self.max_validators);
+        self.min_self_bond.write(buf);
+        buf.put_u16(self.liveness_max_missed_bps);
+        buf.put_u64(self.evidence_max_age_epochs);
     }
 }
 
 impl EncodeSize for Params {
     fn encode_size(&self) -> usize {
-        // four amounts, a bool, three u64, two u16
-        4 * 16 + 1 + 3 * 8 + 2 * 2
+        // five amounts, a bool, four u64, three u16
+        5 * 16 + 1 + 4 * 8 + 3 * 2
     }
 }
 
@@ -137,6 +176,9 @@ impl Read for Params {
             double_sign_slash_bps: u16::read(buf)?,
             epoch_blocks: u64::read(buf)?,
             max_validators: u16::read(buf)?,
+            min_self_bond: Amount::read(buf)?,
+            liveness_max_missed_bps: u16::read(buf)?,
+            evidence_max_age_epochs: u64::read(buf)?,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Unit tests of genesis building.
 
 use tessera_state::{
-    bank, kv::MemState, staking, Genesis, GenesisAccount, Overlay, Params, StateError,
+    bank, kv::MemState, staking, Genesis, GenesisAccount, GenesisValidator, Overlay, Params,
+    StateError,
 };
 use tessera_types::{keys::public_key_of, Address, Amount, ChainId, Keypair};
 
@@ -19,11 +20,13 @@ fn genesis() -> Genesis {
                 address: staker(),
                 balance: Amount::from_base(10),
                 bonded: Amount::from_base(5),
+                validator: None,
             },
             GenesisAccount {
                 address: Address([2; 32]),
                 balance: Amount::from_base(3),
                 bonded: Amount::ZERO,
+                validator: None,
             },
         ],
     }
@@ -49,17 +52,41 @@ fn builds_accounts_stake_and_supply() {
 }
 
 #[test]
-fn bonded_accounts_must_be_keys() {
+fn validators_must_be_keys_with_p2p_addresses() {
     let not_a_key = (3..=255u8)
         .map(|b| Address([b; 32]))
         .find(|a| public_key_of(a).is_err())
         .unwrap();
+    let validator = |p2p: &str| Some(GenesisValidator { p2p: p2p.into() });
     let mut g = genesis();
     g.accounts[0].address = not_a_key;
+    g.build().unwrap();
+    g.accounts[0].validator = validator("10.0.0.1:27657");
     let err = g.build().unwrap_err();
     assert!(matches!(err, StateError::InvalidGenesis(_)), "{err}");
-    g.accounts[0].bonded = Amount::ZERO;
-    g.build().unwrap();
+    let mut g = genesis();
+    g.accounts[0].address = tessera_types::Keypair::from_seed(1).address();
+    for bad in ["", "localhost:1", "10.0.0.1:0", "0.0.0.0:27657", "10.0.0.1"] {
+        g.accounts[0].validator = validator(bad);
+        assert!(g.build().is_err(), "{bad:?} accepted");
+    }
+    g.accounts[0].validator = validator("10.0.0.1:27657");
+    g.params.min_self_bond = Amount::from_base(5);
+    let state: MemState = g
+        .build()
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap()))
+        .collect();
+    let set = tessera_state::staking::epochs::current(&Overlay::new(&state))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        set.members.len(),
+        1,
+        "the registered validator is epoch 0's set"
+    );
+    assert_eq!(set.members[0].p2p, "10.0.0.1:27657");
 }
 
 #[test]

@@ -34,6 +34,7 @@ fn genesis_state(params: &Params) -> MemState {
                 address: k.address(),
                 balance: Amount::from_base(10_000_000),
                 bonded: Amount::ZERO,
+                validator: None,
             })
             .collect(),
     };
@@ -143,7 +144,7 @@ proptest! {
 
     #[test]
     fn ledger_invariants_hold(blocks in prop::collection::vec(prop::collection::vec(op(), 0..12), 1..8), burn in any::<bool>()) {
-        let params = Params { unbonding_blocks: 2, burn_fees: burn, ..Params::default() };
+        let params = Params { unbonding_blocks: 2, epoch_blocks: 1, burn_fees: burn, ..Params::default() };
         let keys = keys();
         let mut addrs: Vec<Address> = keys.iter().map(Keypair::address).collect();
         let proposer = Keypair::from_seed(100).address();
@@ -154,7 +155,7 @@ proptest! {
         for (i, ops) in blocks.iter().enumerate() {
             let height = i as u64 + 1;
             let base = state.clone();
-            let mut exec = Executor::new(&base, BlockContext { chain_id: chain(), height, proposer }).unwrap();
+            let mut exec = Executor::new(&base, BlockContext { chain_id: chain(), height, view: height, proposer }).unwrap();
             let mut included = vec![0u64; keys.len()];
             for op in ops {
                 let tx = build_tx(op, &keys, nonces[op.signer] + included[op.signer]);
@@ -240,6 +241,7 @@ fn same_block_gives_same_writes() {
             BlockContext {
                 chain_id: chain(),
                 height: 1,
+                view: 1,
                 proposer: keys[1].address(),
             },
         )
@@ -266,6 +268,7 @@ fn wrong_chain_is_rejected() {
         BlockContext {
             chain_id: ChainId::new("other").unwrap(),
             height: 1,
+            view: 1,
             proposer: Address([0; 32]),
         },
     )

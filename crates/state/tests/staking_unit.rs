@@ -89,15 +89,36 @@ fn slash_takes_bonded_then_unbonding_and_burns() {
     let mut st = Overlay::new(&base);
     bond(&mut st, &who, amt(50)).unwrap();
     unbond(&mut st, &Params::default(), 1, &who, amt(20)).unwrap();
-    let (slashed, _) = slash(&mut st, &who, amt(40)).unwrap();
+    let (slashed, _) = slash(&mut st, &who, amt(40), 0).unwrap();
     assert_eq!(slashed, amt(40));
     let s = stake(&st, &who).unwrap();
     assert_eq!(s.bonded, amt(0));
     assert_eq!(s.unbonding_total().unwrap(), amt(10));
     assert_eq!(bank::supply(&st).unwrap().burned, amt(40));
-    let (more, _) = slash(&mut st, &who, amt(1_000)).unwrap();
+    let (more, _) = slash(&mut st, &who, amt(1_000), 0).unwrap();
     assert_eq!(more, amt(10));
     assert!(stake(&st, &who).unwrap().is_empty());
+}
+
+/// Stake unbonded before an infraction is not the infraction's to take: only entries
+/// released at or after `released_from` are slashed.
+#[test]
+fn slash_spares_unbonding_that_left_before_the_infraction() {
+    let (base, who) = setup(100);
+    let mut st = Overlay::new(&base);
+    let params = Params::default();
+    bond(&mut st, &who, amt(60)).unwrap();
+    unbond(&mut st, &params, 1, &who, amt(20)).unwrap(); // released at 1 + unbonding
+    unbond(&mut st, &params, 50, &who, amt(30)).unwrap(); // released at 50 + unbonding
+    let (slashed, _) = slash(&mut st, &who, amt(100), 10 + params.unbonding_blocks).unwrap();
+    assert_eq!(
+        slashed,
+        amt(40),
+        "the 10 bonded and the 30 unbonded at height 50"
+    );
+    let s = stake(&st, &who).unwrap();
+    assert_eq!(s.bonded, amt(0));
+    assert_eq!(s.unbonding_total().unwrap(), amt(20));
 }
 
 #[test]

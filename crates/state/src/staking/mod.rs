@@ -11,8 +11,12 @@
 //!   the balance.
 //! * `lock`/`unlock` mark bonded stake as held by another module; locked stake cannot
 //!   be unbonded.
-//! * `slash(amount)` burns up to `amount`, taken from bonded stake first, then from
-//!   unbonding entries (earliest release first), so unbonding cannot dodge a penalty.
+//! * `slash(amount, since)` burns up to `amount`, taken from bonded stake first, then
+//!   from the unbonding entries created at or after height `since` (earliest release
+//!   first), so unbonding after an infraction cannot dodge its penalty, while stake that
+//!   left before it is not taken.
+//! * the validator rules (registration, the validator power index, jailing) are in
+//!   [`validators`]; epochs and the sets chosen for them in [`epochs`].
 //!
 //! # Invariants
 //! * `locked ≤ bonded` for every account.
@@ -24,6 +28,7 @@
 
 pub mod epochs;
 pub mod slashing;
+pub mod validators;
 
 use crate::{bank, error::checked, kv::key, kv::Overlay, Params, StateError, StateView as _};
 use bytes::BufMut;
@@ -150,7 +155,7 @@ pub fn stake(state: &Overlay<'_>, who: &Address) -> Result<Stake, StateError> {
     Ok(state.read(&stake_key(who))?.unwrap_or_default())
 }
 
-/// Store `who`'s stake and keep the power index in step with its bonded amount.
+/// Store `who`'s stake and keep the power indexes in step with its bonded amount.
 fn set_stake(state: &mut Overlay<'_>, who: &Address, stake: &Stake) -> Result<(), StateError> {
     let old = self::stake(state, who)?;
     if old.bonded != stake.bonded {
@@ -160,6 +165,7 @@ fn set_stake(state: &mut Overlay<'_>, who: &Address, stake: &Stake) -> Result<()
         if !stake.bonded.is_zero() {
             state.set(power_key(who, stake.bonded), Vec::new());
         }
+        validators::on_bonded_change(state, who, old.bonded, stake.bonded)?;
     }
     if stake.is_empty() {
         state.delete(stake_key(who));
@@ -172,11 +178,33 @@ fn set_stake(state: &mut Overlay<'_>, who: &Address, stake: &Stake) -> Result<()
 /// Power-index key: `power/ ‖ (u128::MAX − bonded) BE ‖ address`, so key order is bonded
 /// stake descending, then address ascending.
 pub fn power_key(who: &Address, bonded: Amount) -> Vec<u8> {
+    order_key(POWER_PREFIX, who, bonded)
+}
+
+/// An index key under `prefix` ordering accounts by stake descending, then address
+/// ascending: `prefix ‖ (u128::MAX − bonded) BE ‖ address`.
+pub fn order_key(prefix: &[u8], who: &Address, bonded: Amount) -> Vec<u8> {
     let mut suffix = Vec::with_capacity(16 + 32);
     // `!x` is `u128::MAX − x`.
     suffix.extend_from_slice(&(!bonded.base()).to_be_bytes());
     suffix.extend_from_slice(who.as_bytes());
-    key(POWER_PREFIX, &suffix)
+    key(prefix, &suffix)
+}
+
+/// The account and stake an [`order_key`] under `prefix` encodes; `None` for a key
+/// outside the prefix.
+pub fn read_order_key(prefix: &[u8], k: &[u8]) -> Result<Option<(Address, Amount)>, StateError> {
+    let Some(suffix) = k.strip_prefix(prefix) else {
+        return Ok(None);
+    };
+    let corrupt = || StateError::Corrupt {
+        key: String::from_utf8_lossy(k).into_owned(),
+        reason: "stake index key is not 48 bytes".into(),
+    };
+    let (inverse, address) = suffix.split_at_checked(16).ok_or_else(corrupt)?;
+    let inverse = u128::from_be_bytes(inverse.try_into().map_err(|_| corrupt())?);
+    let address = Address(address.try_into().map_err(|_| corrupt())?);
+    Ok(Some((address, Amount::from_base(!inverse))))
 }
 
 /// The `n` accounts with the most bonded stake (ties: lower address first), with it.
@@ -187,17 +215,10 @@ pub fn top_bonded(state: &Overlay<'_>, n: usize) -> Result<Vec<(Address, Amount)
         let Some(k) = state.key_at_or_after(&cursor) else {
             break;
         };
-        let Some(suffix) = k.strip_prefix(POWER_PREFIX) else {
+        let Some(entry) = read_order_key(POWER_PREFIX, &k)? else {
             break;
         };
-        let corrupt = || StateError::Corrupt {
-            key: String::from_utf8_lossy(&k).into_owned(),
-            reason: "power index key is not 48 bytes".into(),
-        };
-        let (inverse, address) = suffix.split_at_checked(16).ok_or_else(corrupt)?;
-        let inverse = u128::from_be_bytes(inverse.try_into().map_err(|_| corrupt())?);
-        let address = Address(address.try_into().map_err(|_| corrupt())?);
-        out.push((address, Amount::from_base(!inverse)));
+        out.push(entry);
         cursor = crate::kv::successor(&k);
     }
     Ok(out)
@@ -340,12 +361,16 @@ pub fn unlock(state: &mut Overlay<'_>, who: &Address, amount: Amount) -> Result<
     Ok(())
 }
 
-/// Hook: burn up to `amount` of `who`'s stake as a penalty. Returns what was slashed
-/// (less than `amount` when the stake is smaller) and its event.
+/// Hook: burn up to `amount` of `who`'s stake as a penalty: bonded stake first, then the
+/// unbonding entries released at or after `released_from` (those unbonded at or after
+/// the infraction, for `released_from = infraction height + unbonding_blocks`; pass 0 to
+/// take from every entry). Returns what was slashed (less than `amount` when the stake
+/// is smaller) and its event.
 pub fn slash(
     state: &mut Overlay<'_>,
     who: &Address,
     amount: Amount,
+    released_from: u64,
 ) -> Result<(Amount, Event), StateError> {
     let mut s = stake(state, who)?;
     let from_bonded = amount.min(s.bonded);
@@ -354,7 +379,11 @@ pub fn slash(
     let mut remaining = checked(amount.checked_sub(from_bonded), "slash")?;
     let mut from_unbonding = Amount::ZERO;
     s.unbonding.sort_by_key(|e| e.release_height);
-    for entry in s.unbonding.iter_mut() {
+    for entry in s
+        .unbonding
+        .iter_mut()
+        .filter(|e| e.release_height >= released_from)
+    {
         let take = remaining.min(entry.amount);
         entry.amount = checked(entry.amount.checked_sub(take), "unbonding")?;
         remaining = checked(remaining.checked_sub(take), "slash")?;

@@ -1,0 +1,184 @@
+//! Receipts record failures as stable codes with numeric arguments: every error has its
+//! own code, and a recorded failure renders back to the same error (text it did not
+//! record aside).
+
+use std::collections::BTreeSet;
+use tessera_state::{error::render, StateError};
+use tessera_types::{
+    cid::CidReason,
+    receipt::MAX_FAILURE_ARGS,
+    tx::{ModelId, Shares},
+    Address, Amount, ChainId, Failure,
+};
+
+/// One value of every variant, with distinct numbers so arguments cannot be mixed up.
+fn every_error() -> Vec<StateError> {
+    use StateError::*;
+    let a = Address([7; 32]);
+    let amt = Amount::from_base;
+    vec![
+        WrongChain {
+            expected: ChainId::new("a").unwrap(),
+            got: ChainId::new("b").unwrap(),
+        },
+        StaleNonce {
+            expected: 3,
+            got: 1,
+        },
+        FutureNonce {
+            expected: 3,
+            got: 9,
+        },
+        FeeTooLow {
+            required: amt(5),
+            max_fee: amt(4),
+        },
+        InsufficientFunds {
+            needed: amt(11),
+            available: amt(10),
+        },
+        InsufficientStake {
+            requested: amt(12),
+            available: amt(2),
+        },
+        NotLocked {
+            requested: amt(13),
+            locked: amt(3),
+        },
+        NothingToWithdraw {
+            height: 14,
+            next_release: Some(20),
+        },
+        NothingToWithdraw {
+            height: 15,
+            next_release: None,
+        },
+        TooManyUnbonding { max: 16 },
+        ZeroAmount,
+        Overflow("x"),
+        Corrupt {
+            key: "k".into(),
+            reason: "r".into(),
+        },
+        InvalidGenesis("g".into()),
+        InvalidParams("p".into()),
+        Missing("m"),
+        InvalidModelName { name: "N".into() },
+        InvalidCid {
+            cid: "c".into(),
+            reason: CidReason::TooLong,
+        },
+        InvalidModelField {
+            field: "f",
+            reason: "r",
+        },
+        InvalidTotalShares {
+            total: Shares::new(0),
+            max: Shares::new(17),
+        },
+        InvalidSplit { total_bps: 18 },
+        InvalidDataLinks { reason: "r" },
+        ModelNameTaken {
+            name: "n".into(),
+            model: ModelId(19),
+        },
+        UnknownModel { model: ModelId(20) },
+        NotModelCreator {
+            model: ModelId(21),
+            creator: a,
+        },
+        TooManyVersions {
+            model: ModelId(22),
+            max: 23,
+        },
+        SameManifest {
+            model: ModelId(24),
+            cid: "c".into(),
+        },
+        InsufficientShares {
+            model: ModelId(25),
+            requested: Shares::new(26),
+            available: Shares::new(27),
+        },
+        SelfTransfer,
+        NothingToClaim { model: ModelId(28) },
+        RoyaltyOverflow {
+            model: ModelId(29),
+            what: "w",
+        },
+        InvalidEvidence { reason: "e".into() },
+        AlreadySlashed {
+            validator: a,
+            epoch: 30,
+        },
+        NothingToSlash { validator: a },
+        InvalidP2pAddress { reason: "r" },
+        NotValidator { who: a },
+        NotJailed { who: a },
+        ViewNotIncreasing { view: 31, last: 32 },
+        EvidenceFromFuture {
+            epoch: 33,
+            current: 34,
+        },
+        EvidenceTooOld {
+            epoch: 35,
+            current: 36,
+            max_age: 37,
+        },
+        NotInSet {
+            validator: a,
+            epoch: 38,
+        },
+    ]
+}
+
+#[test]
+fn every_error_has_its_own_code_and_round_trips() {
+    let errors = every_error();
+    let mut codes = BTreeSet::new();
+    for e in &errors {
+        let failure = e.failure();
+        assert!(failure.args.len() <= MAX_FAILURE_ARGS, "{e:?}");
+        assert_eq!(failure.code, e.code());
+        let back = StateError::from_failure(&failure);
+        assert_eq!(back.code(), e.code(), "{e:?} came back as {back:?}");
+        assert_eq!(back.failure(), failure, "{e:?} came back as {back:?}");
+        codes.insert(e.code());
+    }
+    // Two `NothingToWithdraw` values share one code.
+    assert_eq!(codes.len(), errors.len() - 1);
+}
+
+/// Errors without text fields render exactly their own message.
+#[test]
+fn numeric_errors_render_their_own_message() {
+    for e in every_error() {
+        let plain = !matches!(
+            e,
+            StateError::WrongChain { .. }
+                | StateError::Overflow(_)
+                | StateError::Corrupt { .. }
+                | StateError::InvalidGenesis(_)
+                | StateError::InvalidParams(_)
+                | StateError::Missing(_)
+                | StateError::InvalidModelName { .. }
+                | StateError::InvalidCid { .. }
+                | StateError::InvalidModelField { .. }
+                | StateError::InvalidDataLinks { .. }
+                | StateError::ModelNameTaken { .. }
+                | StateError::SameManifest { .. }
+                | StateError::RoyaltyOverflow { .. }
+                | StateError::InvalidEvidence { .. }
+                | StateError::InvalidP2pAddress { .. }
+        );
+        if plain {
+            assert_eq!(render(&e.failure()), e.to_string());
+        }
+    }
+}
+
+#[test]
+fn unknown_codes_render_as_an_upgrade_hint() {
+    let text = render(&Failure::new(60_000, Vec::new()));
+    assert!(text.contains("60000") && text.contains("upgrade"), "{text}");
+}
