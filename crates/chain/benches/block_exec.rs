@@ -46,6 +46,7 @@ impl Workload {
                     address: k.address(),
                     balance: Amount::from_tsr(1_000).unwrap(),
                     bonded: Amount::ZERO,
+                    validator: None,
                 })
                 .collect(),
         }
@@ -140,7 +141,7 @@ fn block_pipeline(c: &mut Criterion) {
                                 proposer.submit(tx).unwrap();
                             }
                             let head = proposer.head().hash();
-                            let block = proposer.propose(head, producer_addr, 1).await.unwrap();
+                            let block = proposer.propose_dev(head, producer_addr, 1).await.unwrap();
                             assert_eq!(block.txs.len(), BLOCK_TXS);
                             let hash = block.hash();
                             proposer.commit(hash).await.unwrap();

@@ -1,7 +1,10 @@
 //! [`Chain`]: the node's ledger — stores, in-memory state, head and mempool — and the
 //! three steps (propose, verify, commit) that drivers call.
 
-use crate::{mempool::Mempool, ChainError, MempoolError, MempoolLimits};
+use crate::{
+    mempool::{Admitted, Mempool},
+    ChainError, MempoolError, MempoolLimits,
+};
 use commonware_parallel::Rayon;
 use commonware_runtime::{
     telemetry::metrics::{raw, Counter, Gauge},
@@ -337,16 +340,24 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         self.admitted.subscribe()
     }
 
-    /// Admit a transaction from a client to the mempool, and announce it to
-    /// [`Chain::subscribe_admitted`] subscribers.
+    /// Admit a transaction from a client to the mempool, and announce to
+    /// [`Chain::subscribe_admitted`] subscribers every local transaction that became
+    /// ready (this one if it is, and any it unblocked): a transaction behind a nonce gap
+    /// is announced only once the gap fills.
     pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
-        let announced = (self.admitted.receiver_count() > 0).then(|| tx.clone());
-        let id = self.admit(tx, false)?;
-        if let Some(tx) = announced {
+        let admitted = self.admit(tx, false, true)?;
+        self.announce(admitted.ready_local);
+        Ok(admitted.id)
+    }
+
+    fn announce(&self, txs: Vec<SignedTransaction>) {
+        if self.admitted.receiver_count() == 0 {
+            return;
+        }
+        for tx in txs {
             // No subscriber left is fine: nobody gossips on a dev node.
             let _ = self.admitted.send(tx);
         }
-        Ok(id)
     }
 
     /// Admit transactions a peer gossiped (not announced again: every peer sends to all),
@@ -361,24 +372,27 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         let all_valid = verify_signatures(&fresh, &self.strategy).is_empty();
         txs.into_iter()
             .map(|tx| {
-                if all_valid {
-                    self.admit(tx, true)
-                } else {
-                    self.admit(tx, false)
-                }
+                let admitted = self.admit(tx, all_valid, false)?;
+                self.announce(admitted.ready_local);
+                Ok(admitted.id)
             })
             .collect()
     }
 
-    /// `verified`: the signature was checked already.
-    fn admit(&self, tx: SignedTransaction, verified: bool) -> Result<Hash, MempoolError> {
+    /// `verified`: the signature was checked already; `local`: from this node's client.
+    fn admit(
+        &self,
+        tx: SignedTransaction,
+        verified: bool,
+        local: bool,
+    ) -> Result<Admitted, MempoolError> {
         let state = self.state.read().map_err(|_| MempoolError::Full(0))?;
         let params = Params::load(&Overlay::new(&*state))?;
         let mut pool = self.mempool.lock().map_err(|_| MempoolError::Full(0))?;
         let result = if verified {
-            pool.insert_verified(tx, &*state, &params, &self.chain_id)
+            pool.insert_verified(tx, &*state, &params, &self.chain_id, local)
         } else {
-            pool.insert(tx, &*state, &params, &self.chain_id)
+            pool.insert(tx, &*state, &params, &self.chain_id, local)
         };
         match &result {
             Ok(_) => {
@@ -393,13 +407,15 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         result
     }
 
-    /// Step 1: build a block on `parent` (the head or a pending block) from the mempool.
-    /// The block is kept as pending until [`Chain::commit`] finalizes it.
+    /// Step 1: build a block on `parent` (the head or a pending block) from the mempool,
+    /// as proposed in consensus view `view`. The block is kept as pending until
+    /// [`Chain::commit`] finalizes it.
     pub async fn propose(
         &self,
         parent: Hash,
         proposer: Address,
         timestamp_ms: u64,
+        view: u64,
     ) -> Result<Block, ChainError> {
         let stores = self.stores.lock().await;
         let base = self.parent_of(parent)?;
@@ -412,6 +428,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         let ctx = BlockContext {
             chain_id: self.chain_id.clone(),
             height,
+            view,
             proposer,
         };
         let built = {
@@ -424,6 +441,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         let header = BlockHeader {
             chain_id: self.chain_id.clone(),
             height,
+            view,
             parent,
             timestamp_ms: timestamp_ms.max(base.header.timestamp_ms),
             proposer,
@@ -445,16 +463,31 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         Ok(block)
     }
 
+    /// [`Chain::propose`] with the view a single producer gives the next block
+    /// (`staking::epochs::dev_view`): for the dev node and tests.
+    pub async fn propose_dev(
+        &self,
+        parent: Hash,
+        proposer: Address,
+        timestamp_ms: u64,
+    ) -> Result<Block, ChainError> {
+        let height = self.parent_of(parent)?.header.height.saturating_add(1);
+        let view = tessera_state::staking::epochs::dev_view(height, self.params()?.epoch_blocks);
+        self.propose(parent, proposer, timestamp_ms, view).await
+    }
+
     /// Step 2: check a block proposed by someone else by re-executing it on its parent
     /// (the head or a pending block). A valid block is kept as pending.
     pub async fn verify(&self, block: Block) -> Result<(), ChainError> {
         let stores = self.stores.lock().await;
         let hash = block.hash();
-        // The header hash covers the body only through the transactions root.
-        if Block::compute_txs_root(&block.txs) != block.header.txs_root {
-            return Err(ChainError::InvalidBlock {
+        // The header hash covers the body only through the transactions root: a body that
+        // does not match says nothing about the block its header names (whoever sent it
+        // altered it), so it is told apart from an invalid block.
+        if !block.body_matches_header() {
+            return Err(ChainError::BodyMismatch {
                 height: block.header.height,
-                reason: "transactions root does not match".into(),
+                hash,
             });
         }
         if self.pending_block(&hash)?.is_some() {
@@ -488,6 +521,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         let ctx = BlockContext {
             chain_id: self.chain_id.clone(),
             height: header.height,
+            view: header.view,
             proposer: header.proposer,
         };
         let outcome = {
@@ -567,14 +601,17 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
             };
         }
         let mut pool = self.mempool.lock().map_err(|_| lock_poisoned())?;
-        for tx in &pending.block.txs {
-            pool.remove(&tx.id(), None);
-        }
+        // Included transactions leave with their nonces (`on_commit`), so the ready runs
+        // they started are not mistaken for newly ready ones.
         for (id, reason) in &pending.rejected {
             pool.remove(id, Some(reason.clone()));
         }
         let view = Overlay::new(&*state);
-        pool.prune_nonces(|addr| bank::account(&view, addr).map(|a| a.nonce).unwrap_or(0));
+        let ready = pool.on_commit(pending.block.header.height, |addr| {
+            bank::account(&view, addr).map(|a| a.nonce).unwrap_or(0)
+        });
+        drop(view);
+        self.announce(ready);
         self.metrics
             .mempool
             .set(i64::try_from(pool.len()).unwrap_or(i64::MAX));
@@ -835,6 +872,7 @@ async fn init_genesis<E: StoreContext>(
     let header = BlockHeader {
         chain_id: genesis.chain_id.clone(),
         height: 0,
+        view: 0,
         parent: Hash::ZERO,
         timestamp_ms: genesis.genesis_time_ms,
         proposer: Address([0; 32]),
@@ -867,6 +905,7 @@ async fn replay<E: StoreContext>(stores: &mut Stores<E>, height: u64) -> Result<
     let ctx = BlockContext {
         chain_id: block.header.chain_id.clone(),
         height,
+        view: block.header.view,
         proposer: block.header.proposer,
     };
     let outcome = execute_all(&memstate, ctx, &block.txs)?;
@@ -902,9 +941,6 @@ fn check_header(block: &Block, parent: &BlockHeader, chain_id: &ChainId) -> Resu
     }
     if header.timestamp_ms < parent.timestamp_ms {
         return Err(invalid("timestamp goes backwards".into()));
-    }
-    if Block::compute_txs_root(&block.txs) != header.txs_root {
-        return Err(invalid("transactions root does not match".into()));
     }
     Ok(())
 }

@@ -12,6 +12,8 @@ pub enum ChainError {
     State(#[from] StateError),
     #[error("invalid block at height {height}: {reason}")]
     InvalidBlock { height: u64, reason: String },
+    #[error("block {hash} at height {height} arrived with transactions its header does not commit to: the copy was altered on the way; fetch it from another peer")]
+    BodyMismatch { height: u64, hash: Hash },
     #[error("block {height} does not extend the head (head is {head}): it is stale or from another fork")]
     NotNext { height: u64, head: u64 },
     #[error("stored data is inconsistent: {0}; the data directory may be corrupt: restore it or resync from genesis")]

@@ -3,7 +3,7 @@
 //! Dev account keys come from fixed seeds (`Keypair::from_seed(i)`); anyone can
 //! derive them, so they are only for a chain on one machine.
 
-use tessera_state::{Genesis, GenesisAccount, Params};
+use tessera_state::{Genesis, GenesisAccount, GenesisValidator, Params};
 use tessera_types::{
     amount::BASE_PER_TSR, Address, Amount, Call, ChainId, Keypair, SignedTransaction, Transaction,
 };
@@ -16,6 +16,8 @@ pub const DEV_ACCOUNTS: u64 = 10;
 pub const DEV_BALANCE_TSR: u128 = 1_000_000;
 /// Stake bonded at genesis by the dev validator (`dev0`), in TSR.
 pub const DEV_VALIDATOR_STAKE_TSR: u128 = 100_000;
+/// The p2p address the dev validator is registered with (the dev chain runs no p2p).
+pub const DEV_VALIDATOR_P2P: &str = "127.0.0.1:27657";
 
 /// The key of dev account `i` (dev0 is the dev validator and block proposer).
 pub fn dev_key(i: u64) -> Keypair {
@@ -35,6 +37,9 @@ pub fn dev_genesis(genesis_time_ms: u64, extra: &[Address]) -> Genesis {
             } else {
                 Amount::ZERO
             },
+            validator: (i == 0).then(|| GenesisValidator {
+                p2p: DEV_VALIDATOR_P2P.into(),
+            }),
         })
         .collect();
     for address in extra {
@@ -43,6 +48,7 @@ pub fn dev_genesis(genesis_time_ms: u64, extra: &[Address]) -> Genesis {
                 address: *address,
                 balance: tsr(DEV_BALANCE_TSR),
                 bonded: Amount::ZERO,
+                validator: None,
             });
         }
     }

@@ -32,5 +32,5 @@ pub mod producer;
 
 pub use chain::{Chain, ChainConfig, Committed, TxLookup};
 pub use error::ChainError;
-pub use mempool::{Mempool, MempoolError, MempoolLimits};
+pub use mempool::{Admitted, Mempool, MempoolError, MempoolLimits};
 pub use producer::run_dev_producer;

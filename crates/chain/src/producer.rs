@@ -22,7 +22,7 @@ pub async fn run_dev_producer<E: StoreContext + Metrics + Supervisor>(
         tokio::select! {
             _ = &mut stop => return chain.close().await,
             _ = ticker.tick() => {
-                let block = chain.propose(chain.head().hash(), proposer, now_ms()).await?;
+                let block = chain.propose_dev(chain.head().hash(), proposer, now_ms()).await?;
                 let committed = chain.commit(block.hash()).await?;
                 tracing::debug!(height = committed.block.header.height, txs = committed.block.txs.len(), "committed block");
             }

@@ -62,7 +62,7 @@ fn propose_verify_commit_and_reopen() {
         }
         a.submit(transfer(3, 0, 2, 7)).unwrap();
         let block = a
-            .propose(a.head().hash(), dev_key(0).address(), 2_000)
+            .propose_dev(a.head().hash(), dev_key(0).address(), 2_000)
             .await
             .unwrap();
         assert_eq!(block.txs.len(), 6);
@@ -77,11 +77,25 @@ fn propose_verify_commit_and_reopen() {
             b.verify(wrong_root).await,
             Err(ChainError::InvalidBlock { .. })
         ));
+        // A body its header does not commit to is told apart from an invalid block: the
+        // copy was altered on the way, and the genuine block may still be valid.
         let mut dropped_tx = block.clone();
         dropped_tx.txs.pop();
         assert!(matches!(
             b.verify(dropped_tx).await,
-            Err(ChainError::InvalidBlock { .. })
+            Err(ChainError::BodyMismatch { height: 1, .. })
+        ));
+        let mut resigned = block.clone();
+        let mut bytes = resigned.txs[0].to_bytes();
+        let sig_at = bytes.len() - 64;
+        let other = resigned.txs[1].to_bytes();
+        bytes[sig_at..].copy_from_slice(&other[other.len() - 64..]);
+        resigned.txs[0] = tessera_types::SignedTransaction::from_bytes(&bytes).unwrap();
+        assert_eq!(resigned.txs[0].id(), block.txs[0].id());
+        assert_eq!(resigned.hash(), block.hash(), "same header");
+        assert!(matches!(
+            b.verify(resigned).await,
+            Err(ChainError::BodyMismatch { .. })
         ));
         let mut reordered = block.clone();
         reordered.txs.swap(0, 1);
@@ -149,7 +163,7 @@ fn builder_skips_rejected_and_keeps_gaps_pending() {
             .unwrap();
         chain.submit(transfer(1, 1, 2, 5)).unwrap(); // gap: nonce 0 missing
         let p = chain
-            .propose(chain.head().hash(), dev_key(0).address(), 1)
+            .propose_dev(chain.head().hash(), dev_key(0).address(), 1)
             .await
             .unwrap();
         assert!(p.txs.is_empty());
@@ -157,7 +171,7 @@ fn builder_skips_rejected_and_keeps_gaps_pending() {
         assert_eq!(chain.mempool_len(), 1, "the future nonce stays pending");
         chain.submit(transfer(1, 0, 2, 5)).unwrap();
         let p = chain
-            .propose(chain.head().hash(), dev_key(0).address(), 2)
+            .propose_dev(chain.head().hash(), dev_key(0).address(), 2)
             .await
             .unwrap();
         assert_eq!(p.txs.len(), 2);
@@ -183,19 +197,19 @@ fn pending_chains_and_forks() {
 
         // A chain of two pending blocks on node a; the second spends what the first paid.
         a.submit(transfer(1, 0, 5, 3_000)).unwrap();
-        let one = a.propose(root, proposer, 1).await.unwrap();
-        let two = a.propose(one.hash(), proposer, 2).await.unwrap();
+        let one = a.propose_dev(root, proposer, 1).await.unwrap();
+        let two = a.propose_dev(one.hash(), proposer, 2).await.unwrap();
         assert!(
             two.txs.is_empty(),
             "the transfer in the pending parent is not included twice"
         );
         a.submit(transfer(1, 1, 5, 4_000)).unwrap();
-        let three = a.propose(two.hash(), proposer, 3).await.unwrap();
+        let three = a.propose_dev(two.hash(), proposer, 3).await.unwrap();
         assert_eq!(three.txs.len(), 1, "nonce 1 follows the pending nonce 0");
 
         // A competing sibling of `one`, built by node b.
         b.submit(transfer(2, 0, 5, 9)).unwrap();
-        let rival = b.propose(root, dev_key(7).address(), 1).await.unwrap();
+        let rival = b.propose_dev(root, dev_key(7).address(), 1).await.unwrap();
 
         // Node b verifies a's whole pending chain before any of it is final.
         for block in [&one, &two, &three] {
@@ -222,7 +236,7 @@ fn pending_chains_and_forks() {
             Err(ChainError::UnknownBlock(_))
         ));
         assert!(matches!(
-            b.propose(rival.hash(), proposer, 9).await,
+            b.propose_dev(rival.hash(), proposer, 9).await,
             Err(ChainError::UnknownParent(_))
         ));
         let balance = b
@@ -236,7 +250,7 @@ fn pending_chains_and_forks() {
                 .unwrap()
         );
         // b's own transfer from the losing fork is still pending and lands later.
-        let next = b.propose(b.head().hash(), proposer, 4).await.unwrap();
+        let next = b.propose_dev(b.head().hash(), proposer, 4).await.unwrap();
         assert_eq!(next.txs.len(), 1);
     });
 }
@@ -252,7 +266,7 @@ fn forged_signatures_are_refused_even_for_transactions_in_the_mempool() {
         a.submit(tx.clone()).unwrap();
         b.submit(tx.clone()).unwrap();
         let block = a
-            .propose(a.head().hash(), dev_key(0).address(), 2_000)
+            .propose_dev(a.head().hash(), dev_key(0).address(), 2_000)
             .await
             .unwrap();
 
