@@ -4,7 +4,8 @@
 //! * `propose` builds on the consensus parent with [`Chain::propose`].
 //! * `verify` re-executes the block with [`Chain::verify`]. It resolves `false` only for a
 //!   block that is permanently invalid: bad execution or roots, a proposer that is not the
-//!   round's leader, or a block that conflicts with a committed (final) block. While a parent
+//!   round's leader, a header whose view is not the round's, or a block that conflicts with
+//!   a committed (final) block. While a parent
 //!   is only missing it stays pending: the missing ancestors come from marshal's ancestry
 //!   stream (which fetches them from peers) and are verified oldest first.
 //! * finalized blocks delivered by marshal are committed by one task, in order, and
@@ -187,6 +188,14 @@ impl<E: StoreContext + Metrics + Supervisor> ChainApplication<E> {
                 block.header.proposer
             ));
         }
+        // The view is what liveness accounting charges skipped leaders by.
+        let view = context.round.view().get();
+        if block.header.view != view {
+            return Err(format!(
+                "block says view {} but was proposed in view {view}",
+                block.header.view
+            ));
+        }
         let now_ms = millis_since_epoch(runtime);
         if block.header.timestamp_ms > now_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
             return Err(format!(
@@ -272,7 +281,11 @@ where
         let parent = to_hash(&context.parent.1);
         self.wait_for_transactions(&runtime).await;
         let now_ms = millis_since_epoch(&runtime);
-        let mut result = self.chain.propose(parent, self.proposer, now_ms).await;
+        let view = context.round.view().get();
+        let mut result = self
+            .chain
+            .propose(parent, self.proposer, now_ms, view)
+            .await;
         if matches!(result, Err(ChainError::UnknownParent(_))) {
             // Our own chain lacks the (notarized) parent: verify the ancestry first.
             match self.connect(ancestry, false).await {
@@ -282,7 +295,10 @@ where
                     return None;
                 }
             }
-            result = self.chain.propose(parent, self.proposer, now_ms).await;
+            result = self
+                .chain
+                .propose(parent, self.proposer, now_ms, view)
+                .await;
         }
         let block = match result {
             Ok(block) => block,
@@ -513,8 +529,8 @@ mod tests {
             let (mut app_b, _deliveries) =
                 ChainApplication::new(b.clone(), proposer, 1 << 20, Duration::ZERO);
             let genesis = a.block(0).await.unwrap().unwrap().0;
-            let one = a.propose(genesis.hash(), proposer, 1).await.unwrap();
-            let two = a.propose(one.hash(), proposer, 2).await.unwrap();
+            let one = a.propose(genesis.hash(), proposer, 1, 1).await.unwrap();
+            let two = a.propose(one.hash(), proposer, 2, 2).await.unwrap();
 
             // b has never seen `one`: verifying `two` fetches it from the ancestry first.
             assert!(
@@ -529,13 +545,25 @@ mod tests {
 
             // Not proposed by the round's leader.
             let other = PrivateKey::from_seed(6);
-            let three = a.propose(two.hash(), proposer, 3).await.unwrap();
+            let three = a.propose(two.hash(), proposer, 3, 3).await.unwrap();
             assert!(
                 !verify(
                     &mut app_b,
                     &context,
                     round(&other, 3, &two),
                     &[&three, &two],
+                )
+                .await
+            );
+
+            // A header whose view is not the round's is invalid (liveness counts views).
+            let late = a.propose(two.hash(), proposer, 3, 5).await.unwrap();
+            assert!(
+                !verify(
+                    &mut app_b,
+                    &context,
+                    round(&leader, 3, &two),
+                    &[&late, &two],
                 )
                 .await
             );
@@ -555,7 +583,7 @@ mod tests {
 
             // Once `one` is final, a sibling of it conflicts with finality.
             b.commit(one.hash()).await.unwrap();
-            let sibling = a.propose(genesis.hash(), proposer, 9).await.unwrap();
+            let sibling = a.propose(genesis.hash(), proposer, 9, 4).await.unwrap();
             assert!(
                 !verify(
                     &mut app_b,
@@ -585,9 +613,9 @@ mod tests {
             let a = open(&context, "a").await;
             let b = open(&context, "b").await;
             let genesis = a.block(0).await.unwrap().unwrap().0;
-            let one = a.propose(genesis.hash(), proposer, 1).await.unwrap();
-            let two = a.propose(one.hash(), proposer, 2).await.unwrap();
-            let three = a.propose(two.hash(), proposer, 3).await.unwrap();
+            let one = a.propose_dev(genesis.hash(), proposer, 1).await.unwrap();
+            let two = a.propose_dev(one.hash(), proposer, 2).await.unwrap();
+            let three = a.propose_dev(two.hash(), proposer, 3).await.unwrap();
 
             // Not pending on b: verified and committed from the delivered block.
             commit_block(&b, one.clone()).await.unwrap();
@@ -599,7 +627,7 @@ mod tests {
             assert_eq!(b.head().hash(), two.hash());
 
             // A different block at a committed height: the node is on another chain.
-            let rival = b.propose(genesis.hash(), proposer, 7).await;
+            let rival = b.propose_dev(genesis.hash(), proposer, 7).await;
             assert!(rival.is_err(), "genesis is no longer a valid parent");
             let mut forged = one.clone();
             forged.header.timestamp_ms = 99;
@@ -609,7 +637,7 @@ mod tests {
             ));
 
             // A gap is reported, not skipped.
-            let four = a.propose(three.hash(), proposer, 4).await.unwrap();
+            let four = a.propose_dev(three.hash(), proposer, 4).await.unwrap();
             assert!(matches!(
                 commit_block(&b, four).await,
                 Err(ConsensusError::Gap { height: 4, head: 2 })

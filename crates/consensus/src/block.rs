@@ -9,6 +9,10 @@
 //! * the encoding is the block's canonical tessera encoding; decoding rejects any block over
 //!   the configured byte limit (the codec config), so every peer and restart must use the same
 //!   limit (marshal's rule: it may grow, never shrink, while blocks are stored).
+//! * decoding rejects a body its header does not commit to (tessera's `Block` decoder checks
+//!   the transactions root over the full signed bytes), so a block marshal or the broadcast
+//!   buffer accepts under a digest is the block that digest names: a peer that alters a
+//!   block in flight (a re-signed transaction, say) is refused at the wire, not at commit.
 
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, Write};
@@ -120,6 +124,7 @@ mod tests {
             header: BlockHeader {
                 chain_id: ChainId::new("t").unwrap(),
                 height,
+                view: 1,
                 parent: Hash::digest(b"p", &[]),
                 timestamp_ms: 1,
                 proposer: Address([7; 32]),

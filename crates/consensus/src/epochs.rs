@@ -8,7 +8,9 @@
 //!   each known epoch (a signer where this node is a member, a verifier otherwise).
 //! * [`EpochWatch`]: called by the committer after every commit; at an epoch's last block
 //!   it reads the next set from the committed state, registers its scheme and asks the
-//!   orchestrator to enter the epoch.
+//!   orchestrator to enter the epoch. The set carries the p2p address each member
+//!   registered on chain: that is the address book the p2p layer dials
+//!   ([`PeerSets::track`]), so a validator that joins needs no edit of anyone's config.
 //! * [`run_orchestrator`]: owns the simplex engine of the current epoch. Votes,
 //!   certificates and certificate fetches travel on one p2p channel each, split by epoch
 //!   (Commonware's `Muxer`); entering epoch `e + 1` tracks its peers, starts its engine
@@ -50,9 +52,10 @@ use commonware_p2p::{
 use commonware_parallel::Sequential;
 use commonware_runtime::{buffer::paged::CacheRef, Handle, Metrics, Storage, Supervisor};
 use commonware_utils::{ordered::Set, vec::NonEmptyVec, NZDuration};
-use futures::{channel::mpsc, StreamExt as _};
+use futures::{channel::mpsc, SinkExt as _, StreamExt as _};
 use std::{
     collections::BTreeMap,
+    net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -67,6 +70,9 @@ pub const KEPT_EPOCHS: usize = 2;
 /// How long after stopping an epoch's engine its journal is deleted (the engine's tasks
 /// unwind asynchronously and may still write to it for a moment).
 const JOURNAL_GRACE: Duration = Duration::from_secs(10);
+/// Capacity of the orchestrator's event queue (epoch entries and "peer is ahead" hints;
+/// hints beyond it are dropped, entries wait).
+pub const EVENT_QUEUE: usize = 64;
 /// Least time between two hints to marshal that this node is behind.
 const BEHIND_HINT_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -77,6 +83,15 @@ pub fn participants(set: &ValidatorSet) -> Set<PublicKey> {
             .iter()
             .filter_map(|m| public_key_of(&m.address).ok()),
     )
+}
+
+/// The p2p addresses a set's members registered on chain (members whose address does not
+/// parse are left out: registration checks it, so none should be).
+pub fn registered_addresses(set: &ValidatorSet) -> Vec<(PublicKey, SocketAddr)> {
+    set.members
+        .iter()
+        .filter_map(|m| Some((public_key_of(&m.address).ok()?, m.p2p.parse().ok()?)))
+        .collect()
 }
 
 /// One epoch's scheme, and whether this node signs in it.
@@ -158,12 +173,13 @@ impl Provider for EpochSchemes {
 }
 
 /// An epoch to enter: its number, its genesis (the previous epoch's last block, or block
-/// 0) and its participants.
+/// 0), its participants and the p2p addresses they registered on chain.
 #[derive(Clone, Debug)]
 pub struct EpochStart {
     pub epoch: Epoch,
     pub floor: Digest,
     pub participants: Set<PublicKey>,
+    pub addresses: Vec<(PublicKey, SocketAddr)>,
 }
 
 /// What the orchestrator reacts to.
@@ -176,8 +192,14 @@ pub(crate) enum Event {
 
 /// Tells the p2p layer which peers count in an epoch.
 pub trait PeerSets: Send + 'static {
-    /// `participants` vote in `epoch`; every other known validator only follows.
-    fn track(&mut self, epoch: Epoch, participants: &Set<PublicKey>);
+    /// `participants` vote in `epoch` and are reached at `addresses` (registered on
+    /// chain); every other known validator only follows.
+    fn track(
+        &mut self,
+        epoch: Epoch,
+        participants: &Set<PublicKey>,
+        addresses: &[(PublicKey, SocketAddr)],
+    );
 }
 
 /// The epoch the committed state of `chain` is in, and the set to run it with.
@@ -223,6 +245,7 @@ fn start_from_set(
     if set.epoch < epoch.get() {
         return Err(stale_set(epoch));
     }
+    let addresses = registered_addresses(&set);
     let participants = participants(&set);
     if participants.is_empty() {
         return Err(ConsensusError::Config(format!(
@@ -233,6 +256,7 @@ fn start_from_set(
         epoch,
         floor,
         participants,
+        addresses,
     }))
 }
 
@@ -241,7 +265,7 @@ fn start_from_set(
 pub(crate) struct EpochWatch {
     pub epocher: FixedEpocher,
     pub schemes: EpochSchemes,
-    pub events: mpsc::UnboundedSender<Event>,
+    pub events: mpsc::Sender<Event>,
 }
 
 impl EpochWatch {
@@ -268,7 +292,8 @@ impl EpochWatch {
             return Ok(());
         };
         self.schemes.insert(start.epoch, start.participants.clone());
-        let _ = self.events.unbounded_send(Event::Enter(start));
+        // Bounded: waits while the orchestrator is behind (an epoch is never skipped).
+        let _ = self.events.clone().send(Event::Enter(start)).await;
         Ok(())
     }
 }
@@ -326,8 +351,8 @@ where
     pub marshal: MarshalMailbox,
     pub epocher: FixedEpocher,
     pub page_cache: CacheRef,
-    pub events: mpsc::UnboundedReceiver<Event>,
-    pub events_tx: mpsc::UnboundedSender<Event>,
+    pub events: mpsc::Receiver<Event>,
+    pub events_tx: mpsc::Sender<Event>,
 }
 
 impl<E, B, T> Orchestrator<E, B, T>
@@ -367,11 +392,15 @@ where
             ("votes_ahead", votes_ahead),
             ("certificates_ahead", certificates_ahead),
         ] {
-            let events = self.events_tx.clone();
+            let mut events = self.events_tx.clone();
             self.context.child(name).spawn(move |_| async move {
                 while let Some((epoch, (from, _))) = ahead.recv().await {
-                    if events.unbounded_send(Event::Ahead { epoch, from }).is_err() {
-                        break;
+                    // Peers feed these: when the queue is full a hint is already
+                    // pending, so this one is dropped rather than queued.
+                    match events.try_send(Event::Ahead { epoch, from }) {
+                        Ok(()) => {}
+                        Err(e) if e.is_full() => {}
+                        Err(_) => break,
                     }
                 }
             });
@@ -448,7 +477,8 @@ where
         channels: &mut EpochChannels<S>,
     ) -> Option<Active> {
         let epoch = start.epoch;
-        self.peers.track(epoch, &start.participants);
+        self.peers
+            .track(epoch, &start.participants, &start.addresses);
         let Some(scheme) = self.schemes.scheme(epoch) else {
             warn!(%epoch, "no validator set for the epoch; consensus stops");
             return None;
@@ -492,5 +522,61 @@ where
         let handle = engine.start(votes, certificates, resolver);
         info!(%epoch, member, participants = start.participants.len(), "entered epoch");
         Some(Active { epoch, handle })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_consensus::{
+        simplex::elector::Elector as _,
+        types::{Round, View},
+    };
+    use commonware_cryptography::Signer as _;
+    use commonware_utils::ordered::Quorum as _;
+    use tessera_state::staking::epochs::{leader_index, Member};
+    use tessera_types::Address;
+
+    /// The state machine charges missed views to `leader_index`; it must be the leader the
+    /// engine elects (Commonware's round robin over the participants in key order).
+    #[test]
+    fn the_state_machine_names_the_leader_the_engine_elects() {
+        for n in 1..8u64 {
+            let keys: Vec<PublicKey> = (0..n)
+                .map(|i| PrivateKey::from_seed(100 + i * 7).public_key())
+                .collect();
+            let set = ValidatorSet {
+                epoch: 0,
+                start_height: 0,
+                members: {
+                    let mut members: Vec<Member> = keys
+                        .iter()
+                        .map(|k| Member {
+                            address: Address::from_public_key(k),
+                            bonded: tessera_types::Amount::from_base(1),
+                            p2p: "10.0.0.1:1".into(),
+                        })
+                        .collect();
+                    members.sort_by_key(|m| m.address);
+                    members
+                },
+            };
+            let participants = participants(&set);
+            let elector = <RoundRobin<Sha256> as commonware_consensus::simplex::elector::Config<
+                ed25519::Scheme,
+            >>::build(RoundRobin::<Sha256>::default(), &participants);
+            for epoch in 0..4u64 {
+                for view in 1..50u64 {
+                    let elected = elector.elect(Round::new(Epoch::new(epoch), View::new(view)), ());
+                    let ours = leader_index(epoch, view, set.members.len()).unwrap();
+                    let elected_key = participants.key(elected).unwrap();
+                    assert_eq!(
+                        Address::from_public_key(elected_key),
+                        set.members[ours].address,
+                        "n={n} epoch={epoch} view={view}"
+                    );
+                }
+            }
+        }
     }
 }

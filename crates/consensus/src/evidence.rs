@@ -11,8 +11,12 @@
 //! # Invariants
 //! * every entry's `activity.verify(...)` held for the validator set when it was added.
 //! * at most [`MAX_EVIDENCE`] entries are kept (oldest dropped first).
+//! * a double sign is written (and synced) to the node's report store as soon as the
+//!   slasher sees it — it is woken by the evidence — and stays there until the chain shows
+//!   the offender slashed for that epoch or the evidence is too old, so a crash between
+//!   seeing and reporting does not lose it. At most [`MAX_STORED_REPORTS`] are kept.
 
-use crate::{block::Digest, epochs::EpochSchemes};
+use crate::{block::Digest, epochs::EpochSchemes, ConsensusError};
 use commonware_actor::Feedback;
 use commonware_codec::{Encode as _, ReadExt as _};
 use commonware_consensus::{
@@ -26,7 +30,10 @@ use commonware_consensus::{
 use commonware_cryptography::{certificate::Scheme as _, ed25519::PublicKey};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Metrics, Supervisor};
+use commonware_storage::metadata::{self, Metadata};
 use commonware_utils::ordered::Quorum as _;
+use commonware_utils::sequence::U64;
+use futures::{channel::mpsc, FutureExt as _, StreamExt as _};
 use std::{
     collections::{BTreeSet, VecDeque},
     sync::{Arc, Mutex},
@@ -115,60 +122,180 @@ impl Evidence {
     }
 }
 
-/// How often the slasher looks for new evidence.
+/// How often the slasher looks for new evidence (it also wakes at once on new evidence).
 const SLASHER_INTERVAL: Duration = Duration::from_secs(1);
 /// The fee cap of a report (it pays only the actual fee).
 const REPORT_MAX_FEE_BASE: u128 = 1_000_000_000;
+/// Most reports kept on disk waiting to land (one per offender and epoch).
+pub const MAX_STORED_REPORTS: usize = 1_024;
 
-/// Submit every double sign the log holds as a `ReportDoubleSign` transaction signed by
-/// `reporter` (this validator's own account), once per offender and epoch, skipping
-/// validators the chain already slashed for that epoch. Runs until aborted.
+/// Double-sign reports not yet on chain, kept on disk so that evidence seen before a
+/// crash is still reported after it: `index → DoubleSign` in a Commonware metadata store,
+/// written and synced as soon as the evidence is seen.
+pub type ReportStore<E> = Metadata<E, U64, DoubleSign>;
+
+/// Open the report store in `partition`.
+pub async fn open_reports<E: commonware_storage::Context>(
+    context: E,
+    partition: &str,
+) -> Result<ReportStore<E>, ConsensusError> {
+    Metadata::init(
+        context,
+        metadata::Config {
+            partition: partition.to_string(),
+            codec_config: (),
+        },
+    )
+    .await
+    .map_err(|e| ConsensusError::Config(format!("evidence store: {e}")))
+}
+
+/// Report every double sign the log holds, and every one stored before a restart, as a
+/// `ReportDoubleSign` transaction signed by `reporter` (this validator's own account),
+/// once per offender and epoch and per process; a report leaves the store once the chain
+/// shows the offender slashed for that epoch or the evidence is too old to be accepted.
+/// Runs until aborted.
 pub async fn run_slasher<E, R>(
     runtime: impl Clock,
     chain: Arc<Chain<E>>,
     log: EvidenceLog<R>,
     reporter: Keypair,
+    mut store: ReportStore<E>,
 ) where
     E: StoreContext + Metrics + Supervisor,
     R: rand::CryptoRng + Send + 'static,
 {
-    let mut reported: BTreeSet<(Address, u64)> = BTreeSet::new();
+    let mut submitted: BTreeSet<(Address, u64)> = BTreeSet::new();
+    let mut wake = log.wake_receiver();
     loop {
-        runtime.sleep(SLASHER_INTERVAL).await;
-        for evidence in log.entries() {
-            let Some(double_sign) = evidence.double_sign() else {
-                continue;
-            };
-            let Ok((epoch, _)) = double_sign.verify(chain.chain_id()) else {
-                warn!("evidence does not verify in the chain's format; not reported");
-                continue;
-            };
-            let who = (double_sign.validator, epoch);
-            if reported.contains(&who) {
-                continue;
+        store = match store_new_evidence(store, &chain, &log).await {
+            Ok(store) => store,
+            Err(e) => {
+                warn!(error = %e, "cannot store double-sign evidence; reports stop");
+                return;
             }
-            let key = slashed_key(&who.0, epoch);
-            if chain.with_state(|s| s.get(&key).is_some()).unwrap_or(false) {
-                reported.insert(who);
-                continue;
+        };
+        store = match submit_stored(store, &chain, &reporter, &mut submitted).await {
+            Ok(store) => store,
+            Err(e) => {
+                warn!(error = %e, "cannot update the evidence store; reports stop");
+                return;
             }
-            let tx = Transaction {
-                chain_id: chain.chain_id().clone(),
-                signer: reporter.public_key().clone(),
-                nonce: chain.next_nonce(&reporter.address()),
-                max_fee: Amount::from_base(REPORT_MAX_FEE_BASE),
-                call: Call::ReportDoubleSign(Box::new(double_sign)),
-            };
-            match tx.sign(&reporter).map(|tx| chain.submit(tx)) {
-                Ok(Ok(id)) => {
-                    info!(validator = %who.0, epoch, %id, "reported a double sign");
-                    reported.insert(who);
-                }
-                Ok(Err(e)) => warn!(error = %e, "double-sign report refused; will retry"),
-                Err(e) => warn!(error = %e, "cannot sign a double-sign report"),
-            }
+        };
+        futures::select! {
+            _ = runtime.sleep(SLASHER_INTERVAL).fuse() => {}
+            _ = wake.next() => {}
         }
     }
+}
+
+/// The offender and epoch a report is about, if it verifies for this chain.
+fn subject<E: StoreContext + Metrics + Supervisor>(
+    chain: &Chain<E>,
+    report: &DoubleSign,
+) -> Option<(Address, u64)> {
+    let (epoch, _) = report.verify(chain.chain_id()).ok()?;
+    Some((report.validator, epoch))
+}
+
+/// Write the log's evidence not yet stored, and sync once if anything was new.
+async fn store_new_evidence<E, R>(
+    mut store: ReportStore<E>,
+    chain: &Chain<E>,
+    log: &EvidenceLog<R>,
+) -> Result<ReportStore<E>, commonware_storage::metadata::Error>
+where
+    E: StoreContext + Metrics + Supervisor,
+    R: rand::CryptoRng + Send + 'static,
+{
+    let stored: BTreeSet<(Address, u64)> = store
+        .keys()
+        .filter_map(|k| store.get(k))
+        .filter_map(|r| subject(chain, r))
+        .collect();
+    let mut next = store
+        .keys()
+        .map(|k| u64::from(k.clone()))
+        .max()
+        .map_or(0, |k| k.saturating_add(1));
+    let mut dirty = false;
+    for evidence in log.entries() {
+        let Some(report) = evidence.double_sign() else {
+            continue;
+        };
+        let Some(who) = subject(chain, &report) else {
+            warn!("evidence does not verify in the chain's format; not reported");
+            continue;
+        };
+        if stored.contains(&who) || store.keys().count() >= MAX_STORED_REPORTS {
+            continue;
+        }
+        store.put(U64::new(next), report);
+        next = next.saturating_add(1);
+        dirty = true;
+    }
+    if dirty {
+        store = store.sync().await?;
+    }
+    Ok(store)
+}
+
+/// Submit the stored reports not submitted by this process yet; drop those the chain no
+/// longer needs (offender slashed for that epoch, or evidence past its age limit).
+async fn submit_stored<E: StoreContext + Metrics + Supervisor>(
+    mut store: ReportStore<E>,
+    chain: &Chain<E>,
+    reporter: &Keypair,
+    submitted: &mut BTreeSet<(Address, u64)>,
+) -> Result<ReportStore<E>, commonware_storage::metadata::Error> {
+    let params = chain.params().ok();
+    let current_epoch = params
+        .as_ref()
+        .map_or(0, |p| p.epoch_of(chain.head().height));
+    let max_age = params.as_ref().map_or(0, |p| p.evidence_max_age_epochs);
+    let mut done = Vec::new();
+    let reports: Vec<(U64, DoubleSign)> = store
+        .keys()
+        .filter_map(|k| Some((k.clone(), store.get(k)?.clone())))
+        .collect();
+    for (key, report) in reports {
+        let Some(who) = subject(chain, &report) else {
+            done.push(key);
+            continue;
+        };
+        let slashed = chain
+            .with_state(|s| s.get(&slashed_key(&who.0, who.1)).is_some())
+            .unwrap_or(false);
+        if slashed || who.1.saturating_add(max_age) < current_epoch {
+            done.push(key);
+            continue;
+        }
+        if submitted.contains(&who) {
+            continue;
+        }
+        let tx = Transaction {
+            chain_id: chain.chain_id().clone(),
+            signer: reporter.public_key().clone(),
+            nonce: chain.next_nonce(&reporter.address()),
+            max_fee: Amount::from_base(REPORT_MAX_FEE_BASE),
+            call: Call::ReportDoubleSign(Box::new(report)),
+        };
+        match tx.sign(reporter).map(|tx| chain.submit(tx)) {
+            Ok(Ok(id)) => {
+                info!(validator = %who.0, epoch = who.1, %id, "reported a double sign");
+                submitted.insert(who);
+            }
+            Ok(Err(e)) => warn!(error = %e, "double-sign report refused; will retry"),
+            Err(e) => warn!(error = %e, "cannot sign a double-sign report"),
+        }
+    }
+    if !done.is_empty() {
+        for key in &done {
+            store.remove(key);
+        }
+        store = store.sync().await?;
+    }
+    Ok(store)
 }
 
 /// Simplex reporter that keeps verified fault evidence; clones share one log.
@@ -176,6 +303,9 @@ pub struct EvidenceLog<R> {
     schemes: EpochSchemes,
     rng: Arc<Mutex<R>>,
     entries: Arc<Mutex<VecDeque<Evidence>>>,
+    /// Wakes the slasher when evidence arrives (capacity 1: one pending wake is enough).
+    wake: mpsc::Sender<()>,
+    woken: Arc<Mutex<Option<mpsc::Receiver<()>>>>,
 }
 
 impl<R> Clone for EvidenceLog<R> {
@@ -184,17 +314,31 @@ impl<R> Clone for EvidenceLog<R> {
             schemes: self.schemes.clone(),
             rng: self.rng.clone(),
             entries: self.entries.clone(),
+            wake: self.wake.clone(),
+            woken: self.woken.clone(),
         }
     }
 }
 
 impl<R: rand::CryptoRng + Send + 'static> EvidenceLog<R> {
     pub fn new(schemes: EpochSchemes, rng: R) -> Self {
+        let (wake, woken) = mpsc::channel(1);
         EvidenceLog {
             schemes,
             rng: Arc::new(Mutex::new(rng)),
             entries: Arc::new(Mutex::new(VecDeque::new())),
+            wake,
+            woken: Arc::new(Mutex::new(Some(woken))),
         }
+    }
+
+    /// The receiver of wake-ups (the first caller gets it; later ones a closed stream).
+    fn wake_receiver(&self) -> mpsc::Receiver<()> {
+        self.woken
+            .lock()
+            .ok()
+            .and_then(|mut w| w.take())
+            .unwrap_or_else(|| mpsc::channel(1).1)
     }
 
     /// The evidence gathered so far, oldest first.
@@ -244,6 +388,8 @@ impl<R: rand::CryptoRng + Send + 'static> Reporter for EvidenceLog<R> {
                 activity,
             });
         }
+        // Full means a wake is already pending.
+        let _ = self.wake.try_send(());
         Feedback::Ok
     }
 }

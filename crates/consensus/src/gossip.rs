@@ -12,8 +12,15 @@
 //! # Invariants
 //! * a peer that sends an undecodable batch or a transaction with a bad signature is
 //!   blocked (an honest node never does: it checked both before sending).
+//! * a transaction refused for a reason no honest node can hit (wrong chain, a stateless
+//!   rule of its call, a fee under the fixed price: [`MempoolError::is_peer_fault`]) is a
+//!   strike; a peer with [`MAX_STRIKES`] strikes is blocked. At most [`MAX_TRACKED_PEERS`]
+//!   peers' strikes are remembered.
 //! * a transaction refused for a passing reason (a nonce already used, a full mempool) is
 //!   dropped without penalty: it raced a block.
+//! * only transactions the sender's mempool holds as ready are sent (a transaction behind
+//!   a nonce gap is announced when the gap fills), so nobody relays work a block cannot
+//!   use yet.
 //! * gossip is best effort: a batch lost to a slow subscriber or an offline peer is not
 //!   resent, and the transaction still lands when its own node proposes.
 
@@ -35,6 +42,31 @@ use tracing::{debug, warn};
 pub const MAX_BATCH_TXS: usize = 512;
 /// Most bytes of transactions in one gossip message (below the network's message limit).
 pub const MAX_BATCH_BYTES: usize = 512 * 1024;
+/// Transactions failing admission for a peer-fault reason before the peer is blocked.
+pub const MAX_STRIKES: u32 = 8;
+/// Most peers whose strikes are remembered (validators are a bounded set).
+pub const MAX_TRACKED_PEERS: usize = 4_096;
+
+/// Strikes per peer for gossip that fails admission through the peer's own fault.
+#[derive(Default)]
+pub struct Strikes {
+    counts: std::collections::HashMap<PublicKey, u32>,
+}
+
+impl Strikes {
+    /// Record `faults` strikes for `peer`; true once it has earned a block.
+    pub fn record(&mut self, peer: &PublicKey, faults: u32) -> bool {
+        if faults == 0 {
+            return false;
+        }
+        if !self.counts.contains_key(peer) && self.counts.len() >= MAX_TRACKED_PEERS {
+            self.counts.clear();
+        }
+        let count = self.counts.entry(peer.clone()).or_default();
+        *count = count.saturating_add(faults);
+        *count >= MAX_STRIKES
+    }
+}
 
 /// Encode a batch of transactions as one message.
 pub fn encode_batch(txs: &[SignedTransaction]) -> Vec<u8> {
@@ -103,25 +135,34 @@ where
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
 {
+    let mut strikes = Strikes::default();
     while let Ok((peer, message)) = receiver.recv().await {
         let Some(txs) = decode_batch(message.as_ref()) else {
             warn!(?peer, "undecodable transaction gossip; blocking the peer");
             let _ = blocker.block(peer);
             continue;
         };
+        let mut faults = 0u32;
         for result in chain.submit_gossiped(txs) {
             match result {
                 Ok(_) | Err(MempoolError::AlreadyKnown(_)) => {}
                 Err(MempoolError::BadSignature) => {
-                    warn!(
-                        ?peer,
-                        "gossiped a badly signed transaction; blocking the peer"
-                    );
-                    let _ = blocker.block(peer.clone());
+                    faults = MAX_STRIKES;
                     break;
+                }
+                Err(e) if e.is_peer_fault() => {
+                    debug!(?peer, error = %e, "gossiped transaction breaks a fixed rule");
+                    faults = faults.saturating_add(1);
                 }
                 Err(e) => debug!(error = %e, "gossiped transaction refused"),
             }
+        }
+        if strikes.record(&peer, faults) {
+            warn!(
+                ?peer,
+                "gossiped transactions no honest node would send; blocking the peer"
+            );
+            let _ = blocker.block(peer.clone());
         }
     }
 }
@@ -131,6 +172,39 @@ mod tests {
     use super::*;
     use tessera_chain::genesis::{dev_key, dev_transfer};
     use tessera_types::Amount;
+
+    #[test]
+    fn strikes_add_up_to_a_block() {
+        let mut strikes = Strikes::default();
+        let peer = commonware_cryptography::Signer::public_key(
+            &<commonware_cryptography::ed25519::PrivateKey as commonware_cryptography::Signer>::from_seed(1),
+        );
+        assert!(!strikes.record(&peer, 0));
+        for _ in 0..MAX_STRIKES - 1 {
+            assert!(!strikes.record(&peer, 1));
+        }
+        assert!(strikes.record(&peer, 1));
+    }
+
+    /// A wrong-chain or malformed transaction is the sender's fault; a stale nonce or
+    /// missing funds can be a race.
+    #[test]
+    fn fixed_rule_failures_are_peer_faults_and_races_are_not() {
+        use tessera_state::StateError;
+        assert!(MempoolError::BadSignature.is_peer_fault());
+        assert!(MempoolError::State(StateError::ZeroAmount).is_peer_fault());
+        assert!(!MempoolError::State(StateError::StaleNonce {
+            expected: 2,
+            got: 1
+        })
+        .is_peer_fault());
+        assert!(!MempoolError::Full(1).is_peer_fault());
+        assert!(!MempoolError::NonceTooFarAhead {
+            expected: 1,
+            got: 99
+        }
+        .is_peer_fault());
+    }
 
     #[test]
     fn batches_round_trip_within_limits() {

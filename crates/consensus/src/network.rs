@@ -33,8 +33,12 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tessera_chain::Chain;
 use tracing::warn;
 
-/// Messages per second each peer may send on one channel.
-const CHANNEL_QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+/// Messages per second each peer may send on the consensus channels (a few votes and
+/// certificates per view; generous for bursts after a partition heals).
+const CONSENSUS_QUOTA: Quota = Quota::per_second(NZU32!(1_000));
+/// Messages per second each peer may send on the fetch, broadcast and gossip channels
+/// (backfill requests, proposed blocks, transaction batches of up to 512).
+const DATA_QUOTA: Quota = Quota::per_second(NZU32!(200));
 /// Suffix of the consensus namespace for the p2p handshake (a distinct signing domain).
 const P2P_NAMESPACE_SUFFIX: &[u8] = b"_P2P";
 /// Largest clock difference between peers the handshake tolerates.
@@ -48,32 +52,50 @@ pub struct P2pConfig {
     pub listen: SocketAddr,
     /// One entry per validator of [`NodeConfig::validators`], with its p2p address.
     pub peers: Vec<(PublicKey, SocketAddr)>,
+    /// Every peer is on this machine or a trusted LAN: Commonware's `local` profile
+    /// (private IPs, fast redials, many handshakes per IP). Otherwise its `recommended`
+    /// production profile: public IPs only, one handshake per IP per 5 s, peers that
+    /// misbehave blocked for 4 hours.
+    pub local_network: bool,
 }
 
 /// Peer sets of the `lookup` network: an epoch's participants are its primary peers, the
-/// rest of the configured validators secondary (they follow). A participant without a
-/// configured address cannot be reached and is skipped with a warning.
+/// rest of the known validators secondary (they follow). A participant is dialled at the
+/// address it registered on chain; the config's address is the fallback (and the only
+/// address of configured validators outside the set). A participant with neither cannot
+/// be reached and is skipped with a warning.
 struct LookupPeers {
     oracle: lookup::Oracle<PublicKey>,
-    pool: Map<PublicKey, Address>,
+    /// The config's validators and their addresses.
+    configured: Map<PublicKey, Address>,
 }
 
 impl PeerSets for LookupPeers {
-    fn track(&mut self, epoch: Epoch, participants: &Set<PublicKey>) {
+    fn track(
+        &mut self,
+        epoch: Epoch,
+        participants: &Set<PublicKey>,
+        addresses: &[(PublicKey, SocketAddr)],
+    ) {
         let mut primary = Vec::new();
-        let mut secondary = Vec::new();
-        for (key, address) in self.pool.iter_pairs() {
-            if participants.position(key).is_some() {
-                primary.push((key.clone(), address.clone()));
-            } else {
-                secondary.push((key.clone(), address.clone()));
-            }
-        }
         for key in participants.iter() {
-            if self.pool.get_value(key).is_none() {
-                warn!(%key, %epoch, "a validator of the epoch has no configured p2p address; add it to the validator list");
+            let registered = addresses
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, a)| Address::Symmetric(*a));
+            match registered.or_else(|| self.configured.get_value(key).cloned()) {
+                Some(address) => primary.push((key.clone(), address)),
+                None => {
+                    warn!(%key, %epoch, "a validator of the epoch registered no usable p2p address and is not in the config")
+                }
             }
         }
+        let secondary: Vec<(PublicKey, Address)> = self
+            .configured
+            .iter_pairs()
+            .filter(|(key, _)| participants.position(key).is_none())
+            .map(|(key, address)| (key.clone(), address.clone()))
+            .collect();
         let _ = self.oracle.track(
             epoch.get(),
             AddressableTrackedPeers::new(
@@ -129,11 +151,15 @@ where
     );
     let mut namespace = config.namespace.clone();
     namespace.extend_from_slice(P2P_NAMESPACE_SUFFIX);
-    let max_peers = std::num::NonZeroUsize::new(config.validators.len())
+    // Room for every configured validator and a full set of registered ones.
+    let max_peers = std::num::NonZeroUsize::new(config.validators.len().max(max_validators))
         .ok_or_else(|| ConsensusError::Config("the validator set is empty".into()))?;
-    // `local`: fast redials and permissive private-IP rules, for machines that trust each
-    // other's addresses (a localnet or a private validator network).
-    let network_config = lookup::Config::local(
+    let profile = if p2p.local_network {
+        lookup::Config::local
+    } else {
+        lookup::Config::recommended
+    };
+    let network_config = profile(
         handshake,
         &namespace,
         p2p.listen,
@@ -144,16 +170,16 @@ where
     let (mut network, oracle) = lookup::Network::new(context.child("network"), network_config);
     let peer_sets = LookupPeers {
         oracle: oracle.clone(),
-        pool: peers,
+        configured: peers,
     };
-    let mut register = |channel| network.register(channel, CHANNEL_QUOTA);
+    let mut register = |channel, quota| network.register(channel, quota);
     let channels = Channels {
-        votes: register(CHANNEL_VOTES),
-        certificates: register(CHANNEL_CERTIFICATES),
-        resolver: register(CHANNEL_RESOLVER),
-        backfill: register(CHANNEL_BACKFILL),
-        broadcast: register(CHANNEL_BROADCAST),
-        txs: register(CHANNEL_TXS),
+        votes: register(CHANNEL_VOTES, CONSENSUS_QUOTA),
+        certificates: register(CHANNEL_CERTIFICATES, CONSENSUS_QUOTA),
+        resolver: register(CHANNEL_RESOLVER, CONSENSUS_QUOTA),
+        backfill: register(CHANNEL_BACKFILL, DATA_QUOTA),
+        broadcast: register(CHANNEL_BROADCAST, DATA_QUOTA),
+        txs: register(CHANNEL_TXS, DATA_QUOTA),
     };
     let network = network.start();
     let node = start(

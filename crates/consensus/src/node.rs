@@ -17,7 +17,7 @@ use crate::{
     application::{run_committer, ChainApplication},
     block::{to_digest, BlockLimit, ConsensusBlock, Digest},
     epochs::{self, EpochSchemes, EpochWatch, Orchestrator, PeerSets},
-    evidence::{run_slasher, EvidenceLog},
+    evidence::{open_reports, run_slasher, EvidenceLog},
     finality::FinalityReader,
     gossip, ConsensusError,
 };
@@ -391,7 +391,7 @@ where
         config.max_block_bytes,
         config.empty_block_wait,
     );
-    let (events_tx, events) = mpsc::unbounded();
+    let (events_tx, events) = mpsc::channel(epochs::EVENT_QUEUE);
     let watch = EpochWatch {
         epocher: epocher.clone(),
         schemes: schemes.clone(),
@@ -412,10 +412,11 @@ where
         epocher.clone(),
     );
     let evidence = EvidenceLog::new(schemes.clone(), context.child("evidence"));
+    let reports = open_reports(context.child("reports"), &format!("{prefix}-reports")).await?;
     let slasher = context.child("slasher").spawn({
         let log = evidence.clone();
         let reporter = Keypair::from_private(config.signer.clone());
-        move |runtime| run_slasher(runtime, chain, log, reporter)
+        move |runtime| run_slasher(runtime, chain, log, reporter, reports)
     });
     let orchestrator = Orchestrator {
         context: context.child("orchestrator"),

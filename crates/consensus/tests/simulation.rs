@@ -79,6 +79,8 @@ struct Sim {
     validators: Vec<PublicKey>,
     bonded: usize,
     epoch_blocks: u64,
+    /// Changes to the genesis parameters.
+    params: fn(&mut Params),
 }
 
 /// The simulated network's peer sets: an epoch's participants primary, the rest secondary.
@@ -88,7 +90,12 @@ struct SimPeers {
 }
 
 impl PeerSets for SimPeers {
-    fn track(&mut self, epoch: Epoch, participants: &Set<PublicKey>) {
+    fn track(
+        &mut self,
+        epoch: Epoch,
+        participants: &Set<PublicKey>,
+        _addresses: &[(PublicKey, std::net::SocketAddr)],
+    ) {
         let others = self
             .pool
             .iter()
@@ -133,13 +140,16 @@ impl Sim {
             validators,
             bonded,
             epoch_blocks,
+            params: |_| {},
         };
         sim.link_all().await;
         sim
     }
 
-    /// The dev genesis with every validator funded and bonded (as `tessera localnet`
-    /// writes it): validators pay for their reports and can be slashed.
+    /// The dev genesis with every validator funded and registered, the first `bonded`
+    /// bonded (as `tessera localnet` writes it): validators pay for their reports and can
+    /// be slashed. Liveness jailing is off unless a test turns it on (`params`): the
+    /// random-fault tests crash validators on purpose and count on them voting again.
     fn genesis(&self) -> tessera_state::Genesis {
         let addresses: Vec<Address> = self
             .validators
@@ -148,12 +158,19 @@ impl Sim {
             .collect();
         let mut genesis = dev_genesis(0, &addresses);
         genesis.params.epoch_blocks = self.epoch_blocks;
+        genesis.params.unbonding_blocks =
+            genesis.params.unbonding_blocks.max(2 * self.epoch_blocks);
+        genesis.params.liveness_max_missed_bps = 10_000;
+        (self.params)(&mut genesis.params);
         for account in &mut genesis.accounts {
-            account.bonded = if addresses[..self.bonded].contains(&account.address) {
-                Amount::from_tsr(VALIDATOR_STAKE_TSR).unwrap()
-            } else {
-                Amount::ZERO
+            let index = addresses.iter().position(|a| a == &account.address);
+            account.bonded = match index {
+                Some(i) if i < self.bonded => Amount::from_tsr(VALIDATOR_STAKE_TSR).unwrap(),
+                _ => Amount::ZERO,
             };
+            account.validator = index.map(|i| tessera_state::GenesisValidator {
+                p2p: format!("127.0.0.1:{}", 27_000 + i),
+            });
         }
         genesis
     }
@@ -989,5 +1006,330 @@ fn crashed_validator_catches_up_across_epochs() {
         let top = live.iter().map(|c| c.head().height).max().unwrap();
         wait_for_height(&context, &live, top + EPOCH_BLOCKS).await;
         assert_agree(&live).await;
+    });
+}
+
+/// Wait until `chain`'s state holds a set of an epoch after `after` that satisfies `ok`;
+/// returns it.
+async fn wait_for_set(
+    context: &Ctx,
+    chain: &Chain<Ctx>,
+    after: u64,
+    ok: impl Fn(&tessera_state::staking::epochs::ValidatorSet) -> bool,
+) -> tessera_state::staking::epochs::ValidatorSet {
+    loop {
+        let set = chain
+            .with_state(|s| tessera_state::staking::epochs::current(s).unwrap().unwrap())
+            .unwrap();
+        if set.epoch > after && ok(&set) {
+            return set;
+        }
+        context.sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The dust-bond attack: three accounts bond one base unit each and even register as
+/// validators (with addresses nobody listens on). Under the old rule (any bonded account
+/// joins the next set, every seat votes) they took three of seven seats and the network
+/// never finalized the epoch that would remove them. Now they are below the minimum
+/// self-bond and never chosen: the four real validators keep finalizing across epochs.
+#[test]
+fn dust_bonds_do_not_buy_consensus_seats() {
+    const EPOCH_BLOCKS: u64 = 10;
+    runner(51).start(|context| async move {
+        let sim = Sim::with_pool(&context, 4, 4, EPOCH_BLOCKS).await;
+        let (chains, _handles) = start_all(&sim, &context).await;
+        for (i, attacker) in [4u64, 5, 6].into_iter().enumerate() {
+            let key = dev_key(attacker);
+            let sign = |nonce, call| {
+                Transaction {
+                    chain_id: ChainId::new(DEV_CHAIN_ID).unwrap(),
+                    signer: key.public_key().clone(),
+                    nonce,
+                    max_fee: Amount::from_tsr(1).unwrap(),
+                    call,
+                }
+                .sign(&key)
+                .unwrap()
+            };
+            let bond = sign(
+                0,
+                Call::Bond {
+                    amount: Amount::from_base(1),
+                },
+            );
+            let register = sign(
+                1,
+                Call::RegisterValidator {
+                    p2p: format!("10.9.9.{}:27657", i + 1),
+                },
+            );
+            submit_and_wait(&context, &chains[0], &bond).await;
+            submit_and_wait(&context, &chains[0], &register).await;
+        }
+        let attacked_from = chains[0].head().height;
+        let target = (attacked_from / EPOCH_BLOCKS + 3) * EPOCH_BLOCKS;
+        wait_for_height(&context, &chains, target).await;
+        assert_agree(&chains).await;
+        let set = chains[0]
+            .with_state(|s| tessera_state::staking::epochs::current(s).unwrap().unwrap())
+            .unwrap();
+        let members: Vec<Address> = set.members.iter().map(|m| m.address).collect();
+        let expected: std::collections::BTreeSet<Address> = sim
+            .validators
+            .iter()
+            .map(Address::from_public_key)
+            .collect();
+        assert_eq!(
+            members
+                .into_iter()
+                .collect::<std::collections::BTreeSet<_>>(),
+            expected,
+            "only the registered validators with the minimum self-bond"
+        );
+    });
+}
+
+/// A validator that stops (crashes) misses the views it leads; at the next epoch
+/// boundary where it missed more than half of them it is jailed out of the set, and the
+/// other three keep finalizing without it. Back up, it unjails and is chosen again.
+#[test]
+fn a_validator_that_stops_voting_is_jailed_and_can_return() {
+    const EPOCH_BLOCKS: u64 = 10;
+    runner(53).start(|context| async move {
+        let mut sim = Sim::with_pool(&context, 4, 4, EPOCH_BLOCKS).await;
+        sim.params = |p| p.liveness_max_missed_bps = 5_000;
+        let (mut chains, mut handles) = start_all(&sim, &context).await;
+        wait_for_height(&context, &chains, 3).await;
+        handles[3].abort();
+        drop(chains.remove(3));
+        let stopped_at = chains[0].head().height / EPOCH_BLOCKS;
+        let absent = Address::from_public_key(&sim.validators[3]);
+        let set = wait_for_set(&context, &chains[0], stopped_at, |s| {
+            s.member(&absent).is_none()
+        })
+        .await;
+        assert!(
+            set.epoch <= stopped_at + 2,
+            "jailed within two boundaries, not at epoch {}",
+            set.epoch
+        );
+        assert_eq!(set.members.len(), 3);
+        let info = chains[0]
+            .with_state(|s| tessera_state::staking::validators::info(s, &absent).unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(info.jailed);
+        // The three keep finalizing for a whole epoch without it.
+        let top = chains[0].head().height;
+        wait_for_height(&context, &chains, top + EPOCH_BLOCKS + 2).await;
+        assert_agree(&chains).await;
+
+        // Restart it and unjail: it is chosen again at a later boundary and votes.
+        let (chain, handle) = sim.start_validator(&context, 3).await;
+        chains.push(chain);
+        handles[3] = handle;
+        let unjail = staking_tx(&sim.keys[3], 0, Call::Unjail);
+        submit_and_wait(&context, &chains[0], &unjail).await;
+        let since = chains[0].head().height / EPOCH_BLOCKS;
+        wait_for_set(&context, &chains[0], since, |s| s.member(&absent).is_some()).await;
+        let top = chains[0].head().height;
+        wait_for_height(&context, &chains, top + EPOCH_BLOCKS).await;
+        assert_agree(&chains).await;
+    });
+}
+
+/// A byzantine peer answers block backfill with the genuine header over a body whose
+/// first transaction carries another valid signature (same transaction id; the block hash
+/// did not cover signatures before). A validator catching up after a crash asks it among
+/// others: the forged copies are refused at decoding and it catches up from honest peers
+/// instead of committing a block it cannot execute and halting.
+#[test]
+fn forged_block_bodies_from_a_byzantine_peer_do_not_stall_catch_up() {
+    use commonware_codec::{Encode as _, Read as _, ReadExt as _};
+    use commonware_consensus::marshal::resolver::handler::Key;
+    use commonware_p2p::Receiver as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    runner(57).start(|context| async move {
+        // Node 4 is in every peer set (unbonded) but runs no node: it is the byzantine.
+        let sim = Sim::with_pool(&context, 5, 4, 1_000).await;
+        let mut chains = Vec::new();
+        let mut handles = Vec::new();
+        let mut readers = Vec::new();
+        for i in 0..4 {
+            let (chain, handle, started) = sim.start_validator_with_evidence(&context, i).await;
+            chains.push(chain);
+            handles.push(handle);
+            readers.push(started.await.unwrap().1);
+        }
+        let forged_sent = Arc::new(AtomicU64::new(0));
+        let (mut sender, mut receiver) = sim
+            .oracle
+            .control(sim.validators[4].clone())
+            .register(CHANNEL_BACKFILL, QUOTA)
+            .await
+            .unwrap();
+        let (source, reader, counter) =
+            (chains[0].clone(), readers[0].clone(), forged_sent.clone());
+        let foreign_signature = transfer(9, 0, 8, 1).signature().clone();
+        context.child("byzantine").spawn(move |_| async move {
+            while let Ok((peer, message)) = receiver.recv().await {
+                let mut buf = commonware_codec::Copying(message.as_ref());
+                let (Ok(id), Ok(0u8)) = (u64::read(&mut buf), u8::read(&mut buf)) else {
+                    continue;
+                };
+                let Ok(key) = Key::<Digest>::read_cfg(&mut buf, &()) else {
+                    continue;
+                };
+                let (block, certificate) = match key {
+                    Key::Finalized { height } => (
+                        source.block(height.get()).await.unwrap().map(|(b, _)| b),
+                        reader.finalization(height.get()).await,
+                    ),
+                    Key::Block(digest) => (
+                        source
+                            .block_by_hash(Hash(digest.0))
+                            .await
+                            .unwrap()
+                            .map(|(b, _)| b),
+                        Some(Vec::new()),
+                    ),
+                    Key::Notarized { .. } => (None, None),
+                };
+                let (Some(mut block), Some(certificate)) = (block, certificate) else {
+                    continue;
+                };
+                if let Some(first) = block.txs.first() {
+                    let mut bytes = first.to_bytes();
+                    let at = bytes.len() - 64;
+                    bytes[at..].copy_from_slice(&foreign_signature.encode());
+                    block.txs[0] = SignedTransaction::from_bytes(&bytes).unwrap();
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                let mut payload = certificate;
+                payload.extend_from_slice(&block.to_bytes());
+                let mut response = id.to_be_bytes().to_vec();
+                response.push(1);
+                response.extend_from_slice(&bytes::Bytes::from(payload).encode());
+                let _ = sender.send(Recipients::One(peer), response, false);
+            }
+        });
+
+        // Blocks with transactions while validator 3 is down.
+        wait_for_height(&context, &chains, 3).await;
+        handles[3].abort();
+        drop(chains.remove(3));
+        for n in 0..12 {
+            submit_and_wait(&context, &chains[0], &transfer(2, n, 5, 1)).await;
+        }
+        let (chain, handle) = sim.start_validator(&context, 3).await;
+        chains.push(chain);
+        handles[3] = handle;
+        let target = chains[0].head().height + 3;
+        wait_for_height(&context, &chains, target).await;
+        assert!(assert_agree(&chains).await >= target);
+        assert!(
+            forged_sent.load(Ordering::Relaxed) > 0,
+            "the byzantine peer was never asked: the test proves nothing"
+        );
+    });
+}
+
+/// Validator 0 alone sees validator 3 equivocate (it is cut off from the others, so its
+/// report cannot leave it), then crashes before the report lands. Restarted, it reports
+/// the double sign from its evidence store and every honest node slashes validator 3.
+#[test]
+fn double_sign_seen_before_a_crash_is_reported_after_it() {
+    runner(59).start(|context| async move {
+        let sim = Sim::new(&context).await;
+        let mut chains = Vec::new();
+        let mut handles = Vec::new();
+        let mut logs = Vec::new();
+        for i in 0..3 {
+            let (chain, handle, log) = sim.start_validator_with_evidence(&context, i).await;
+            chains.push(chain);
+            handles.push(handle);
+            logs.push(log.await.unwrap().0);
+        }
+        wait_for_height(&context, &chains, 2).await;
+        for other in [1, 2] {
+            sim.unlink(0, other).await;
+        }
+        let byzantine = sim.validators[3].clone();
+        let participants =
+            commonware_utils::ordered::Set::from_iter_dedup(sim.validators.iter().cloned());
+        let scheme =
+            ed25519::Scheme::signer(DEV_CHAIN_ID.as_bytes(), participants, sim.keys[3].clone())
+                .unwrap();
+        let (sender, receiver) = sim
+            .oracle
+            .control(byzantine.clone())
+            .register(CHANNEL_VOTES, QUOTA)
+            .await
+            .unwrap();
+        let (mux, mut epochs) = Muxer::new(context.child("byzantine_mux"), sender, receiver);
+        mux.start();
+        let (mut votes, _inbox) = epochs.register(0).await.unwrap();
+        let seen = |log: &EvidenceLog<Ctx>| {
+            log.entries()
+                .iter()
+                .any(|e| e.offender == byzantine && e.fault == Fault::ConflictingNotarize)
+        };
+        for _ in 0..300 {
+            if seen(&logs[0]) {
+                break;
+            }
+            let head = chains[0].head().height;
+            for view in 1..=head + 40 {
+                for payload in [1u8, 2] {
+                    let proposal = Proposal::new(
+                        Round::new(Epoch::zero(), View::new(view)),
+                        View::new(view - 1),
+                        Digest::from([payload; 32]),
+                    );
+                    let vote = Notarize::sign(&scheme, proposal).unwrap();
+                    let _ = votes.send(
+                        Recipients::One(sim.validators[0].clone()),
+                        Vote::<ed25519::Scheme, Digest>::Notarize(vote).encode(),
+                        false,
+                    );
+                }
+            }
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        assert!(seen(&logs[0]), "validator 0 holds the evidence");
+        assert!(
+            !seen(&logs[1]) && !seen(&logs[2]),
+            "only validator 0 saw it"
+        );
+        // Let its slasher store the report, then crash it before anyone else hears.
+        context.sleep(Duration::from_millis(50)).await;
+        handles[0].abort();
+        drop(chains.remove(0));
+        context.sleep(Duration::from_millis(10)).await;
+        sim.link_all().await;
+        let (chain, handle) = sim.start_validator(&context, 0).await;
+        chains.insert(0, chain);
+        handles[0] = handle;
+
+        let offender = Address::from_public_key(&byzantine);
+        let stake = |chain: &Chain<Ctx>| {
+            chain
+                .with_state(|s| tessera_state::staking::stake(s, &offender).unwrap().bonded)
+                .unwrap()
+        };
+        let slashed = Amount::from_tsr(VALIDATOR_STAKE_TSR)
+            .unwrap()
+            .checked_sub(Amount::from_tsr(5_000).unwrap())
+            .unwrap();
+        for _ in 0..600 {
+            if chains.iter().all(|c| stake(c) == slashed) {
+                break;
+            }
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        for chain in &chains {
+            assert_eq!(stake(chain), slashed, "the report survived the crash");
+        }
     });
 }
