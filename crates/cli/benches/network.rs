@@ -63,6 +63,7 @@ fn fund(genesis_path: &Path, keys: &[Keypair]) {
             address: key.address(),
             balance: Amount::from_base(1_000 * BASE_PER_TSR),
             bonded: Amount::ZERO,
+            validator: None,
         });
     }
     std::fs::write(

@@ -20,8 +20,9 @@
 //! certificate against the validator set its own state chose for that epoch (genesis
 //! stake, then the top bonded accounts at each epoch boundary: a quorum of signatures
 //! over exactly that block's hash), then re-executes the block and checks its state root
-//! before committing. A server on another chain, a forged block or a wrong certificate
-//! is refused and the next validator is asked. A wiped data directory resyncs from
+//! before committing. A server on another chain, a forged block (a body its certified
+//! header does not commit to) or a wrong certificate is refused and the next validator
+//! is asked. A wiped data directory resyncs from
 //! genesis the same way.
 
 use crate::validator::{parse_validators, read_genesis, ValidatorEntry};
@@ -193,6 +194,14 @@ async fn follow<E: StoreContext + commonware_runtime::Metrics + commonware_runti
                 }
                 match chain.commit_finalized(block).await {
                     Ok(_) => synced = synced.saturating_add(1),
+                    Err(e @ ChainError::BodyMismatch { .. }) => {
+                        // The certificate names the header; the body was altered on the
+                        // way. Another validator serves the genuine one.
+                        eprintln!("warning: {}: {e}; asking the next validator", client.url());
+                        source = source.wrapping_add(1);
+                        tokio::time::sleep(RETRY_INTERVAL).await;
+                        continue;
+                    }
                     Err(e @ ChainError::InvalidBlock { .. }) => {
                         return Err(anyhow::Error::new(e).context(format!(
                             "block {next} is final (a quorum of validators signed it) but does not execute here: this binary or its genesis differs from the validators'"

@@ -19,7 +19,7 @@
 use crate::{
     full_node::FullNodeConfigFile,
     home::Home,
-    validator::{public_key_hex, write_key_file, ValidatorConfigFile, ValidatorEntry},
+    validator::{public_key_hex, write_key_file, P2pSection, ValidatorConfigFile, ValidatorEntry},
 };
 use anyhow::{bail, Context};
 use commonware_cryptography::{ed25519::PrivateKey, Signer as _};
@@ -30,6 +30,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tessera_chain::{genesis::DEV_VALIDATOR_STAKE_TSR, producer::now_ms};
+use tessera_state::GenesisValidator;
 use tessera_types::{amount::BASE_PER_TSR, Address, Amount};
 
 /// Most validators `localnet` runs.
@@ -170,15 +171,30 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
     genesis.genesis_time_ms = now_ms();
     if let Some(epoch_blocks) = args.epoch_blocks {
         genesis.params.epoch_blocks = epoch_blocks;
+        // Unbonding must outlast the evidence window (`Params::validate`).
+        let window = genesis
+            .params
+            .evidence_max_age_epochs
+            .saturating_add(1)
+            .saturating_mul(epoch_blocks);
+        genesis.params.unbonding_blocks = genesis.params.unbonding_blocks.max(window);
     }
     let stake = Amount::from_base(DEV_VALIDATOR_STAKE_TSR.saturating_mul(BASE_PER_TSR));
     let staked = addresses.get(..bonded).unwrap_or_default();
     for account in &mut genesis.accounts {
+        let index = addresses.iter().position(|a| a == &account.address);
         account.bonded = if staked.contains(&account.address) {
             stake
         } else {
             Amount::ZERO
         };
+        // Every node is registered with its p2p address (standbys too: they are chosen
+        // once they bond at least the minimum self-bond).
+        account.validator = index
+            .and_then(|i| validators.get(i))
+            .map(|v| GenesisValidator {
+                p2p: v.p2p.to_string(),
+            });
     }
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
@@ -199,6 +215,9 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
             rpc_listen: format!("127.0.0.1:{}", port(args.rpc_port, i, "rpc")?).parse()?,
             p2p_listen: me.p2p,
             consensus: Default::default(),
+            p2p: Some(P2pSection {
+                local_network: true,
+            }),
             validators: validators.clone(),
         };
         let path = dir.join("config.toml");

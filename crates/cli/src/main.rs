@@ -66,6 +66,9 @@ enum Command {
     Status,
     /// Show the current epoch's validator set as chosen by staking (top bonded stake).
     Validators,
+    /// Register as a validator, or unjail one.
+    #[command(subcommand)]
+    Validator(wallet::ValidatorCommand),
     /// Models: list, show, publish, run, register.
     #[command(subcommand)]
     Model(models::ModelCommand),
@@ -134,6 +137,7 @@ fn client_command(
             Command::Tx(args) => query::tx(&client, args, out).await,
             Command::Status => query::status(&client, out).await,
             Command::Validators => query::validators(&client, out).await,
+            Command::Validator(cmd) => wallet::validator(home, &client, cmd, out).await,
             Command::Model(cmd) => models::model(home, &client, cmd, out).await,
             Command::Shares(cmd) => models::shares(home, &client, cmd, out).await,
             Command::Royalties(args) => models::royalties(home, &client, args, out).await,

@@ -669,8 +669,11 @@ pub async fn submit_and_wait(
             bail!("transaction {id} is not committed yet: check it with `tessera tx {id}`")
         }
     };
-    if let TxStatus::Failed(reason) = &receipt.status {
-        bail!("transaction {id} was included but its call failed: {reason} (the fee was paid)");
+    if let TxStatus::Failed(failure) = &receipt.status {
+        bail!(
+            "transaction {id} was included but its call failed: {} (the fee was paid)",
+            failure.text()
+        );
     }
     while client.status().await?.finalized_height < height {
         if start.elapsed() > WAIT_FOR_FINAL {

@@ -28,7 +28,7 @@ pub async fn block(client: &RpcClient, args: BlockArgs, out: &Output) -> anyhow:
         for (tx, receipt) in b.txs.iter().zip(&b.receipts.txs) {
             let status = match &receipt.status {
                 TxStatus::Success => "ok".to_string(),
-                TxStatus::Failed(reason) => format!("failed: {reason}"),
+                TxStatus::Failed(failure) => format!("failed: {}", failure.text()),
             };
             text.push_str(&format!("\n    {} {} nonce {} {}", tx.id, tx.signer, tx.nonce, status));
         }
@@ -52,7 +52,7 @@ pub fn describe_tx(id: &Hash, status: &TxResponse) -> String {
         } => {
             let outcome = match &receipt.status {
                 TxStatus::Success => "succeeded".to_string(),
-                TxStatus::Failed(reason) => format!("FAILED: {reason}"),
+                TxStatus::Failed(failure) => format!("FAILED: {}", failure.text()),
             };
             format!("tx {id}: committed in block {height} (index {index}), {outcome}\n  {} from {} nonce {}, fee {} TSR", tx.call_name(), tx.signer, tx.nonce, receipt.fee)
         }
@@ -85,13 +85,13 @@ pub async fn validators(client: &RpcClient, out: &Output) -> anyhow::Result<()> 
     let set = client.validators().await?;
     out.show(&set, || {
         let mut text = format!(
-            "epoch {} (from height {}): {} validators by bonded stake",
+            "epoch {} (from height {}): {} validators (registered, at least the minimum self-bond, not jailed)",
             set.epoch,
             set.start_height,
             set.members.len()
         );
         for m in &set.members {
-            text.push_str(&format!("\n  {}  {} TSR", m.address, m.bonded));
+            text.push_str(&format!("\n  {}  {} TSR  p2p {}", m.address, m.bonded, m.p2p));
         }
         text
     })

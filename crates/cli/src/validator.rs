@@ -18,11 +18,21 @@
 //! empty_block_wait_ms = 300   # an idle leader waits this long for a transaction
 //! max_block_bytes = 4194304
 //!
+//! [p2p]                  # optional
+//! local_network = false  # true: every peer is on this machine or a trusted LAN (private
+//!                        # IPs allowed, fast redials, many handshakes per IP); false: the
+//!                        # production limits (one handshake per IP per 5 s, public IPs
+//!                        # only, misbehaving peers blocked for 4 h)
+//!
 //! [[validators]]         # every validator, this one included
 //! public_key = "<64 hex characters>"
 //! p2p = "127.0.0.1:27657"
 //! rpc = "http://127.0.0.1:26657"
 //! ```
+//!
+//! `[[validators]]` is the bootstrap address book: each epoch's members are dialled at the
+//! p2p address they registered on chain (`tessera validator register`), and the config's
+//! address is the fallback.
 //!
 //! The key file holds the validator's 32-byte ed25519 secret as hex, readable by its owner
 //! only (mode 0600). That is fine for a localnet on one machine; a validator holding real
@@ -70,7 +80,18 @@ pub struct ValidatorConfigFile {
     pub p2p_listen: SocketAddr,
     #[serde(default)]
     pub consensus: ConsensusSection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p: Option<P2pSection>,
     pub validators: Vec<ValidatorEntry>,
+}
+
+/// p2p settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pSection {
+    /// Every peer is on this machine or a trusted LAN (`tessera localnet` sets it): private
+    /// IPs, fast redials and many handshakes from one IP. Off, the production limits apply.
+    pub local_network: bool,
 }
 
 /// Consensus timeouts and limits; the same on every validator.
@@ -181,6 +202,7 @@ impl ValidatorConfigFile {
             p2p: P2pConfig {
                 listen: self.p2p_listen,
                 peers,
+                local_network: self.p2p.unwrap_or_default().local_network,
             },
             node,
         })
@@ -440,6 +462,7 @@ mod tests {
                 rpc_listen: "127.0.0.1:26000".parse().unwrap(),
                 p2p_listen: "127.0.0.1:27000".parse().unwrap(),
                 consensus: ConsensusSection::default(),
+                p2p: None,
                 validators,
             };
             Fixture { dir, config }

@@ -265,6 +265,41 @@ pub async fn stake(
     send(home, client, &args.opts, call, out).await
 }
 
+#[derive(clap::Subcommand)]
+pub enum ValidatorCommand {
+    /// Register the key as a validator reachable at its p2p address (or change the address).
+    /// It is chosen for a set from the next epoch boundary on while its bonded stake is at
+    /// least the chain's `min_self_bond` and it is not jailed.
+    Register {
+        #[command(flatten)]
+        opts: TxOptions,
+        /// Where the validator's node listens for p2p (ip:port), e.g. 203.0.113.7:27657.
+        #[arg(long, value_name = "IP:PORT")]
+        p2p: String,
+    },
+    /// End a jailing for missed leader duties; the validator may be chosen again from the
+    /// next epoch boundary.
+    Unjail {
+        #[command(flatten)]
+        opts: TxOptions,
+    },
+}
+
+pub async fn validator(
+    home: &Home,
+    client: &RpcClient,
+    cmd: ValidatorCommand,
+    out: &Output,
+) -> anyhow::Result<()> {
+    match cmd {
+        ValidatorCommand::Register { opts, p2p } => {
+            tessera_state::staking::validators::check_p2p(&p2p)?;
+            send(home, client, &opts, Call::RegisterValidator { p2p }, out).await
+        }
+        ValidatorCommand::Unjail { opts } => send(home, client, &opts, Call::Unjail, out).await,
+    }
+}
+
 pub async fn withdraw(
     home: &Home,
     client: &RpcClient,
@@ -320,8 +355,9 @@ pub(crate) async fn send(
     match &result {
         TxResponse::Committed { receipt, .. } => match &receipt.status {
             TxStatus::Success => Ok(()),
-            TxStatus::Failed(reason) => bail!(
-                "the transaction was included but its call failed: {reason} (the fee was paid)"
+            TxStatus::Failed(failure) => bail!(
+                "the transaction was included but its call failed: {} (the fee was paid)",
+                failure.text()
             ),
         },
         TxResponse::Rejected { reason } => bail!("the transaction was dropped: {reason}"),

@@ -104,6 +104,8 @@ pub struct StatusResponse {
 pub struct ValidatorView {
     pub address: Address,
     pub bonded: tessera_types::Amount,
+    /// The p2p address it registered (`ip:port`).
+    pub p2p: String,
 }
 
 /// One message of the event stream (`GET /v1/events`, server-sent events named `block`).

@@ -137,7 +137,10 @@ fn mempool_code(e: &MempoolError) -> &'static str {
         MempoolError::AlreadyKnown(_) => "already_known",
         MempoolError::BadSignature => "bad_signature",
         MempoolError::NonceTooFarAhead { .. } | MempoolError::NonceTaken(_) => "bad_nonce",
-        MempoolError::Full(_) | MempoolError::AccountFull(_) => "mempool_full",
+        MempoolError::Full(_)
+        | MempoolError::AccountFull(_)
+        | MempoolError::FutureFull(_)
+        | MempoolError::AccountFutureFull(_) => "mempool_full",
         MempoolError::State(s) => match s {
             StateError::WrongChain { .. } => "wrong_chain",
             StateError::StaleNonce { .. } | StateError::FutureNonce { .. } => "bad_nonce",
@@ -174,6 +177,7 @@ async fn status<E: StoreContext + Metrics + Supervisor>(
             .map(|m| ValidatorView {
                 address: m.address,
                 bonded: m.bonded,
+                p2p: m.p2p,
             })
             .collect(),
     }))
@@ -207,14 +211,19 @@ async fn tx<E: StoreContext + Metrics + Supervisor>(
             index,
             block,
             tx,
-            receipt,
-        } => TxResponse::Committed {
-            height,
-            index,
-            block,
-            tx: Box::new(TxView::from(&*tx)),
-            receipt,
-        },
+            mut receipt,
+        } => {
+            if let tessera_types::TxStatus::Failed(failure) = &mut receipt.status {
+                failure.message = Some(tessera_state::error::render(failure));
+            }
+            TxResponse::Committed {
+                height,
+                index,
+                block,
+                tx: Box::new(TxView::from(&*tx)),
+                receipt,
+            }
+        }
         TxLookup::Pending => TxResponse::Pending,
         TxLookup::Rejected(reason) => TxResponse::Rejected { reason },
         TxLookup::Unknown => TxResponse::Unknown,
@@ -328,7 +337,8 @@ async fn finality<E: StoreContext + Metrics + Supervisor>(
     }))
 }
 
-fn block_response(block: &Block, receipts: BlockReceipts) -> BlockResponse {
+fn block_response(block: &Block, mut receipts: BlockReceipts) -> BlockResponse {
+    tessera_state::error::annotate(&mut receipts);
     BlockResponse {
         hash: block.hash(),
         header: block.header.clone(),
@@ -365,7 +375,11 @@ fn block_event(committed: &Committed) -> SseEvent {
             .iter()
             .map(SignedTransaction::id)
             .collect(),
-        receipts: committed.receipts.clone(),
+        receipts: {
+            let mut receipts = committed.receipts.clone();
+            tessera_state::error::annotate(&mut receipts);
+            receipts
+        },
     };
     let data = serde_json::to_string(&event).unwrap_or_else(|_| "{}".into());
     SseEvent::default().event("block").data(data)

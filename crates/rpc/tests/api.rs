@@ -82,7 +82,7 @@ fn api_round_trip() {
         let id = client.submit(&tx).await.unwrap();
         assert!(matches!(client.tx(id).await.unwrap(), TxResponse::Pending));
         let block = chain
-            .propose(chain.head().hash(), dev_key(0).address(), 5)
+            .propose_dev(chain.head().hash(), dev_key(0).address(), 5)
             .await
             .unwrap();
         chain.commit(block.hash()).await.unwrap();
@@ -214,7 +214,7 @@ fn api_round_trip() {
         .unwrap();
         client.submit(&register).await.unwrap();
         let block = chain
-            .propose(chain.head().hash(), dev_key(0).address(), 6)
+            .propose_dev(chain.head().hash(), dev_key(0).address(), 6)
             .await
             .unwrap();
         chain.commit(block.hash()).await.unwrap();
