@@ -199,7 +199,11 @@ impl ChainMetrics {
 pub struct Chain<E: StoreContext> {
     chain_id: ChainId,
     config: ChainConfig,
-    stores: tokio::sync::Mutex<Stores<E>>,
+    /// Readers (API queries, proofs) share the stores with propose and verify; only a
+    /// commit writes. So a flood of reads never waits behind, nor holds up, a proposal.
+    stores: tokio::sync::RwLock<Stores<E>>,
+    /// Serializes the steps (propose, verify, commit) among themselves.
+    steps: tokio::sync::Mutex<()>,
     state: RwLock<MemState>,
     head: RwLock<BlockHeader>,
     mempool: Mutex<Mempool>,
@@ -266,7 +270,8 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
             chain_id: genesis.chain_id.clone(),
             mempool: Mutex::new(Mempool::new(config.mempool)),
             config,
-            stores: tokio::sync::Mutex::new(stores),
+            stores: tokio::sync::RwLock::new(stores),
+            steps: tokio::sync::Mutex::new(()),
             state: RwLock::new(memstate),
             head: RwLock::new(head),
             pending: Mutex::new(HashMap::new()),
@@ -417,7 +422,8 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         timestamp_ms: u64,
         view: u64,
     ) -> Result<Block, ChainError> {
-        let stores = self.stores.lock().await;
+        let _step = self.steps.lock().await;
+        let stores = self.stores.read().await;
         let base = self.parent_of(parent)?;
         let height = base.header.height.saturating_add(1);
         let candidates = self
@@ -479,7 +485,8 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
     /// Step 2: check a block proposed by someone else by re-executing it on its parent
     /// (the head or a pending block). A valid block is kept as pending.
     pub async fn verify(&self, block: Block) -> Result<(), ChainError> {
-        let stores = self.stores.lock().await;
+        let _step = self.steps.lock().await;
+        let stores = self.stores.read().await;
         let hash = block.hash();
         // The header hash covers the body only through the transactions root: a body that
         // does not match says nothing about the block its header names (whoever sent it
@@ -549,7 +556,8 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
     /// Step 3: finalize the pending block `hash`, which must extend the head: persist
     /// it (block first, then state), make it the head, drop the forks it defeats.
     pub async fn commit(&self, hash: Hash) -> Result<Arc<Committed>, ChainError> {
-        let mut stores = self.stores.lock().await;
+        let _step = self.steps.lock().await;
+        let mut stores = self.stores.write().await;
         let head = self.head();
         let pending = self
             .pending_block(&hash)?
@@ -693,7 +701,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
 
     /// A committed block and its receipts.
     pub async fn block(&self, height: u64) -> Result<Option<(Block, BlockReceipts)>, ChainError> {
-        let stores = self.stores.lock().await;
+        let stores = self.stores.read().await;
         match stores.blocks.by_height(height).await? {
             Some(stored) => Ok(Some(decode_stored(&stored.block, &stored.receipts)?)),
             None => Ok(None),
@@ -704,7 +712,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         &self,
         hash: Hash,
     ) -> Result<Option<(Block, BlockReceipts)>, ChainError> {
-        let stores = self.stores.lock().await;
+        let stores = self.stores.read().await;
         match stores.blocks.by_hash(hash.0).await? {
             Some(stored) => Ok(Some(decode_stored(&stored.block, &stored.receipts)?)),
             None => Ok(None),
@@ -712,7 +720,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
     }
 
     pub async fn lookup_tx(&self, id: Hash) -> Result<TxLookup, ChainError> {
-        let location = self.stores.lock().await.blocks.tx_location(id.0).await?;
+        let location = self.stores.read().await.blocks.tx_location(id.0).await?;
         if let Some((height, index)) = location {
             let (block, receipts) = self.block(height).await?.ok_or_else(|| {
                 ChainError::Inconsistent(format!("tx index points at missing block {height}"))
@@ -755,7 +763,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
         &self,
         keys: &[&[u8]],
     ) -> Result<(BlockHeader, Vec<StateProof>), ChainError> {
-        let stores = self.stores.lock().await;
+        let stores = self.stores.read().await;
         let mut proofs = Vec::with_capacity(keys.len());
         for key in keys {
             proofs.push(stores.state.prove(key).await?);
@@ -765,7 +773,7 @@ impl<E: StoreContext + Metrics + Supervisor> Chain<E> {
 
     /// Flush everything for a clean shutdown.
     pub async fn close(&self) -> Result<(), ChainError> {
-        self.stores.lock().await.state.sync().await?;
+        self.stores.write().await.state.sync().await?;
         Ok(())
     }
 }
@@ -963,5 +971,46 @@ fn prune_pending(tree: &mut HashMap<Hash, Arc<PendingBlock>>, height: u64, head:
         for hash in orphans {
             tree.remove(&hash);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::{dev_genesis, dev_key};
+    use commonware_runtime::{deterministic, Clock as _, Runner as _};
+    use std::time::Duration;
+
+    /// An API read in progress (a block, a proof) shares the stores: the steps a
+    /// validator must finish within its leader timeout run beside it, and the commit
+    /// waits only for reads already under way.
+    #[test]
+    fn steps_run_while_a_read_holds_the_stores() {
+        deterministic::Runner::default().start(|context| async move {
+            let config = ChainConfig {
+                verify_threads: 1,
+                partition_prefix: "reads".into(),
+                ..ChainConfig::default()
+            };
+            let chain = Chain::open(context.child("chain"), &dev_genesis(1_000, &[]), config)
+                .await
+                .unwrap();
+            let reading = chain.stores.read().await;
+            let propose = chain.propose_dev(chain.head().hash(), dev_key(0).address(), 1);
+            let block = tokio::select! {
+                block = propose => block.unwrap(),
+                _ = context.sleep(Duration::from_secs(60)) => {
+                    panic!("propose waited for a reader")
+                }
+            };
+            let second_read = chain.block(0);
+            tokio::select! {
+                found = second_read => assert!(found.unwrap().is_some()),
+                _ = context.sleep(Duration::from_secs(60)) => panic!("readers waited for a reader"),
+            }
+            drop(reading);
+            chain.commit(block.hash()).await.unwrap();
+            assert_eq!(chain.head().height, 1);
+        });
     }
 }

@@ -139,13 +139,13 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         let (chain, listener, blobs) =
             crate::validator::open_node(&context, &genesis, &data_dir, &blob_dir, rpc_listen)
                 .await?;
-        let app = router(AppState {
-            chain: chain.clone(),
-            blobs: Some(Arc::new(blobs)),
-            mode: "full".into(),
-            finality: None,
-        });
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let app = router(AppState::new(chain.clone(), "full").with_blobs(Arc::new(blobs)));
+        let server = tokio::spawn(tessera_http::serve(
+            listener,
+            app,
+            tessera_http::Limits::default(),
+            std::future::pending(),
+        ));
         let forwarder = tokio::spawn(forward(chain.clone(), sources.clone()));
         eprintln!(
             "tessera full node: chain {} at height {}, following {} validators; API on http://{rpc_listen}",

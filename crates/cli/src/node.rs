@@ -158,21 +158,16 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
             })?;
         let blobs = tessera_blobs::BlobStore::open(&blob_dir)
             .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
-        let app = router(AppState {
-            chain: chain.clone(),
-            blobs: Some(Arc::new(blobs)),
-            mode: "dev".into(),
-            finality: None,
-        });
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(async move {
-            let mut rx = stop_rx;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
-        });
+        let app = router(AppState::new(chain.clone(), "dev").with_blobs(Arc::new(blobs)));
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(tessera_http::serve(
+            listener,
+            app,
+            tessera_http::Limits::default(),
+            async move {
+                let _ = stop_rx.changed().await;
+            },
+        ));
         announce(&chain, &genesis, args.rpc_addr);
         if publish_models {
             crate::devnet_models::spawn(blob_dir.clone(), args.rpc_addr);

@@ -375,20 +375,20 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         let started = start_authenticated(context.child("validator"), node, chain.clone(), p2p)
             .await
             .context("cannot start consensus")?;
-        let app = router(AppState {
-            chain: chain.clone(),
-            blobs: Some(Arc::new(blobs)),
-            mode: "validator".into(),
-            finality: Some(Arc::new(Finality(started.node.finality.clone()))),
-        });
+        let app = router(
+            AppState::new(chain.clone(), "validator")
+                .with_blobs(Arc::new(blobs))
+                .with_finality(Arc::new(Finality(started.node.finality.clone()))),
+        );
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.changed().await;
-                })
-                .await
-        });
+        let server = tokio::spawn(tessera_http::serve(
+            listener,
+            app,
+            tessera_http::Limits::default(),
+            async move {
+                let _ = stop_rx.changed().await;
+            },
+        ));
         eprintln!(
             "tessera validator {me}: chain {} at height {}, one of {validators} validators; API on http://{rpc_listen}, p2p on {p2p_listen}",
             genesis.chain_id,

@@ -118,14 +118,8 @@ pub struct BlockEvent {
     pub receipts: BlockReceipts,
 }
 
-/// Body of every error response.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `insufficient_funds`, `bad_nonce`, `not_found`.
-    pub code: String,
-    /// What went wrong and what to do, for people.
-    pub message: String,
-}
+/// Body of every error response: `{code, message}`.
+pub use tessera_http::ErrorBody;
 
 /// `GET /v1/models`: every registered model (at most 1,000), by id.
 #[derive(Clone, Debug, Serialize, Deserialize)]

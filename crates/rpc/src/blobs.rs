@@ -9,7 +9,7 @@
 use crate::server::{bad_request, not_found, ApiError, Shared};
 use axum::{
     body::{Body, Bytes},
-    extract::{Path, State},
+    extract::State,
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -18,6 +18,7 @@ use commonware_runtime::{Metrics, Supervisor};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tessera_blobs::{BlobError, BlobStore, Cid};
+use tessera_http::{JsonBody, PathParam, RawBody};
 use tessera_store::StoreContext;
 
 /// Most CIDs one `missing` request may ask about.
@@ -81,7 +82,7 @@ async fn blocking<T: Send + 'static>(
 
 pub async fn missing<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Json(body): Json<CidList>,
+    JsonBody(body): JsonBody<CidList>,
 ) -> Result<Json<Missing>, ApiError> {
     if body.cids.len() > MAX_CIDS_PER_REQUEST {
         return Err(bad_request(
@@ -105,8 +106,8 @@ pub async fn missing<E: StoreContext + Metrics + Supervisor>(
 
 pub async fn put_block<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(cid): Path<String>,
-    body: Bytes,
+    PathParam(cid): PathParam<String>,
+    RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     let cid = parse_cid(&cid)?;
     let blobs = store(&app)?;
@@ -116,7 +117,7 @@ pub async fn put_block<E: StoreContext + Metrics + Supervisor>(
 
 pub async fn get_block<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(cid): Path<String>,
+    PathParam(cid): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let cid = parse_cid(&cid)?;
     let blobs = store(&app)?;
@@ -126,7 +127,7 @@ pub async fn get_block<E: StoreContext + Metrics + Supervisor>(
 
 pub async fn complete<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(cid): Path<String>,
+    PathParam(cid): PathParam<String>,
 ) -> Result<Json<BlobInfo>, ApiError> {
     let cid = parse_cid(&cid)?;
     let blobs = store(&app)?;
@@ -178,7 +179,7 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, Api
 /// is served by reading (and verifying) from the start of the file.
 pub async fn get_blob<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(cid): Path<String>,
+    PathParam(cid): PathParam<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let cid = parse_cid(&cid)?;

@@ -2,14 +2,12 @@
 
 use crate::{
     api::{Holder, ModelResponse, ModelSummary, RoyaltyLine},
-    server::{bad_request, not_found, ApiError, Shared},
+    server::{bad_request, not_found, ApiError, OrInternal, Shared},
 };
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use commonware_runtime::{Metrics, Supervisor};
 use tessera_chain::{Chain, ChainError};
+use tessera_http::PathParam;
 use tessera_state::{
     kv::decode_value,
     models::{self, royalties, Model},
@@ -30,13 +28,18 @@ const MAX_HOLDERS_SCANNED: usize = 100_000;
 fn all_models<E: StoreContext + Metrics + Supervisor>(
     chain: &Chain<E>,
 ) -> Result<Vec<ModelSummary>, ApiError> {
-    let entries = chain.scan(models::MODEL_PREFIX, MAX_MODELS_LISTED)?;
+    let entries = chain
+        .scan(models::MODEL_PREFIX, MAX_MODELS_LISTED)
+        .or_internal()?;
     entries
         .into_iter()
         .map(|(key, value)| {
             let id = models::model_id_of_key(&key)
-                .ok_or_else(|| ChainError::Inconsistent("malformed model key".into()))?;
-            let model: Model = decode_value(&key, &value).map_err(ChainError::from)?;
+                .ok_or_else(|| ChainError::Inconsistent("malformed model key".into()))
+                .or_internal()?;
+            let model: Model = decode_value(&key, &value)
+                .map_err(ChainError::from)
+                .or_internal()?;
             Ok(ModelSummary { id, model })
         })
         .collect()
@@ -47,16 +50,19 @@ fn resolve<E: StoreContext + Metrics + Supervisor>(
     chain: &Chain<E>,
     id: &str,
 ) -> Result<(ModelId, Model), ApiError> {
-    let found = chain.with_state(|s| -> Result<Option<(ModelId, Model)>, ChainError> {
-        let model_id = match id.parse::<u64>() {
-            Ok(n) => Some(ModelId(n)),
-            Err(_) => models::model_id_by_name(s, id)?,
-        };
-        Ok(match model_id {
-            Some(mid) => models::model(s, mid)?.map(|m| (mid, m)),
-            None => None,
+    let found = chain
+        .with_state(|s| -> Result<Option<(ModelId, Model)>, ChainError> {
+            let model_id = match id.parse::<u64>() {
+                Ok(n) => Some(ModelId(n)),
+                Err(_) => models::model_id_by_name(s, id)?,
+            };
+            Ok(match model_id {
+                Some(mid) => models::model(s, mid)?.map(|m| (mid, m)),
+                None => None,
+            })
         })
-    })??;
+        .or_internal()?
+        .or_internal()?;
     found.ok_or_else(|| {
         not_found(format!(
             "no model {id:?}: list them with `tessera model list`"
@@ -72,22 +78,27 @@ pub async fn list<E: StoreContext + Metrics + Supervisor>(
 
 pub async fn show<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<ModelResponse>, ApiError> {
     let (mid, model) = resolve(&app.chain, &id)?;
-    let (versions, pool) = app.chain.with_state(|s| -> Result<_, ChainError> {
-        let mut versions = Vec::new();
-        for index in 0..model.version_count {
-            if let Some(v) = models::version(s, mid, index)? {
-                versions.push(v);
+    let (versions, pool) = app
+        .chain
+        .with_state(|s| -> Result<_, ChainError> {
+            let mut versions = Vec::new();
+            for index in 0..model.version_count {
+                if let Some(v) = models::version(s, mid, index)? {
+                    versions.push(v);
+                }
             }
-        }
-        Ok((versions, royalties::pool(s, mid)?))
-    })??;
+            Ok((versions, royalties::pool(s, mid)?))
+        })
+        .or_internal()?
+        .or_internal()?;
     let prefix = royalties::holders_prefix(mid);
     let mut holders: Vec<Holder> = app
         .chain
-        .scan(&prefix, MAX_HOLDERS_SCANNED)?
+        .scan(&prefix, MAX_HOLDERS_SCANNED)
+        .or_internal()?
         .into_iter()
         .filter_map(|(key, value)| {
             let address = royalties::holder_of_key(mid, &key)?;
@@ -111,15 +122,17 @@ pub async fn show<E: StoreContext + Metrics + Supervisor>(
 
 pub async fn royalties<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(address): Path<String>,
+    PathParam(address): PathParam<String>,
 ) -> Result<Json<Vec<RoyaltyLine>>, ApiError> {
     let address: Address = address.parse().map_err(|e| bad_request("bad_address", e))?;
     let mut lines = Vec::new();
     for summary in all_models(&app.chain)? {
         let holding = app
             .chain
-            .with_state(|s| royalties::accrued(s, summary.id, &address))?
-            .map_err(ChainError::from)?;
+            .with_state(|s| royalties::accrued(s, summary.id, &address))
+            .or_internal()?
+            .map_err(ChainError::from)
+            .or_internal()?;
         if holding.shares > Shares::new(0) || !holding.claimable.is_zero() {
             lines.push(RoyaltyLine {
                 id: summary.id,

@@ -2,11 +2,11 @@
 
 use crate::api::*;
 use axum::{
-    extract::{DefaultBodyLimit, Path, State},
+    extract::{DefaultBodyLimit, State},
     http::StatusCode,
     response::{
         sse::{Event as SseEvent, KeepAlive, Sse},
-        IntoResponse, Response,
+        IntoResponse,
     },
     routing::{get, post},
     Json, Router,
@@ -15,6 +15,7 @@ use commonware_runtime::{Metrics, Supervisor};
 use futures::Stream;
 use std::{convert::Infallible, sync::Arc};
 use tessera_chain::{Chain, ChainError, Committed, MempoolError, TxLookup};
+use tessera_http::{JsonBody, PathParam, Subscribers};
 use tessera_state::{bank, staking, StateError};
 use tessera_store::StoreContext;
 use tessera_types::{
@@ -52,6 +53,34 @@ pub struct AppState<E: StoreContext> {
     pub mode: String,
     /// Finalization certificates (validators), for `GET /v1/finality/{height}`.
     pub finality: Option<Arc<dyn FinalitySource>>,
+    /// Open `/v1/events` streams, capped.
+    pub subscribers: Subscribers,
+}
+
+/// Most `/v1/events` streams one node serves at once.
+pub const MAX_EVENT_SUBSCRIBERS: usize = 256;
+
+impl<E: StoreContext> AppState<E> {
+    /// A node's API over `chain`, shown as `mode`, with no blobs and no finality source.
+    pub fn new(chain: Arc<Chain<E>>, mode: &str) -> Self {
+        Self {
+            chain,
+            blobs: None,
+            mode: mode.to_string(),
+            finality: None,
+            subscribers: Subscribers::new(MAX_EVENT_SUBSCRIBERS),
+        }
+    }
+
+    pub fn with_blobs(mut self, blobs: Arc<tessera_blobs::BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    pub fn with_finality(mut self, finality: Arc<dyn FinalitySource>) -> Self {
+        self.finality = Some(finality);
+        self
+    }
 }
 
 pub(crate) type Shared<E> = Arc<AppState<E>>;
@@ -97,23 +126,22 @@ where
         .with_state(Arc::new(state))
 }
 
-/// An error response: HTTP status, stable code, human message.
-pub struct ApiError(pub StatusCode, pub &'static str, pub String);
+pub use tessera_http::ApiError;
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
-            code: self.1.to_string(),
-            message: self.2,
-        };
-        (self.0, Json(body)).into_response()
-    }
+/// A chain failure while serving a request: the node's fault, logged and answered 500.
+pub(crate) fn chain_error(e: ChainError) -> ApiError {
+    tracing::error!(error = %e, "chain error while serving a request");
+    ApiError::internal(e)
 }
 
-impl From<ChainError> for ApiError {
-    fn from(e: ChainError) -> Self {
-        tracing::error!(error = %e, "chain error while serving a request");
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+/// `?` for chain results inside handlers.
+pub(crate) trait OrInternal<T> {
+    fn or_internal(self) -> Result<T, ApiError>;
+}
+
+impl<T> OrInternal<T> for Result<T, ChainError> {
+    fn or_internal(self) -> Result<T, ApiError> {
+        self.map_err(chain_error)
     }
 }
 
@@ -166,11 +194,13 @@ async fn status<E: StoreContext + Metrics + Supervisor>(
         mode: app.mode.clone(),
         peers: (app.mode == "validator").then(|| connected_peers(&app.chain.metrics_text())),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        params: app.chain.params()?,
+        params: app.chain.params().or_internal()?,
         validators: app
             .chain
-            .with_state(staking::epochs::current)?
-            .map_err(ChainError::from)?
+            .with_state(staking::epochs::current)
+            .or_internal()?
+            .map_err(ChainError::from)
+            .or_internal()?
             .map(|set| set.members)
             .unwrap_or_default()
             .into_iter()
@@ -185,7 +215,7 @@ async fn status<E: StoreContext + Metrics + Supervisor>(
 
 async fn submit<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Json(body): Json<SubmitTx>,
+    JsonBody(body): JsonBody<SubmitTx>,
 ) -> Result<Json<Submitted>, ApiError> {
     let bytes = hex::decode(body.tx.trim()).map_err(|_| {
         bad_request(
@@ -202,10 +232,10 @@ async fn submit<E: StoreContext + Metrics + Supervisor>(
 
 async fn tx<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<TxResponse>, ApiError> {
     let id: Hash = id.parse().map_err(|e| bad_request("bad_hash", e))?;
-    Ok(Json(match app.chain.lookup_tx(id).await? {
+    Ok(Json(match app.chain.lookup_tx(id).await.or_internal()? {
         TxLookup::Committed {
             height,
             index,
@@ -232,7 +262,7 @@ async fn tx<E: StoreContext + Metrics + Supervisor>(
 
 async fn account<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(address): Path<String>,
+    PathParam(address): PathParam<String>,
 ) -> Result<Json<AccountResponse>, ApiError> {
     let address: Address = address.parse().map_err(|e| bad_request("bad_address", e))?;
     let account_key = bank::account_key(&address);
@@ -246,7 +276,8 @@ async fn account<E: StoreContext + Metrics + Supervisor>(
             let stake = p.pop();
             let account = p.pop();
             (h, account, stake)
-        })?;
+        })
+        .or_internal()?;
     let (Some(account_proof), Some(stake_proof)) = (account_proof, stake_proof) else {
         return Err(ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -255,11 +286,15 @@ async fn account<E: StoreContext + Metrics + Supervisor>(
         ));
     };
     let account = match account_proof.claimed_value() {
-        Some(b) => tessera_state::kv::decode_value(&account_key, b).map_err(ChainError::from)?,
+        Some(b) => tessera_state::kv::decode_value(&account_key, b)
+            .map_err(ChainError::from)
+            .or_internal()?,
         None => bank::Account::default(),
     };
     let stake = match stake_proof.claimed_value() {
-        Some(b) => tessera_state::kv::decode_value(&stake_key, b).map_err(ChainError::from)?,
+        Some(b) => tessera_state::kv::decode_value(&stake_key, b)
+            .map_err(ChainError::from)
+            .or_internal()?,
         None => staking::Stake::default(),
     };
     Ok(Json(AccountResponse {
@@ -275,12 +310,15 @@ async fn account<E: StoreContext + Metrics + Supervisor>(
 
 async fn block<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<BlockResponse>, ApiError> {
     let found = if id == "latest" {
-        app.chain.block(app.chain.head().height).await?
+        app.chain
+            .block(app.chain.head().height)
+            .await
+            .or_internal()?
     } else if let Ok(height) = id.parse::<u64>() {
-        app.chain.block(height).await?
+        app.chain.block(height).await.or_internal()?
     } else {
         let hash: Hash = id.parse().map_err(|_| {
             bad_request(
@@ -288,7 +326,7 @@ async fn block<E: StoreContext + Metrics + Supervisor>(
                 "use `latest`, a height, or a 64-hex-character block hash",
             )
         })?;
-        app.chain.block_by_hash(hash).await?
+        app.chain.block_by_hash(hash).await.or_internal()?
     };
     let (block, receipts) = found.ok_or_else(|| {
         not_found(format!(
@@ -305,8 +343,10 @@ async fn validators<E: StoreContext + Metrics + Supervisor>(
 ) -> Result<Json<staking::epochs::ValidatorSet>, ApiError> {
     let set = app
         .chain
-        .with_state(staking::epochs::current)?
-        .map_err(ChainError::from)?
+        .with_state(staking::epochs::current)
+        .or_internal()?
+        .map_err(ChainError::from)
+        .or_internal()?
         .ok_or_else(|| not_found("this chain has no validator set in its state"))?;
     Ok(Json(set))
 }
@@ -314,7 +354,7 @@ async fn validators<E: StoreContext + Metrics + Supervisor>(
 /// A committed block (canonical bytes) with the certificate that finalized it.
 async fn finality<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-    Path(height): Path<u64>,
+    PathParam(height): PathParam<u64>,
 ) -> Result<Json<FinalityResponse>, ApiError> {
     let Some(source) = &app.finality else {
         return Err(not_found(format!(
@@ -328,7 +368,12 @@ async fn finality<E: StoreContext + Metrics + Supervisor>(
             "block {height} is not final here yet (head {head})"
         ))
     };
-    let (block, _) = app.chain.block(height).await?.ok_or_else(missing)?;
+    let (block, _) = app
+        .chain
+        .block(height)
+        .await
+        .or_internal()?
+        .ok_or_else(missing)?;
     let certificate = source.finalization(height).await.ok_or_else(missing)?;
     Ok(Json(FinalityResponse {
         height,
@@ -347,21 +392,24 @@ fn block_response(block: &Block, mut receipts: BlockReceipts) -> BlockResponse {
     }
 }
 
+/// Committed blocks as server-sent events, while a subscriber slot is free; the slot is
+/// held for as long as the stream lives.
 async fn events<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let slot = app.subscribers.join()?;
     let receiver = app.chain.subscribe();
-    let stream = futures::stream::unfold(receiver, |mut rx| async move {
+    let stream = futures::stream::unfold((receiver, slot), |(mut rx, slot)| async move {
         match rx.recv().await {
-            Ok(committed) => Some((Ok(block_event(&committed)), rx)),
+            Ok(committed) => Some((Ok(block_event(&committed)), (rx, slot))),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                 let note = SseEvent::default().event("lagged").data(missed.to_string());
-                Some((Ok(note), rx))
+                Some((Ok(note), (rx, slot)))
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 fn block_event(committed: &Committed) -> SseEvent {

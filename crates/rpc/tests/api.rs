@@ -56,13 +56,13 @@ fn api_round_trip() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let blobs = Arc::new(tessera_blobs::BlobStore::open(dir.join("node-blobs")).unwrap());
-        let app = router(AppState {
-            chain: chain.clone(),
-            blobs: Some(blobs),
-            mode: "dev".into(),
-            finality: None,
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let app = router(AppState::new(chain.clone(), "dev").with_blobs(blobs));
+        tokio::spawn(tessera_http::serve(
+            listener,
+            app,
+            tessera_http::Limits::default(),
+            std::future::pending(),
+        ));
         let client = RpcClient::new(&url);
 
         let status = client.status().await.unwrap();
@@ -182,6 +182,23 @@ fn api_round_trip() {
         assert_eq!(oversized.status(), 400);
         let body: tessera_rpc::api::ErrorBody = oversized.json().await.unwrap();
         assert_eq!(body.code, "too_large", "{}", body.message);
+        // Malformed input of every kind answers with the documented JSON error.
+        let http = reqwest::Client::new();
+        let malformed = [
+            (
+                http.post(format!("{url}/v1/txs"))
+                    .header("content-type", "application/json")
+                    .body("{\"tx\": "),
+                "bad_json",
+            ),
+            (http.get(format!("{url}/v1/finality/tip")), "bad_path"),
+            (http.get(format!("{url}/v1/nothing-here")), "not_found"),
+        ];
+        for (request, code) in malformed {
+            let response = request.send().await.unwrap();
+            let body: tessera_rpc::api::ErrorBody = response.json().await.unwrap();
+            assert_eq!(body.code, code, "{}", body.message);
+        }
         let metrics = client.metrics().await.unwrap();
         assert!(metrics.contains("chain_txs_committed_total 1"), "{metrics}");
 
