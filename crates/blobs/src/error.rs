@@ -110,6 +110,28 @@ pub enum BlobError {
     #[error("block {cid} is not in the store at `{dir}`; fetch it (`import_block`) or add the file (`put_file`)")]
     NotFound { cid: Cid, dir: PathBuf },
 
+    /// Storing a block would take the store past its disk quota; nothing was written.
+    #[error(
+        "the blob store is full: {used_bytes} of {quota_bytes} bytes used, a block needs \
+         {need_bytes} more; raise the node's blob quota or remove files it no longer serves"
+    )]
+    QuotaExceeded {
+        used_bytes: u64,
+        quota_bytes: u64,
+        need_bytes: u64,
+    },
+
+    /// One block appears under two parents (or twice under one) with different sizes.
+    #[error(
+        "block {cid} is linked as {first_bytes} bytes and elsewhere in the same DAG as \
+         {second_bytes} bytes; the DAG is inconsistent and cannot name a file"
+    )]
+    InconsistentLinks {
+        cid: Cid,
+        first_bytes: u64,
+        second_bytes: u64,
+    },
+
     /// A file is larger than the caller's bound on an in-memory read.
     #[error("file {cid} is {len_bytes} bytes, more than the {max_bytes} bytes asked for; stream it with `get` or `export`")]
     TooLargeForMemory {

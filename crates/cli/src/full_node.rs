@@ -63,6 +63,8 @@ pub struct FullNodeConfigFile {
     pub blob_dir: Option<PathBuf>,
     pub genesis: PathBuf,
     pub rpc_listen: SocketAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<crate::validator::BlobsSection>,
     pub validators: Vec<ValidatorEntry>,
 }
 
@@ -79,6 +81,7 @@ pub fn role_of(path: &Path) -> anyhow::Result<String> {
 struct Settings {
     data_dir: PathBuf,
     blob_dir: PathBuf,
+    blobs: crate::validator::BlobsSection,
     genesis: Genesis,
     rpc_listen: SocketAddr,
     sources: Vec<RpcClient>,
@@ -118,6 +121,11 @@ impl FullNodeConfigFile {
         Ok(Settings {
             data_dir: base.join(&self.data_dir),
             blob_dir: base.join(self.blob_dir.as_deref().unwrap_or(Path::new("blobs"))),
+            blobs: {
+                let blobs = self.blobs.unwrap_or_default();
+                blobs.quota_bytes()?;
+                blobs
+            },
             genesis,
             rpc_listen: self.rpc_listen,
             sources,
@@ -132,14 +140,24 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         let Settings {
             data_dir,
             blob_dir,
+            blobs: blob_settings,
             genesis,
             rpc_listen,
             sources,
         } = settings;
-        let (chain, listener, blobs) =
-            crate::validator::open_node(&context, &genesis, &data_dir, &blob_dir, rpc_listen)
-                .await?;
-        let app = router(AppState::new(chain.clone(), "full").with_blobs(Arc::new(blobs)));
+        let (chain, listener, blobs) = crate::validator::open_node(
+            &context,
+            &genesis,
+            &data_dir,
+            &blob_dir,
+            &blob_settings,
+            rpc_listen,
+        )
+        .await?;
+        let app = router(
+            AppState::new(chain.clone(), "full")
+                .with_blobs(Arc::new(blobs), blob_settings.accept_uploads),
+        );
         let server = tokio::spawn(tessera_http::serve(
             listener,
             app,

@@ -218,6 +218,7 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
             p2p: Some(P2pSection {
                 local_network: true,
             }),
+            blobs: None,
             validators: validators.clone(),
         };
         let path = dir.join("config.toml");
@@ -234,6 +235,11 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
             blob_dir: None,
             genesis: "../genesis.json".into(),
             rpc_listen: format!("127.0.0.1:{}", port(args.rpc_port, n + i, "rpc")?).parse()?,
+            // Validators take no uploads; a localnet's full nodes host its model files.
+            blobs: Some(crate::validator::BlobsSection {
+                accept_uploads: true,
+                ..Default::default()
+            }),
             validators: validators.clone(),
         };
         let path = dir.join("config.toml");

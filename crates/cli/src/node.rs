@@ -156,9 +156,12 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
                     args.rpc_addr
                 )
             })?;
+        let quota_bytes = crate::validator::BlobsSection::default().quota_bytes()?;
         let blobs = tessera_blobs::BlobStore::open(&blob_dir)
+            .and_then(|store| store.with_quota(quota_bytes))
             .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
-        let app = router(AppState::new(chain.clone(), "dev").with_blobs(Arc::new(blobs)));
+        // The dev node is one user's machine: it takes uploads (model publishing needs them).
+        let app = router(AppState::new(chain.clone(), "dev").with_blobs(Arc::new(blobs), true));
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(tessera_http::serve(
             listener,

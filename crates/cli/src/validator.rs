@@ -82,7 +82,42 @@ pub struct ValidatorConfigFile {
     pub consensus: ConsensusSection,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p2p: Option<P2pSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<BlobsSection>,
     pub validators: Vec<ValidatorEntry>,
+}
+
+/// The node's blob store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsSection {
+    /// Take uploads over the API (`PUT /v1/blob-blocks/…`). Off by default: uploads cost
+    /// the disk and I/O a validator's chain needs; turn it on for a node meant to host
+    /// model files.
+    pub accept_uploads: bool,
+    /// Most GiB the blob store may hold.
+    pub max_gib: u64,
+}
+
+impl Default for BlobsSection {
+    fn default() -> Self {
+        Self {
+            accept_uploads: false,
+            max_gib: DEFAULT_BLOB_QUOTA_GIB,
+        }
+    }
+}
+
+/// Default blob quota for every node kind.
+pub const DEFAULT_BLOB_QUOTA_GIB: u64 = 100;
+
+impl BlobsSection {
+    pub fn quota_bytes(&self) -> anyhow::Result<u64> {
+        self.max_gib
+            .checked_mul(1 << 30)
+            .filter(|b| *b > 0)
+            .ok_or_else(|| anyhow::anyhow!("`[blobs] max_gib` must be between 1 and 2^34"))
+    }
 }
 
 /// p2p settings.
@@ -135,6 +170,7 @@ pub struct ValidatorEntry {
 pub struct ValidatorSettings {
     pub data_dir: PathBuf,
     pub blob_dir: PathBuf,
+    pub blobs: BlobsSection,
     pub genesis: Genesis,
     pub rpc_listen: SocketAddr,
     pub p2p: P2pConfig,
@@ -197,6 +233,11 @@ impl ValidatorConfigFile {
         Ok(ValidatorSettings {
             data_dir: resolve(&self.data_dir),
             blob_dir: resolve(self.blob_dir.as_deref().unwrap_or(Path::new("blobs"))),
+            blobs: {
+                let blobs = self.blobs.unwrap_or_default();
+                blobs.quota_bytes()?;
+                blobs
+            },
             genesis,
             rpc_listen: self.rpc_listen,
             p2p: P2pConfig {
@@ -338,6 +379,7 @@ pub(crate) async fn open_node(
     genesis: &Genesis,
     data_dir: &Path,
     blob_dir: &Path,
+    blobs: &BlobsSection,
     rpc_listen: SocketAddr,
 ) -> anyhow::Result<(
     Arc<Chain<commonware_runtime::tokio::Context>>,
@@ -351,6 +393,7 @@ pub(crate) async fn open_node(
         .await
         .with_context(|| format!("`rpc_listen`: cannot listen on {rpc_listen}"))?;
     let blobs = tessera_blobs::BlobStore::open(blob_dir)
+        .and_then(|store| store.with_quota(blobs.quota_bytes().unwrap_or(u64::MAX)))
         .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
     Ok((Arc::new(chain), listener, blobs))
 }
@@ -362,13 +405,21 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         let ValidatorSettings {
             data_dir,
             blob_dir,
+            blobs: blob_settings,
             genesis,
             rpc_listen,
             p2p,
             node,
         } = settings;
-        let (chain, listener, blobs) =
-            open_node(&context, &genesis, &data_dir, &blob_dir, rpc_listen).await?;
+        let (chain, listener, blobs) = open_node(
+            &context,
+            &genesis,
+            &data_dir,
+            &blob_dir,
+            &blob_settings,
+            rpc_listen,
+        )
+        .await?;
         let p2p_listen = p2p.listen;
         let me = public_key_hex(&node.signer.public_key());
         let validators = node.validators.len();
@@ -377,7 +428,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             .context("cannot start consensus")?;
         let app = router(
             AppState::new(chain.clone(), "validator")
-                .with_blobs(Arc::new(blobs))
+                .with_blobs(Arc::new(blobs), blob_settings.accept_uploads)
                 .with_finality(Arc::new(Finality(started.node.finality.clone()))),
         );
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -463,6 +514,7 @@ mod tests {
                 p2p_listen: "127.0.0.1:27000".parse().unwrap(),
                 consensus: ConsensusSection::default(),
                 p2p: None,
+                blobs: None,
                 validators,
             };
             Fixture { dir, config }

@@ -16,7 +16,7 @@ use axum::{
 };
 use commonware_runtime::{Metrics, Supervisor};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use tessera_blobs::{BlobError, BlobStore, Cid};
 use tessera_http::{JsonBody, PathParam, RawBody};
 use tessera_store::StoreContext;
@@ -27,6 +27,33 @@ pub const MAX_CIDS_PER_REQUEST: usize = 10_000;
 pub const MAX_FILE_BLOCKS: usize = 4_300_000;
 /// Chunks buffered between the file reader thread and the HTTP response.
 const STREAM_BUFFER_CHUNKS: usize = 4;
+/// Blob reads (whole files or ranges) streaming at once: each holds a blocking thread,
+/// so the cap keeps slow readers from taking the threads the chain's storage needs.
+pub const MAX_BLOB_STREAMS: usize = 16;
+/// How long a free stream slot is waited for before the request is refused (`503 busy`).
+const STREAM_SLOT_WAIT: Duration = Duration::from_secs(5);
+/// A client that takes no bytes for this long loses its stream and its slot.
+const STALLED_CLIENT: Duration = Duration::from_secs(30);
+
+/// What a node lets the API do with its blob store.
+#[derive(Clone, Debug)]
+pub struct BlobAccess {
+    /// Whether `PUT /v1/blob-blocks/…`, `missing` and `complete` are served. Off on
+    /// validators unless their config turns it on: uploads cost the disk and I/O the
+    /// chain needs.
+    pub uploads: bool,
+    /// Slots for streaming reads.
+    pub streams: Arc<tokio::sync::Semaphore>,
+}
+
+impl BlobAccess {
+    pub fn new(uploads: bool) -> Self {
+        Self {
+            uploads,
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_BLOB_STREAMS)),
+        }
+    }
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CidList {
@@ -56,9 +83,29 @@ fn store<E: StoreContext>(app: &Shared<E>) -> Result<Arc<BlobStore>, ApiError> {
     })
 }
 
+/// The store, if this node takes uploads.
+fn upload_store<E: StoreContext>(app: &Shared<E>) -> Result<Arc<BlobStore>, ApiError> {
+    let blobs = store(app)?;
+    if !app.blob_access.uploads {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "uploads_disabled",
+            "this node takes no blob uploads (validators refuse them unless \
+             `[blobs] accept_uploads = true`); upload to a dev or full node"
+                .into(),
+        ));
+    }
+    Ok(blobs)
+}
+
 fn blob_error(e: BlobError) -> ApiError {
     match e {
         BlobError::NotFound { .. } => not_found(e),
+        BlobError::QuotaExceeded { .. } => ApiError(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "store_full",
+            e.to_string(),
+        ),
         BlobError::Io { .. } => {
             ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
         }
@@ -90,7 +137,7 @@ pub async fn missing<E: StoreContext + Metrics + Supervisor>(
             format!("ask about at most {MAX_CIDS_PER_REQUEST} CIDs per request"),
         ));
     }
-    let blobs = store(&app)?;
+    let blobs = upload_store(&app)?;
     let missing = blocking(move || {
         let mut missing = Vec::new();
         for cid in body.cids {
@@ -110,7 +157,7 @@ pub async fn put_block<E: StoreContext + Metrics + Supervisor>(
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     let cid = parse_cid(&cid)?;
-    let blobs = store(&app)?;
+    let blobs = upload_store(&app)?;
     blocking(move || blobs.import_block(&cid, &body)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -130,7 +177,7 @@ pub async fn complete<E: StoreContext + Metrics + Supervisor>(
     PathParam(cid): PathParam<String>,
 ) -> Result<Json<BlobInfo>, ApiError> {
     let cid = parse_cid(&cid)?;
-    let blobs = store(&app)?;
+    let blobs = upload_store(&app)?;
     let info = blocking(move || {
         let blocks = blobs.block_cids(&cid, MAX_FILE_BLOCKS)?.len();
         let size_bytes = blobs.get(&cid)?.size();
@@ -176,7 +223,8 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, Api
 }
 
 /// The whole file, or one range of it. Every block is verified as it is read; a range
-/// is served by reading (and verifying) from the start of the file.
+/// starts reading at its first byte (earlier subtrees are skipped by their sizes). At
+/// most [MAX_BLOB_STREAMS] run at once, and a client that stops reading loses its slot.
 pub async fn get_blob<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
     PathParam(cid): PathParam<String>,
@@ -184,6 +232,19 @@ pub async fn get_blob<E: StoreContext + Metrics + Supervisor>(
 ) -> Result<Response, ApiError> {
     let cid = parse_cid(&cid)?;
     let blobs = store(&app)?;
+    let slot = tokio::time::timeout(
+        STREAM_SLOT_WAIT,
+        app.blob_access.streams.clone().acquire_owned(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .ok_or_else(|| {
+        ApiError::unavailable(
+            "busy",
+            format!("this node streams at most {MAX_BLOB_STREAMS} files at once; retry shortly"),
+        )
+    })?;
     let size = {
         let blobs = blobs.clone();
         blocking(move || Ok(blobs.get(&cid)?.size())).await?
@@ -192,7 +253,11 @@ pub async fn get_blob<E: StoreContext + Metrics + Supervisor>(
     let (start, end) = range.unwrap_or((0, size));
     let (tx, rx) =
         tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(STREAM_BUFFER_CHUNKS);
-    tokio::task::spawn_blocking(move || stream_range(&blobs, &cid, start, end, &tx));
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        stream_range(&blobs, &cid, start, end, &Sender { tx, runtime })
+    });
     let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
@@ -205,53 +270,52 @@ pub async fn get_blob<E: StoreContext + Metrics + Supervisor>(
             .status(StatusCode::PARTIAL_CONTENT)
             .header(header::CONTENT_RANGE, value);
     }
-    builder
-        .body(body)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+    builder.body(body).map_err(ApiError::internal)
+}
+
+/// The reader thread's end of the response stream.
+struct Sender {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Sender {
+    /// Hands one item to the response; false when the client went away or stalled.
+    fn send(&self, item: Result<Bytes, std::io::Error>) -> bool {
+        self.runtime.block_on(async {
+            matches!(
+                tokio::time::timeout(STALLED_CLIENT, self.tx.send(item)).await,
+                Ok(Ok(()))
+            )
+        })
+    }
 }
 
 /// Send bytes `start..end` of the file, verifying as it reads; stop at the first error.
-fn stream_range(
-    blobs: &BlobStore,
-    cid: &Cid,
-    start: u64,
-    end: u64,
-    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-) {
-    let mut reader = match blobs.get(cid) {
+fn stream_range(blobs: &BlobStore, cid: &Cid, start: u64, end: u64, tx: &Sender) {
+    let mut reader = match blobs.get_from(cid, start) {
         Ok(reader) => reader,
         Err(e) => {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            tx.send(Err(std::io::Error::other(e.to_string())));
             return;
         }
     };
-    let mut offset = 0u64;
-    loop {
+    let mut offset = start;
+    while offset < end {
         let chunk = match reader.next_chunk() {
             Ok(Some(chunk)) => chunk,
             Ok(None) => return,
             Err(e) => {
-                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                tx.send(Err(std::io::Error::other(e.to_string())));
                 return;
             }
         };
         let len = u64::try_from(chunk.len()).unwrap_or(u64::MAX);
-        let (from, to) = (start.max(offset), end.min(offset.saturating_add(len)));
-        if from < to {
-            let lo = usize::try_from(from - offset).unwrap_or(0);
-            let hi = usize::try_from(to - offset).unwrap_or(chunk.len());
-            if tx
-                .blocking_send(Ok(Bytes::copy_from_slice(
-                    chunk.get(lo..hi).unwrap_or_default(),
-                )))
-                .is_err()
-            {
-                return; // the client went away
-            }
+        let take = usize::try_from(len.min(end - offset)).unwrap_or(chunk.len());
+        let part = Bytes::copy_from_slice(chunk.get(..take).unwrap_or_default());
+        if !tx.send(Ok(part)) {
+            return; // the client went away or stopped reading
         }
         offset = offset.saturating_add(len);
-        if offset >= end {
-            return;
-        }
     }
 }

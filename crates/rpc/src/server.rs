@@ -55,6 +55,8 @@ pub struct AppState<E: StoreContext> {
     pub finality: Option<Arc<dyn FinalitySource>>,
     /// Open `/v1/events` streams, capped.
     pub subscribers: Subscribers,
+    /// Whether uploads are taken, and the slots for streaming reads.
+    pub blob_access: crate::blobs::BlobAccess,
 }
 
 /// Most `/v1/events` streams one node serves at once.
@@ -69,11 +71,14 @@ impl<E: StoreContext> AppState<E> {
             mode: mode.to_string(),
             finality: None,
             subscribers: Subscribers::new(MAX_EVENT_SUBSCRIBERS),
+            blob_access: crate::blobs::BlobAccess::new(false),
         }
     }
 
-    pub fn with_blobs(mut self, blobs: Arc<tessera_blobs::BlobStore>) -> Self {
+    /// Serve `blobs`; take uploads into it only if `uploads`.
+    pub fn with_blobs(mut self, blobs: Arc<tessera_blobs::BlobStore>, uploads: bool) -> Self {
         self.blobs = Some(blobs);
+        self.blob_access = crate::blobs::BlobAccess::new(uploads);
         self
     }
 

@@ -56,7 +56,7 @@ fn api_round_trip() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let blobs = Arc::new(tessera_blobs::BlobStore::open(dir.join("node-blobs")).unwrap());
-        let app = router(AppState::new(chain.clone(), "dev").with_blobs(blobs));
+        let app = router(AppState::new(chain.clone(), "dev").with_blobs(blobs, true));
         tokio::spawn(tessera_http::serve(
             listener,
             app,
@@ -308,6 +308,30 @@ fn api_round_trip() {
             .await
             .unwrap();
         assert_eq!(whole.to_vec(), bytes);
+
+        // A node that takes no uploads (a validator's default) still serves reads.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed_url = format!("http://{}", listener.local_addr().unwrap());
+        let same_store = Arc::new(tessera_blobs::BlobStore::open(dir.join("node-blobs")).unwrap());
+        let app = router(AppState::new(chain.clone(), "validator").with_blobs(same_store, false));
+        tokio::spawn(tessera_http::serve(
+            listener,
+            app,
+            tessera_http::Limits::default(),
+            std::future::pending(),
+        ));
+        let closed = RpcClient::new(&closed_url);
+        let refused = closed
+            .put_block(&first_block, vec![1, 2, 3])
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Some("uploads_disabled"), "{refused}");
+        let elsewhere = tessera_blobs::BlobStore::open(dir.join("third-blobs")).unwrap();
+        closed
+            .download(&elsewhere, &root, &|_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(elsewhere.get_bytes(&root, 1 << 22).unwrap(), bytes);
 
         // A node that is not there gets a clear error.
         let err = RpcClient::new("http://127.0.0.1:1")

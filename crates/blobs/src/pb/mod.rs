@@ -13,7 +13,7 @@
 //! writes `Tsize`. UnixFS fields come in field order, `blocksizes` unpacked (proto2).
 
 mod decode;
-mod encode;
+pub(crate) mod encode;
 
 pub(crate) use decode::decode_file_node;
 pub(crate) use encode::{encode_internal_node, LeafFrame};

@@ -6,12 +6,27 @@
 //! * `tmp/`: blocks being written. Each is written here, fsynced, then renamed into
 //!   `blocks/`, so a name in `blocks/` never holds partial bytes. Files older than an
 //!   hour are crash leftovers and are removed by [BlobStore::open].
+//!
+//! Invariants:
+//! * A name in `blocks/` never holds bytes other than the block it names (atomic rename;
+//!   reads verify anyway).
+//! * With a quota ([BlobStore::with_quota]), the bytes under `blocks/` written by this
+//!   process never take the total past it: space is reserved before a block is written
+//!   and released if the write fails.
+//! * Walking a DAG ([BlobStore::block_cids]) reads each distinct block once, however
+//!   many times it is linked, so a few crafted blocks that describe a huge file cost
+//!   the walk no more than their own bytes; a block linked with two different sizes is
+//!   refused ([BlobError::InconsistentLinks]).
 
 mod export;
 mod fsio;
 mod reader;
 mod writer;
 
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
@@ -22,7 +37,7 @@ pub use reader::BlobReader;
 
 use crate::dag::{build, Layout};
 use crate::error::BlobError;
-use crate::limits::{MAX_BLOCK_BYTES, MAX_FILE_BYTES};
+use crate::limits::{MAX_BLOCK_BYTES, MAX_DAG_DEPTH, MAX_FILE_BYTES};
 use crate::pb::decode_file_node;
 use crate::{cid_of_block, Cid};
 
@@ -37,6 +52,10 @@ pub struct BlobStore {
     blocks: PathBuf,
     tmp: PathBuf,
     next_temp: AtomicU64,
+    /// Most bytes `blocks/` may hold, if capped.
+    quota_bytes: Option<u64>,
+    /// Bytes under `blocks/` (counted at [BlobStore::with_quota], then kept up to date).
+    used_bytes: AtomicU64,
 }
 
 impl BlobStore {
@@ -54,7 +73,62 @@ impl BlobStore {
             blocks,
             tmp,
             next_temp: AtomicU64::new(0),
+            quota_bytes: None,
+            used_bytes: AtomicU64::new(0),
         })
+    }
+
+    /// Caps the bytes the store holds at `quota_bytes`: a block that would take it past
+    /// is refused with [BlobError::QuotaExceeded]. Counts what is stored now (one `stat`
+    /// per block), so opening a large store this way takes a moment.
+    pub fn with_quota(mut self, quota_bytes: u64) -> Result<Self, BlobError> {
+        let mut used = 0u64;
+        let entries =
+            fs::read_dir(&self.blocks).map_err(|e| BlobError::io("list", &self.blocks, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| BlobError::io("list", &self.blocks, e))?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| BlobError::io("stat", entry.path(), e))?;
+            if meta.is_file() {
+                used = used.saturating_add(meta.len());
+            }
+        }
+        self.quota_bytes = Some(quota_bytes);
+        self.used_bytes = AtomicU64::new(used);
+        Ok(self)
+    }
+
+    /// Bytes held under `blocks/` and the quota, if one is set.
+    pub fn usage(&self) -> (u64, Option<u64>) {
+        (self.used_bytes.load(Ordering::Relaxed), self.quota_bytes)
+    }
+
+    /// Reserves `len` bytes of the quota (no-op without one).
+    fn reserve(&self, len: u64) -> Result<(), BlobError> {
+        let Some(quota) = self.quota_bytes else {
+            return Ok(());
+        };
+        self.used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(len).filter(|total| *total <= quota)
+            })
+            .map(|_| ())
+            .map_err(|used| BlobError::QuotaExceeded {
+                used_bytes: used,
+                quota_bytes: quota,
+                need_bytes: len,
+            })
+    }
+
+    fn release(&self, len: u64) {
+        if self.quota_bytes.is_some() {
+            let _ = self
+                .used_bytes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                    Some(used.saturating_sub(len))
+                });
+        }
     }
 
     /// The store's directory.
@@ -142,13 +216,30 @@ impl BlobStore {
         Ok(decode_file_node(cid, &block)?.children)
     }
 
-    /// Every block of the stored file `root`, each parent before its children: the order
-    /// in which a receiver can check every block against a parent it already has. At
-    /// most `max_blocks`; more is refused as [BlobError::FileTooLarge].
+    /// Every distinct block of the stored file `root`, each parent before its children:
+    /// the order in which a receiver can check every block against a parent it already
+    /// has. A block linked several times (kubo links one leaf many times in a file of
+    /// repeated chunks) is listed and read once; every link to it must give the same size
+    /// ([BlobError::InconsistentLinks]), and no block may sit deeper than
+    /// [MAX_DAG_DEPTH]. At most `max_blocks`; more is refused as
+    /// [BlobError::FileTooLarge].
     pub fn block_cids(&self, root: &Cid, max_blocks: usize) -> Result<Vec<Cid>, BlobError> {
         let mut out = Vec::new();
-        let mut stack = vec![*root];
-        while let Some(cid) = stack.pop() {
+        let mut sizes: HashMap<Cid, u64> = HashMap::new();
+        let mut stack: Vec<(Cid, Option<u64>, usize)> = vec![(*root, None, 1)];
+        while let Some((cid, expected_bytes, depth)) = stack.pop() {
+            if let Some(&first_bytes) = sizes.get(&cid) {
+                match expected_bytes {
+                    Some(second_bytes) if second_bytes != first_bytes => {
+                        return Err(BlobError::InconsistentLinks {
+                            cid,
+                            first_bytes,
+                            second_bytes,
+                        })
+                    }
+                    _ => continue,
+                }
+            }
             if out.len() >= max_blocks {
                 return Err(BlobError::FileTooLarge {
                     what: format!("file {root} in blocks"),
@@ -156,8 +247,32 @@ impl BlobStore {
                     max_bytes: u64::try_from(max_blocks).unwrap_or(u64::MAX),
                 });
             }
-            let children = self.children(&cid)?;
-            stack.extend(children.iter().rev().map(|(child, _)| *child));
+            if depth > MAX_DAG_DEPTH {
+                return Err(BlobError::TooDeep {
+                    root: *root,
+                    cid,
+                    max_depth: MAX_DAG_DEPTH,
+                });
+            }
+            let block = self.get_block(&cid)?;
+            let node = decode_file_node(&cid, &block)?;
+            if let Some(expected_bytes) = expected_bytes {
+                if node.filesize != expected_bytes {
+                    return Err(BlobError::SizeMismatch {
+                        cid,
+                        expected_bytes,
+                        actual_bytes: node.filesize,
+                    });
+                }
+            }
+            sizes.insert(cid, node.filesize);
+            let below = depth.saturating_add(1);
+            stack.extend(
+                node.children
+                    .iter()
+                    .rev()
+                    .map(|&(child, bytes)| (child, Some(bytes), below)),
+            );
             out.push(cid);
         }
         Ok(out)
@@ -232,7 +347,14 @@ impl BlobStore {
     /// A reader over the file `cid`, checking every block against its CID and the DAG's
     /// sizes as it goes.
     pub fn get(&self, cid: &Cid) -> Result<BlobReader<'_>, BlobError> {
-        BlobReader::open(self, *cid)
+        BlobReader::open(self, *cid, 0)
+    }
+
+    /// A reader over the file `cid` from byte `offset` on. Subtrees wholly before the
+    /// offset are skipped by their recorded sizes without being read, so a range read
+    /// costs the blocks on the path to its start plus the blocks it covers.
+    pub fn get_from(&self, cid: &Cid, offset: u64) -> Result<BlobReader<'_>, BlobError> {
+        BlobReader::open(self, *cid, offset)
     }
 
     /// The whole file `cid` in memory, if it is at most `max_bytes` long.
@@ -260,8 +382,10 @@ impl BlobStore {
         if fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == len as u64) {
             return Ok(());
         }
+        let len_bytes = u64::try_from(len).unwrap_or(u64::MAX);
+        self.reserve(len_bytes)?;
         let tmp = self.temp_path(&cid.to_v1_string());
-        fsio::write_atomic(&tmp, &path, parts)
+        fsio::write_atomic(&tmp, &path, parts).inspect_err(|_| self.release(len_bytes))
     }
 
     /// A fresh name in `tmp/`, unique across threads and processes.

@@ -26,21 +26,39 @@ pub struct BlobReader<'s> {
     block: Vec<u8>,
     /// The unread part of `block`'s file data.
     unread: Range<usize>,
+    /// File bytes still to pass over before the first one returned.
+    skip: u64,
 }
 
 impl<'s> BlobReader<'s> {
-    pub(super) fn open(store: &'s BlobStore, root: Cid) -> Result<Self, BlobError> {
+    /// A reader from byte `offset` of the file on (an offset past the end reads nothing).
+    pub(super) fn open(store: &'s BlobStore, root: Cid, offset: u64) -> Result<Self, BlobError> {
         let block = store.get_block(&root)?;
         let node = decode_file_node(&root, &block)?;
-        Ok(BlobReader {
+        let mut reader = BlobReader {
             store,
             root,
             size: node.filesize,
             produced: 0,
             stack: vec![(node.children, 0)],
             block,
-            unread: node.data,
-        })
+            unread: 0..0,
+            skip: offset.min(node.filesize),
+        };
+        reader.take_data(node.data);
+        Ok(reader)
+    }
+
+    /// Makes `data` (a node's own file bytes) the unread run, minus what is skipped.
+    fn take_data(&mut self, data: Range<usize>) {
+        let len = data.len() as u64;
+        let skipped = self.skip.min(len);
+        self.skip -= skipped;
+        self.produced = self.produced.saturating_add(skipped);
+        let start = data
+            .start
+            .saturating_add(usize::try_from(skipped).unwrap_or(0));
+        self.unread = start.min(data.end)..data.end;
     }
 
     /// The file's CID.
@@ -75,6 +93,12 @@ impl<'s> BlobReader<'s> {
                 continue;
             };
             *next += 1;
+            if self.skip >= expected_bytes {
+                // Wholly before the start: counted as passed, never read.
+                self.skip -= expected_bytes;
+                self.produced = self.produced.saturating_add(expected_bytes);
+                continue;
+            }
             if depth >= MAX_DAG_DEPTH {
                 return Err(BlobError::TooDeep {
                     root: self.root,
@@ -92,7 +116,7 @@ impl<'s> BlobReader<'s> {
                 });
             }
             self.block = block;
-            self.unread = node.data;
+            self.take_data(node.data);
             if !node.children.is_empty() {
                 self.stack.push((node.children, 0));
             }
