@@ -63,8 +63,20 @@ pub fn dev_genesis(genesis_time_ms: u64, extra: &[Address]) -> Genesis {
 /// A transfer on the dev chain signed by `key`, with a generous 1 TSR `max_fee` (it pays
 /// only the actual fee): for tests, load generators and local scripts.
 pub fn dev_transfer(key: &Keypair, nonce: u64, to: Address, amount: Amount) -> SignedTransaction {
+    let chain = ChainId::new(DEV_CHAIN_ID).expect("DEV_CHAIN_ID is a valid chain id");
+    dev_transfer_on(&chain, key, nonce, to, amount)
+}
+
+/// [`dev_transfer`] for the chain `chain` (a dev network or localnet names its own).
+pub fn dev_transfer_on(
+    chain: &ChainId,
+    key: &Keypair,
+    nonce: u64,
+    to: Address,
+    amount: Amount,
+) -> SignedTransaction {
     Transaction {
-        chain_id: ChainId::new(DEV_CHAIN_ID).expect("DEV_CHAIN_ID is a valid chain id"),
+        chain_id: chain.clone(),
         signer: key.public_key().clone(),
         nonce,
         max_fee: Amount::from_base(BASE_PER_TSR),

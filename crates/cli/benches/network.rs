@@ -27,7 +27,7 @@ use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
-use tessera_chain::genesis::dev_transfer;
+use tessera_chain::genesis::{dev_transfer, DEV_CHAIN_ID};
 use tessera_rpc::client::{BlockId, RpcClient};
 use tessera_state::{Genesis, GenesisAccount};
 use tessera_types::{amount::BASE_PER_TSR, Amount, Hash, Keypair, SignedTransaction};
@@ -54,10 +54,12 @@ fn bench_keys(accounts: usize) -> Vec<Keypair> {
         .collect()
 }
 
-/// Add the bench accounts to a genesis file.
+/// Add the bench accounts to a genesis file, and name its chain the dev chain id the
+/// transfers are signed for (each dev network or localnet otherwise draws its own).
 fn fund(genesis_path: &Path, keys: &[Keypair]) {
     let text = std::fs::read_to_string(genesis_path).unwrap();
     let mut genesis: Genesis = serde_json::from_str(&text).unwrap();
+    genesis.chain_id = tessera_types::ChainId::new(DEV_CHAIN_ID).unwrap();
     for key in keys {
         genesis.accounts.push(GenesisAccount {
             address: key.address(),

@@ -168,6 +168,7 @@ fn create(home: &Home, args: &LocalnetArgs) -> anyhow::Result<Vec<PathBuf>> {
         .map(|k| Address::from_public_key(&k.public_key()))
         .collect();
     let mut genesis = crate::node::dev_genesis_for(home, &addresses)?;
+    genesis.chain_id = crate::node::fresh_chain_id("local")?;
     genesis.genesis_time_ms = now_ms();
     if let Some(epoch_blocks) = args.epoch_blocks {
         genesis.params.epoch_blocks = epoch_blocks;
@@ -320,7 +321,7 @@ fn supervise(configs: &[PathBuf]) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let ctrl_c = tokio::signal::ctrl_c();
+        let ctrl_c = crate::signals::shutdown();
         tokio::pin!(ctrl_c);
         loop {
             tokio::select! {

@@ -12,6 +12,7 @@ mod node;
 mod publish;
 mod query;
 mod run_model;
+mod signals;
 mod validator;
 mod wallet;
 

@@ -96,7 +96,20 @@ pub(crate) fn dev_genesis_for(home: &Home, extra: &[Address]) -> anyhow::Result<
         .map(|(_, addr)| addr)
         .collect();
     fund.extend_from_slice(extra);
-    Ok(dev_genesis(now_ms(), &fund))
+    let mut genesis = dev_genesis(now_ms(), &fund);
+    genesis.chain_id = fresh_chain_id("dev")?;
+    Ok(genesis)
+}
+
+/// A chain id of its own for each dev or local network, chosen when its genesis is
+/// written (`tessera-{kind}-` and 8 random hex digits), so a transaction signed for one
+/// network cannot be replayed on another.
+pub(crate) fn fresh_chain_id(kind: &str) -> anyhow::Result<tessera_types::ChainId> {
+    use rand::RngExt;
+    let suffix: u32 = rand::rng().random();
+    Ok(tessera_types::ChainId::new(&format!(
+        "tessera-{kind}-{suffix:08x}"
+    ))?)
 }
 
 fn load_or_create_genesis(home: &Home, given: Option<PathBuf>) -> anyhow::Result<Genesis> {
@@ -176,7 +189,7 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
             crate::devnet_models::spawn(blob_dir.clone(), args.rpc_addr);
         }
         let stop = async {
-            let _ = tokio::signal::ctrl_c().await;
+            crate::signals::shutdown().await;
             eprintln!("stopping: finishing the current block");
         };
         let produced = run_dev_producer(
@@ -206,4 +219,25 @@ fn announce<
     );
     eprintln!("funded dev accounts dev0..dev{} (dev0 is the block proposer); import one with `tessera keys import-dev N NAME`", DEV_ACCOUNTS.saturating_sub(1));
     eprintln!("press Ctrl-C to stop");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_chain_id;
+
+    #[test]
+    fn every_dev_or_local_network_gets_its_own_chain_id() {
+        let (a, b) = (
+            fresh_chain_id("dev").unwrap(),
+            fresh_chain_id("dev").unwrap(),
+        );
+        assert!(a.as_str().starts_with("tessera-dev-"), "{a}");
+        assert_eq!(a.as_str().len(), "tessera-dev-".len() + 8);
+        // Two draws of 32 bits collide once in four billion runs.
+        assert_ne!(a, b);
+        assert!(fresh_chain_id("local")
+            .unwrap()
+            .as_str()
+            .starts_with("tessera-local-"));
+    }
 }

@@ -448,7 +448,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         eprintln!("press Ctrl-C to stop");
         let mut committer = started.node.committer;
         let outcome = tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
+            _ = crate::signals::shutdown() => {
                 eprintln!("stopping");
                 Ok(())
             }

@@ -11,7 +11,7 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use tessera_chain::genesis::{dev_key, dev_transfer};
+use tessera_chain::genesis::{dev_key, dev_transfer_on};
 use tessera_rpc::{api::TxResponse, RpcClient};
 use tessera_types::{Amount, Hash, Keypair};
 
@@ -113,6 +113,7 @@ async fn committed_transactions_survive_sigkill() {
         let mut pending: Vec<(Hash, u128)> = Vec::new();
         let kill_after = Duration::from_millis(700 + 450 * cycle as u64);
         let start = Instant::now();
+        let chain = client.status().await.unwrap().chain_id;
         let mut nonces = Vec::new();
         for s in 1..=SENDERS {
             nonces.push(
@@ -129,7 +130,13 @@ async fn committed_transactions_survive_sigkill() {
                 let key = dev_key(s);
                 let i = usize::try_from(s - 1).unwrap();
                 amount_seed += 1;
-                let tx = dev_transfer(&key, nonces[i], recipient, Amount::from_base(amount_seed));
+                let tx = dev_transfer_on(
+                    &chain,
+                    &key,
+                    nonces[i],
+                    recipient,
+                    Amount::from_base(amount_seed),
+                );
                 if client.submit(&tx).await.is_ok() {
                     nonces[i] += 1;
                     pending.push((tx.id(), amount_seed));

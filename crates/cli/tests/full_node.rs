@@ -12,7 +12,7 @@ use std::{
     process::Stdio,
     time::{Duration, Instant},
 };
-use tessera_chain::genesis::{dev_key, dev_transfer};
+use tessera_chain::genesis::{dev_key, dev_transfer_on};
 use tessera_rpc::{api::TxResponse, client::BlockId};
 use tessera_types::{Amount, Keypair};
 
@@ -42,7 +42,8 @@ async fn full_node_follows_forwards_and_resyncs_after_a_wipe() {
     let recipient = Keypair::from_seed(77).address();
     let mut final_txs = Vec::new();
     for nonce in 0..4 {
-        let tx = dev_transfer(
+        let tx = dev_transfer_on(
+            &status.chain_id,
             &sender,
             nonce,
             recipient,

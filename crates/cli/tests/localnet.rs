@@ -17,7 +17,7 @@ use std::{
     process::{Child, Stdio},
     time::{Duration, Instant},
 };
-use tessera_chain::genesis::{dev_key, dev_transfer};
+use tessera_chain::genesis::{dev_key, dev_transfer_on};
 use tessera_rpc::{api::TxResponse, client::BlockId, RpcClient};
 use tessera_types::{Amount, Hash, Keypair};
 
@@ -29,6 +29,8 @@ static ONE_LOCALNET: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const VICTIM: usize = 1;
 /// Senders (dev accounts 1..=4), each pinned to one node, with their next nonces.
 struct Stream {
+    /// The localnet's own chain id.
+    chain: tessera_types::ChainId,
     recipient: tessera_types::Address,
     nonces: Vec<u64>,
     amount: u128,
@@ -51,7 +53,8 @@ impl Stream {
             }
             let key = Stream::sender(node);
             self.amount += 1;
-            let tx = dev_transfer(
+            let tx = dev_transfer_on(
+                &self.chain,
                 &key,
                 self.nonces[node],
                 self.recipient,
@@ -108,6 +111,7 @@ async fn validator_network_survives_a_killed_validator() {
     eprintln!("4 validators finalizing after {:?}", started.elapsed());
 
     let mut stream = Stream {
+        chain: clients[0].status().await.unwrap().chain_id,
         recipient: Keypair::from_seed(4242).address(),
         nonces: vec![0; VALIDATORS],
         amount: 0,
@@ -367,4 +371,20 @@ async fn a_standby_validator_joins_after_staking() {
         proposers.contains(&joined),
         "v4 proposed none of {proposers:?}"
     );
+
+    // SIGTERM (what `kill`, systemd and containers send) stops the nodes as Ctrl-C does.
+    let mut supervisor = cleanup.supervisor.take().unwrap();
+    signal(supervisor.id(), "-TERM");
+    let stop = Instant::now();
+    while supervisor.try_wait().unwrap().is_none() {
+        assert!(stop.elapsed() < WAIT_LIMIT, "localnet ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for client in &clients {
+        assert!(
+            height(client).await.is_none(),
+            "{} still runs after the localnet was terminated",
+            client.url()
+        );
+    }
 }
