@@ -8,6 +8,7 @@
 //! * kubo `test/sharness/t0114-gateway-subdomains/README.md` (`echo hello | ipfs add`,
 //!   kubo 0.18.1, and its `ipfs cid base32`).
 //! * The empty file: `ipfs add` of a zero-length file (kubo issue #4688).
+#![cfg(test)]
 
 mod common;
 

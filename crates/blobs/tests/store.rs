@@ -1,4 +1,5 @@
 //! The on-disk store: round trips, verification on read and on import, crash leftovers.
+#![cfg(test)]
 
 mod common;
 

@@ -53,7 +53,7 @@ pub fn dev_genesis(genesis_time_ms: u64, extra: &[Address]) -> Genesis {
         }
     }
     Genesis {
-        chain_id: ChainId::new(DEV_CHAIN_ID).expect("DEV_CHAIN_ID is a valid chain id"),
+        chain_id: dev_chain_id(),
         genesis_time_ms,
         params: Params::default(),
         accounts,
@@ -63,11 +63,23 @@ pub fn dev_genesis(genesis_time_ms: u64, extra: &[Address]) -> Genesis {
 /// A transfer on the dev chain signed by `key`, with a generous 1 TSR `max_fee` (it pays
 /// only the actual fee): for tests, load generators and local scripts.
 pub fn dev_transfer(key: &Keypair, nonce: u64, to: Address, amount: Amount) -> SignedTransaction {
-    let chain = ChainId::new(DEV_CHAIN_ID).expect("DEV_CHAIN_ID is a valid chain id");
-    dev_transfer_on(&chain, key, nonce, to, amount)
+    dev_transfer_on(&dev_chain_id(), key, nonce, to, amount)
+}
+
+/// [`DEV_CHAIN_ID`] as a [`ChainId`].
+#[expect(
+    clippy::expect_used,
+    reason = "a constant, checked valid by the unit test below"
+)]
+pub fn dev_chain_id() -> ChainId {
+    ChainId::new(DEV_CHAIN_ID).expect("DEV_CHAIN_ID is a valid chain id")
 }
 
 /// [`dev_transfer`] for the chain `chain` (a dev network or localnet names its own).
+#[expect(
+    clippy::expect_used,
+    reason = "signing fails only with another account's key, and the signer is the key's"
+)]
 pub fn dev_transfer_on(
     chain: &ChainId,
     key: &Keypair,
@@ -84,4 +96,16 @@ pub fn dev_transfer_on(
     }
     .sign(key)
     .expect("the key signs its own transaction")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_chain_id_is_valid_and_dev_transfers_verify() {
+        assert_eq!(dev_chain_id().as_str(), DEV_CHAIN_ID);
+        let tx = dev_transfer(&dev_key(1), 0, dev_key(2).address(), Amount::from_base(5));
+        assert!(SignedTransaction::from_bytes(&tx.to_bytes()).is_ok());
+    }
 }

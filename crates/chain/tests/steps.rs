@@ -1,6 +1,7 @@
 //! The three chain steps on the deterministic runtime: a block proposed by one node
 //! verifies on another with the same genesis; tampered blocks are refused; a reopened
 //! chain resumes at its head.
+#![cfg(test)]
 
 use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
 use tessera_chain::{

@@ -197,7 +197,9 @@ async fn follow<E: StoreContext + commonware_runtime::Metrics + commonware_runti
     let mut synced = 0u64;
     loop {
         let next = chain.head().height.saturating_add(1);
-        let client = &sources[source % sources.len()];
+        let Some(client) = sources.get(source.checked_rem(sources.len()).unwrap_or(0)) else {
+            bail!("a full node needs at least one validator to follow (`[[validators]]`)");
+        };
         match client.finality(next).await {
             Ok((block, certificate)) => {
                 let verifier = epoch_verifier(chain, &mut verifier)?;
@@ -296,7 +298,10 @@ async fn forward<E: StoreContext + commonware_runtime::Metrics + commonware_runt
             Err(RecvError::Closed) => return,
         };
         for attempt in 0..validators.len() {
-            let client = &validators[(next + attempt) % validators.len()];
+            let Some(client) = validators.get(next.wrapping_add(attempt) % validators.len())
+            else {
+                break;
+            };
             match client.submit(&tx).await {
                 Ok(_) | Err(RpcError::Api { .. }) => break,
                 Err(_) => continue,

@@ -3,6 +3,7 @@
 //! still committed at the same height, that the recipient's balance is exactly the
 //! sum of those transfers (nothing lost, nothing applied twice), and that the chain
 //! keeps going.
+#![cfg(test)]
 
 use std::{
     collections::BTreeMap,

@@ -2,6 +2,7 @@
 //! The full node follows the validators (checking each block's finality certificate and
 //! re-executing it), serves the same API, forwards transactions submitted to it, and after
 //! its data is wiped resyncs from genesis to the same chain.
+#![cfg(test)]
 
 mod common;
 

@@ -6,6 +6,7 @@
 //!
 //! Each sender always submits to the same node and the senders are spread over the nodes,
 //! so while a validator is down its sender pauses (its nonces are not lost with it).
+#![cfg(test)]
 
 mod common;
 

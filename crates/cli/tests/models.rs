@@ -8,6 +8,7 @@
 //!
 //! The real models are skipped when their files are absent, unless
 //! `TESSERA_REQUIRE_MODELS=1` (then their absence fails the test).
+#![cfg(test)]
 
 use serde_json::Value;
 use std::{

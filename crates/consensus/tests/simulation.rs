@@ -2,6 +2,7 @@
 //! `p2p::simulated` on the deterministic runtime (seeded: a failing seed replays exactly).
 //!
 //! `TESSERA_SIM_SEEDS=N` runs N seeds in the randomized-fault tests (default 16).
+#![cfg(test)]
 
 use commonware_codec::Encode as _;
 use commonware_consensus::{

@@ -1,4 +1,5 @@
 //! Each limit of the shared server setup, exercised over real sockets.
+#![cfg(test)]
 
 use axum::{routing::get, routing::post, Router};
 use std::{net::SocketAddr, time::Duration};

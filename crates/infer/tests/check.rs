@@ -1,4 +1,5 @@
 //! The tolerant check on real embeddings.
+#![cfg(test)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Real MiniLM embeddings against known values, plus determinism.
+#![cfg(test)]
 
 mod common;
 

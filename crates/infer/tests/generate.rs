@@ -3,6 +3,7 @@
 //! Outputs are short and computed once per test binary: a few prompts, at most [`MAX_NEW`]
 //! tokens (candle unoptimized would take ~1.7 s per token; the workspace's dev profile
 //! optimizes dependencies, which brings it to ~0.1 s).
+#![cfg(test)]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! one kernel path, and its honest answers pass the f32 checker. And the llama.cpp checker
 //! (bf16 weights): honest answers from other kernel paths pass, cheats fail, its margins
 //! agree with the f32 checker's, and its converted weights are cached by the source's CID.
+#![cfg(test)]
 
 #![cfg(feature = "llama")]
 

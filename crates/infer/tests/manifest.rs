@@ -1,4 +1,5 @@
 //! Manifests: verify model files by size and CID before loading.
+#![cfg(test)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! CI sets TESSERA_REQUIRE_MODELS=1 so that the model tests can't all skip silently.
+#![cfg(test)]
 
 mod common;
 

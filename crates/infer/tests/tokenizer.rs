@@ -4,6 +4,7 @@
 //! vocabulary entries looked up by their text ("system" = 9690, "Ġsystem" = 817, "ĠĠ" = 256),
 //! and the pre-tokenizer's rules (no prefix space; each digit its own pre-token, so a run of
 //! spaces before a digit stays one "ĠĠ" token instead of "Ġ" + "Ġ1").
+#![cfg(test)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The API end to end over real HTTP: a chain on the tokio runtime, the router on a
 //! loopback port, and the typed client. Blocks are committed by the test itself
 //! (propose → commit), so every step is deterministic.
+#![cfg(test)]
 
 use commonware_runtime::{Runner as _, Supervisor as _};
 use futures::StreamExt;

@@ -19,16 +19,13 @@
 //! * an account's nonce only increases, by exactly one per included transaction.
 //! * a rejected transaction changes nothing; a failed one changes only the signer's
 //!   fee and nonce.
-#![forbid(unsafe_code)]
+// The workspace lint table covers unwrap, expect, panic and indexing; this crate
+// also denies:
 #![cfg_attr(
     not(test),
     deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing,
         clippy::arithmetic_side_effects,
-        clippy::float_arithmetic
+        clippy::float_arithmetic,
     )
 )]
 

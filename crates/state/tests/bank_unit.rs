@@ -1,4 +1,5 @@
 //! Unit tests of `bank`: emission schedule, the cap, debits.
+#![cfg(test)]
 
 use tessera_state::{bank::*, kv::MemState, Overlay, Params, StateError};
 use tessera_types::{Address, Amount};

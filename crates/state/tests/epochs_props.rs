@@ -4,6 +4,7 @@
 //! epoch's last block is that ranking restricted to registered, unjailed validators with
 //! at least `min_self_bond`, cut at `max_validators`; and liveness jails exactly the
 //! members that missed more than the allowed share of the views they led.
+#![cfg(test)]
 
 use proptest::prelude::*;
 use tessera_state::{

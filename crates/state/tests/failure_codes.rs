@@ -1,6 +1,7 @@
 //! Receipts record failures as stable codes with numeric arguments: every error has its
 //! own code, and a recorded failure renders back to the same error (text it did not
 //! record aside).
+#![cfg(test)]
 
 use std::collections::BTreeSet;
 use tessera_state::{error::render, StateError};

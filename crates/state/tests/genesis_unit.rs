@@ -1,4 +1,5 @@
 //! Unit tests of genesis building.
+#![cfg(test)]
 
 use tessera_state::{
     bank, kv::MemState, staking, Genesis, GenesisAccount, GenesisValidator, Overlay, Params,

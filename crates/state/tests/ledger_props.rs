@@ -1,6 +1,7 @@
 //! Property tests of the ledger invariants written at the top of `lib.rs`, `bank`
 //! and `staking`: random blocks of random transactions (valid, stale or future
 //! nonces, low fees, over-spends, unbonds, withdraws) from a handful of accounts.
+#![cfg(test)]
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;

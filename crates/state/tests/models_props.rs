@@ -4,6 +4,7 @@
 //! real) and revenue credits (through the hook, as a paying module calls it).
 //!
 //! Seeded: set `PROPTEST_RNG_SEED` to replay a run; the seed is printed on failure.
+#![cfg(test)]
 
 use proptest::{prelude::*, test_runner::RngSeed};
 use std::collections::BTreeMap;

@@ -1,4 +1,5 @@
 //! Unit tests of `models`: registration checks, versions, shares, royalties.
+#![cfg(test)]
 
 use commonware_codec::{Decode, Encode, EncodeSize};
 use tessera_state::{

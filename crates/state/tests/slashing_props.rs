@@ -2,6 +2,7 @@
 //! most `double_sign_slash_bps` of the stake it had as a member of that epoch's set,
 //! burning exactly what it takes; evidence is accepted only within its age limit and only
 //! against a member of the epoch's set.
+#![cfg(test)]
 
 use proptest::prelude::*;
 use tessera_state::{

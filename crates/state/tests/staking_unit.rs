@@ -1,4 +1,5 @@
 //! Unit tests of `staking`: bond/unbond/withdraw, locks, slashing, limits.
+#![cfg(test)]
 
 use tessera_state::{
     bank::{self, Supply},

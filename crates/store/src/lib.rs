@@ -92,15 +92,12 @@
 //! QMDB's exclusion proof on an empty database checks its last commit); those would only
 //! fire on a bug or corrupted files. Page caches are allocated in full at open.
 
-#![forbid(unsafe_code)]
+// The workspace lint table covers unwrap, expect, panic and indexing; this crate
+// also denies:
 #![cfg_attr(
     not(test),
     deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing,
-        clippy::arithmetic_side_effects
+        clippy::arithmetic_side_effects,
     )
 )]
 

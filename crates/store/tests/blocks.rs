@@ -1,4 +1,5 @@
 //! BlockStore: put/get by height and hash, tx index, reopen, crash, contiguity, limits.
+#![cfg(test)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! stored and committed, crash at the first failure, and check after recovery that each store
 //! is at a whole commit and the recovery contract holds:
 //! `blocks.latest() ∈ {state.height(), state.height() + 1}`.
+#![cfg(test)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Property test: after any sequence of blocks of updates and deletes (with reopens and
 //! prunes in between), `entries()` equals a reference `BTreeMap`, and every key's proof
 //! agrees with the map.
+#![cfg(test)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Inclusion and absence proofs: they verify, and fail against a wrong root, a wrong key or
 //! tampered bytes.
+#![cfg(test)]
 
 mod common;
 

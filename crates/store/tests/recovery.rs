@@ -1,6 +1,7 @@
 //! The recovery contract: the chain stores block H, then commits H's state. A crash between
 //! the two leaves `blocks.latest() == state.height() + 1`, and re-executing the stored block
 //! restores the state root.
+#![cfg(test)]
 
 mod common;
 

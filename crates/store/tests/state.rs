@@ -1,5 +1,6 @@
 //! StateStore behaviour on the deterministic runtime: roots, reopen, crashes, deletes,
 //! height checks and pruning.
+#![cfg(test)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Both stores on the real tokio runtime and file system, across two runtime instances.
+#![cfg(test)]
 
 use commonware_runtime::{tokio, Runner as _, Supervisor as _};
 use std::path::PathBuf;

@@ -11,11 +11,6 @@
 //!
 //! Canonical encoding is `commonware-codec` (see `docs/decisions/0001-codec.md`):
 //! every decoder takes explicit limits and rejects trailing or non-canonical bytes.
-#![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
 /// JSON as the type's `Display` text, parsed back with its `FromStr`: one rule for
 /// every type that people read (addresses, hashes, chain ids).

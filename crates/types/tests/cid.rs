@@ -1,5 +1,6 @@
 //! CID text and bytes: the cases the blob store and the chain relied on when each had
 //! its own parser, now checked against the one in `tessera_types::cid`.
+#![cfg(test)]
 
 use tessera_types::cid::{AnyCid, Cid, CidReason, DAG_PB_CODEC, RAW_CODEC};
 
