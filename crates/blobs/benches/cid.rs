@@ -1,6 +1,11 @@
 //! `cid_of_reader` throughput on 64 MiB held in memory, next to plain SHA-256 of the same
 //! bytes (the bound it should approach: the DAG adds ~0.01% more bytes to hash).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sha2::{Digest, Sha256};

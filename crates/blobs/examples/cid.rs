@@ -1,7 +1,12 @@
 //! Prints the CID of each file given, as `ipfs add` would (CIDv1, then CIDv0).
 //!
 //! `cargo run --release -p tessera-blobs --example cid -- <file>...`
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use std::process::ExitCode;
 

@@ -1,7 +1,12 @@
 //! Stores a file in a blob store, then exports it back, showing progress and timings.
 //!
 //! `cargo run --release -p tessera-blobs --example put -- <store-dir> <file> [<out>]`
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use std::io::Write;
 use std::process::ExitCode;

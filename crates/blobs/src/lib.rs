@@ -75,7 +75,6 @@
 //! arithmetic; sizes are summed with `checked_add` under [MAX_FILE_BYTES]. Elsewhere sizes
 //! come from our own bounded counters and use saturating arithmetic.
 
-
 mod dag;
 mod error;
 mod hash;
@@ -91,3 +90,17 @@ pub use limits::{
 };
 pub use store::{BlobReader, BlobStore};
 pub use tessera_types::cid::{Cid, CidError, DAG_PB_CODEC, SHA2_256_CODE};
+
+/// Decodes `block` as a UnixFS file node, with every check [`BlobStore::import_block`]
+/// runs after the hash (strict dag-pb, sizes that add up, bounded links), and returns
+/// its children with the file bytes under each. For tools and the fuzz targets.
+pub fn file_node_children(cid: &Cid, block: &[u8]) -> Result<Vec<(Cid, u64)>, BlobError> {
+    if block.len() > MAX_BLOCK_BYTES {
+        return Err(BlobError::BlockTooLarge {
+            cid: *cid,
+            len_bytes: u64::try_from(block.len()).unwrap_or(u64::MAX),
+            max_bytes: MAX_BLOCK_BYTES,
+        });
+    }
+    Ok(pb::decode_file_node(cid, block)?.children)
+}

@@ -4,7 +4,12 @@
 //! state. In the same run: the raw single-core ed25519 verification rate.
 //!
 //! Run: `cargo bench -p tessera-chain --bench block_exec`. Results: docs/benchmarks.md.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use commonware_runtime::{Runner as _, Supervisor as _};
 use criterion::{criterion_group, Criterion, Throughput};

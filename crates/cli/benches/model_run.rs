@@ -21,7 +21,12 @@
 //! Both embed once in a fresh process, so both pay the same first-call costs; a
 //! steady-state figure (in this process, after warm-up) is printed for reference.
 //! Not a criterion bench: medians over real processes, printed for `docs/benchmarks.md`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -16,7 +16,12 @@
 //!
 //! Not a criterion bench (`harness = false`): one long measurement of real processes,
 //! printed as a table for `docs/benchmarks.md`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 #[path = "../tests/common/mod.rs"]
 mod common;

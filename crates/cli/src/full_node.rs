@@ -298,8 +298,7 @@ async fn forward<E: StoreContext + commonware_runtime::Metrics + commonware_runt
             Err(RecvError::Closed) => return,
         };
         for attempt in 0..validators.len() {
-            let Some(client) = validators.get(next.wrapping_add(attempt) % validators.len())
-            else {
+            let Some(client) = validators.get(next.wrapping_add(attempt) % validators.len()) else {
                 break;
             };
             match client.submit(&tx).await {

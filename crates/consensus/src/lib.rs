@@ -22,7 +22,6 @@
 //! # Arithmetic safety
 //! Heights are `u64` and incremented with `saturating_add`; nothing here indexes slices.
 
-
 mod application;
 mod block;
 pub mod epochs;

@@ -3,7 +3,12 @@
 //! Needs the model files (`scripts/fetch-models.sh`); without them it prints a skip line.
 //! Threads: candle uses `RAYON_NUM_THREADS` (default: the physical cores); on a shared
 //! machine set it to the cores actually free.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -8,7 +8,12 @@
 //! Threads: candle uses `RAYON_NUM_THREADS` (default: the physical cores); on a shared
 //! machine set it to the cores actually free, as threads that spin while another process
 //! holds the core slow everything down many times.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -26,7 +26,12 @@
 //! to the next prompt, a cached answer), `random` (uniform random ids, the honest length),
 //! `substitute_q2k` (weights requantized to Q2_K where the shape allows), and `noise_<pct>`
 //! (Gaussian noise on the middle layer's weight matrices; measured, no detection goal).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -8,7 +8,12 @@
 //! RAYON_NUM_THREADS=T cargo run --release -p tessera-infer --features llama \
 //!     --example check_speed -- --prompts prompts.json --max-tokens N --threads T [--checker f32|llama]
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 #[cfg(feature = "llama")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {

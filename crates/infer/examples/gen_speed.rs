@@ -10,7 +10,12 @@
 //! With `--features llama`: `--path llama` is Tessera's serving path ([`LlamaGenerator`]),
 //! `--path llama-raw` the same llama.cpp library driven directly (the reference); both take
 //! `--threads N`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use std::time::Instant;
 

@@ -4,7 +4,6 @@
 //! (bf16 weights): honest answers from other kernel paths pass, cheats fail, its margins
 //! agree with the f32 checker's, and its converted weights are cached by the source's CID.
 #![cfg(test)]
-
 #![cfg(feature = "llama")]
 
 mod common;

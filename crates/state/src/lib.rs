@@ -23,10 +23,7 @@
 // also denies:
 #![cfg_attr(
     not(test),
-    deny(
-        clippy::arithmetic_side_effects,
-        clippy::float_arithmetic,
-    )
+    deny(clippy::arithmetic_side_effects, clippy::float_arithmetic,)
 )]
 
 pub mod bank;

@@ -3,7 +3,12 @@
 //!
 //! Same harness as `state_commit`: the store lives on a runtime thread and criterion asks
 //! it for `iters` puts over a channel.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use commonware_runtime::{tokio, Runner as _, Supervisor as _};
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -5,7 +5,12 @@
 //! asks it for `iters` blocks over a channel and gets back the time spent in the measured
 //! calls only (building the write set is excluded). Every 256 blocks the store is pruned,
 //! untimed, as a node would.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a measuring program
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a measuring program
 
 use commonware_runtime::{tokio, Runner as _, Supervisor as _};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};

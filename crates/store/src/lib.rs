@@ -94,12 +94,7 @@
 
 // The workspace lint table covers unwrap, expect, panic and indexing; this crate
 // also denies:
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::arithmetic_side_effects,
-    )
-)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects,))]
 
 mod block;
 mod config;
