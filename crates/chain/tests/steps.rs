@@ -292,3 +292,127 @@ fn forged_signatures_are_refused_even_for_transactions_in_the_mempool() {
         b.verify(block).await.unwrap();
     });
 }
+
+/// A crash between archiving a block and committing its state (a commit writes the block
+/// first): the reopened chain finds the block one ahead of its state, re-executes it and
+/// ends exactly where a node that never crashed is. An archived block that does not
+/// re-execute to its own state root is refused instead of applied.
+#[test]
+fn a_crash_between_archiving_a_block_and_its_state_is_replayed() {
+    deterministic::Runner::default().start(|context| async move {
+        let genesis = dev_genesis(1_000, &[]);
+        let a = Chain::open(context.child("a"), &genesis, config("a"))
+            .await
+            .unwrap();
+        let b = Chain::open(context.child("b"), &genesis, config("b"))
+            .await
+            .unwrap();
+        for n in 0..3 {
+            let block = {
+                b.submit(transfer(1, n, 2, 10 + u128::from(n))).unwrap();
+                b.propose_dev(b.head().hash(), dev_key(0).address(), 1_000 + n)
+                    .await
+                    .unwrap()
+            };
+            b.commit(block.hash()).await.unwrap();
+            if n < 2 {
+                a.commit_finalized(block).await.unwrap();
+            }
+        }
+        assert_eq!((a.head().height, b.head().height), (2, 3));
+        let (block, receipts) = b.block(3).await.unwrap().unwrap();
+        drop(a);
+
+        // `a` "crashed" inside commit 3: the block reached its archive, its state did not.
+        let mut blocks = tessera_store::BlockStore::open(
+            context.child("a_crash"),
+            tessera_store::BlockConfig::with_prefix("a-blocks"),
+        )
+        .await
+        .unwrap();
+        let ids = block.txs.iter().map(|t| t.id().0).collect();
+        blocks
+            .put(
+                3,
+                block.hash().0,
+                block.to_bytes(),
+                receipts.to_bytes(),
+                ids,
+            )
+            .await
+            .unwrap();
+        drop(blocks);
+
+        let a = Chain::open(context.child("a_reopened"), &genesis, config("a"))
+            .await
+            .unwrap();
+        assert_eq!(
+            a.head(),
+            b.head(),
+            "replayed to the same header and state root"
+        );
+        let recipient = |c: &Chain<deterministic::Context>| {
+            c.with_state(|s| bank::account(s, &dev_key(2).address()).unwrap().balance)
+                .unwrap()
+        };
+        assert_eq!(recipient(&a), recipient(&b));
+        assert!(matches!(
+            a.lookup_tx(block.txs[0].id()).await.unwrap(),
+            TxLookup::Committed { height: 3, .. }
+        ));
+        // And it goes on from there.
+        a.submit(transfer(1, 3, 2, 99)).unwrap();
+        let next = a
+            .propose_dev(a.head().hash(), dev_key(0).address(), 9_000)
+            .await
+            .unwrap();
+        a.commit(next.hash()).await.unwrap();
+        b.commit_finalized(next).await.unwrap();
+        assert_eq!(a.head(), b.head());
+    });
+}
+
+#[test]
+fn an_archived_block_that_replays_to_another_root_is_refused() {
+    deterministic::Runner::default().start(|context| async move {
+        let genesis = dev_genesis(1_000, &[]);
+        let b = Chain::open(context.child("b"), &genesis, config("b"))
+            .await
+            .unwrap();
+        b.submit(transfer(1, 0, 2, 10)).unwrap();
+        let block = b
+            .propose_dev(b.head().hash(), dev_key(0).address(), 1_000)
+            .await
+            .unwrap();
+        b.commit(block.hash()).await.unwrap();
+        let (mut block, receipts) = b.block(1).await.unwrap().unwrap();
+        let a = Chain::open(context.child("a"), &genesis, config("a"))
+            .await
+            .unwrap();
+        drop(a);
+        block.header.state_root = Hash::digest(b"not the root", &[]);
+        let mut blocks = tessera_store::BlockStore::open(
+            context.child("a_crash"),
+            tessera_store::BlockConfig::with_prefix("a-blocks"),
+        )
+        .await
+        .unwrap();
+        let ids = block.txs.iter().map(|t| t.id().0).collect();
+        blocks
+            .put(
+                1,
+                block.hash().0,
+                block.to_bytes(),
+                receipts.to_bytes(),
+                ids,
+            )
+            .await
+            .unwrap();
+        drop(blocks);
+        let reopened = Chain::open(context.child("a_reopened"), &genesis, config("a")).await;
+        assert!(
+            matches!(reopened, Err(ChainError::Inconsistent(_))),
+            "a block that does not re-execute to its root is never applied"
+        );
+    });
+}

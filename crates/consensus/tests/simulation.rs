@@ -82,6 +82,8 @@ struct Sim {
     epoch_blocks: u64,
     /// Changes to the genesis parameters.
     params: fn(&mut Params),
+    /// Every link's latency, jitter and delivery rate.
+    link: Link,
 }
 
 /// The simulated network's peer sets: an epoch's participants primary, the rest secondary.
@@ -142,9 +144,21 @@ impl Sim {
             bonded,
             epoch_blocks,
             params: |_| {},
+            link: LINK,
         };
         sim.link_all().await;
         sim
+    }
+
+    /// Relink every pair with `link` (e.g. a lossy one).
+    async fn relink_all(&mut self, link: Link) {
+        self.link = link;
+        for a in 0..self.validators.len() {
+            for b in a + 1..self.validators.len() {
+                self.unlink(a, b).await;
+            }
+        }
+        self.link_all().await;
     }
 
     /// The dev genesis with every validator funded and registered, the first `bonded`
@@ -178,8 +192,11 @@ impl Sim {
 
     async fn link(&self, a: usize, b: usize) {
         let (pa, pb) = (self.validators[a].clone(), self.validators[b].clone());
-        let _ = self.oracle.add_link(pa.clone(), pb.clone(), LINK).await;
-        let _ = self.oracle.add_link(pb, pa, LINK).await;
+        let _ = self
+            .oracle
+            .add_link(pa.clone(), pb.clone(), self.link.clone())
+            .await;
+        let _ = self.oracle.add_link(pb, pa, self.link.clone()).await;
     }
 
     async fn unlink(&self, a: usize, b: usize) {
@@ -685,123 +702,320 @@ async fn wait_for_progress(context: &Ctx, chains: &[Arc<Chain<Ctx>>], blocks: u6
     wait_for_height(context, &chains[..1], start + blocks).await;
 }
 
-/// `n` validators under a stream of transfers sent to random live validators; at random
-/// moments `f = (n-1)/3` random validators crash and later restart, then `f` random
-/// validators are cut off from the rest and the partition heals. The live quorum keeps
-/// finalizing throughout; at the end every node agrees on every block and state root and
-/// every transfer is committed everywhere, exactly once (the recipient's balance).
+/// The link of a random-fault seed: every third seed delivers every message, the others
+/// drop 3% or 10% of them (each lost message is retried or timed out by the protocol).
+fn lossy_link(seed: u64) -> Link {
+    let dropped_percent = [0, 3, 10][(seed % 3) as usize];
+    Link {
+        success_rate: commonware_utils::Probability::new(100 - dropped_percent, 100).unwrap(),
+        ..LINK
+    }
+}
+
+/// The storage of a random-fault run: writes never fail while it runs, and a whole-runtime
+/// crash keeps a random prefix of every unsynced write (a torn tail) and nothing after it.
+fn torn_writes() -> deterministic::FaultConfig {
+    deterministic::FaultConfig {
+        write_rate: Some(deterministic::WriteConfig {
+            failure_rate: probability!(0.0),
+            retention_rate: probability!(0.5),
+            mode: deterministic::PartialWriteMode::Prefix,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The recipient of every random-fault transfer holds the genesis balance plus them all.
+fn assert_received(chains: &[Arc<Chain<Ctx>>], txs: &[SignedTransaction]) {
+    let sent: u128 = txs
+        .iter()
+        .map(|tx| match &tx.tx().call {
+            tessera_types::Call::Transfer { amount, .. } => amount.base(),
+            _ => 0,
+        })
+        .sum();
+    for chain in chains {
+        let balance = chain
+            .with_state(|s| bank::account(s, &dev_key(9).address()).unwrap().balance)
+            .unwrap();
+        assert_eq!(
+            balance,
+            Amount::from_tsr(1_000_000)
+                .unwrap()
+                .checked_add(Amount::from_base(sent))
+                .unwrap(),
+            "every transfer applied exactly once"
+        );
+    }
+}
+
+/// Wait (bounded) until `chain` has committed every one of `txs`.
+async fn wait_until_committed(context: &Ctx, chain: &Chain<Ctx>, txs: &[SignedTransaction]) {
+    for _ in 0..200 {
+        let mut all = true;
+        for tx in txs {
+            all &= matches!(
+                chain.lookup_tx(tx.id()).await.unwrap(),
+                TxLookup::Committed { .. }
+            );
+        }
+        if all {
+            return;
+        }
+        context.sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `n` validators under a stream of transfers sent to random live validators, over links
+/// that drop messages on two seeds in three; at random moments `f = (n-1)/3` random
+/// validators crash and later restart, then `f` random validators are cut off from the
+/// rest and the partition heals. The live quorum keeps finalizing throughout; every node
+/// then agrees on every block and state root and holds every transfer exactly once (the
+/// recipient's balance). Then the whole network crashes at once, the storage keeping a
+/// torn prefix of every unsynced write, and restarts: the same holds, and it goes on.
 /// Epochs are 6, 10 or 1,000 blocks by seed, so faults also straddle epoch boundaries.
 fn random_faults(seed: u64, n: usize) {
-    use rand::{seq::SliceRandom as _, RngExt as _, SeedableRng as _};
-    runner(seed).start(|context| async move {
-        let f = (n - 1) / 3;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let epoch_blocks = [6, 10, 1_000][(seed % 3) as usize];
-        let sim = Sim::with_pool(&context, n, n, epoch_blocks).await;
+    let epoch_blocks = [6, 10, 1_000][(seed % 3) as usize];
+    let config = deterministic::Config::default()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(300)))
+        .with_storage_fault_config(torn_writes());
+    let (txs, checkpoint) = deterministic::Runner::new(config)
+        .start_and_recover(|context| faults_then_agreement(context, seed, n, epoch_blocks));
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let mut sim = Sim::with_pool(&context, n, n, epoch_blocks).await;
+        sim.relink_all(lossy_link(seed)).await;
         let (chains, handles) = start_all(&sim, &context).await;
-        let mut chains: Vec<Option<Arc<Chain<Ctx>>>> = chains.into_iter().map(Some).collect();
-        let mut handles: Vec<Option<Handle<()>>> = handles.into_iter().map(Some).collect();
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut rng);
-        let crashed: Vec<usize> = order[..f].to_vec();
-        order.shuffle(&mut rng);
-        let cut_off: Vec<usize> = order[..f].to_vec();
-        let crash_step = rng.random_range(2..10);
-        let restart_step = crash_step + rng.random_range(4..12);
-        let cut_step = restart_step + rng.random_range(4..8);
-        let heal_step = cut_step + rng.random_range(4..10);
-        let steps = heal_step + 4;
-
-        let mut txs = Vec::new();
-        let mut nonces = [0u64; 3];
-        for step in 0..steps {
-            if step == crash_step {
-                for &i in &crashed {
-                    handles[i].take().unwrap().abort();
-                    chains[i] = None;
-                }
-            }
-            if step == restart_step {
-                for &i in &crashed {
-                    let (chain, handle) = sim.start_validator(&context, i).await;
-                    chains[i] = Some(chain);
-                    handles[i] = Some(handle);
-                }
-            }
-            if step == cut_step {
-                for &a in &cut_off {
-                    for b in (0..n).filter(|b| !cut_off.contains(b)) {
-                        sim.unlink(a, b).await;
-                    }
-                }
-            }
-            if step == heal_step {
-                sim.link_all().await;
-            }
-            let isolated = (cut_step..heal_step).contains(&step);
-            let live: Vec<usize> = (0..n)
-                .filter(|i| chains[*i].is_some() && !(isolated && cut_off.contains(i)))
-                .collect();
-            // A transfer from one of three accounts, to a random live, connected validator.
-            let account = rng.random_range(0..3usize);
-            let tx = transfer(account as u64 + 1, nonces[account], 9, 1 + account as u128);
-            nonces[account] += 1;
-            let target = live[rng.random_range(0..live.len())];
-            chains[target].as_ref().unwrap().submit(tx.clone()).unwrap();
-            txs.push(tx);
-            if step == crash_step || step == cut_step {
-                // More than 2/3 are live and connected: the chain keeps finalizing.
-                let live_chains: Vec<_> =
-                    live.iter().map(|i| chains[*i].clone().unwrap()).collect();
-                wait_for_progress(&context, &live_chains, 3).await;
-            }
-            context.sleep(Duration::from_millis(250)).await;
-        }
-
-        let chains: Vec<Arc<Chain<Ctx>>> = chains.into_iter().map(Option::unwrap).collect();
         let target = chains.iter().map(|c| c.head().height).max().unwrap() + 3;
         wait_for_height(&context, &chains, target).await;
-        // Transfers still in mempools land in the next blocks.
-        for _ in 0..200 {
-            let mut all = true;
-            for tx in &txs {
-                all &= matches!(
-                    chains[0].lookup_tx(tx.id()).await.unwrap(),
-                    TxLookup::Committed { .. }
-                );
-            }
-            if all {
-                break;
-            }
-            context.sleep(Duration::from_millis(100)).await;
+        let more: Vec<SignedTransaction> = (0..3)
+            .map(|n| {
+                let nonce = chains[0]
+                    .with_state(|s| bank::account(s, &dev_key(4).address()).unwrap().nonce)
+                    .unwrap();
+                transfer(4, nonce + n, 9, 7)
+            })
+            .collect();
+        for tx in &more {
+            chains[0].submit(tx.clone()).unwrap();
         }
+        wait_until_committed(&context, &chains[0], &more).await;
         let top = chains.iter().map(|c| c.head().height).max().unwrap();
         wait_for_height(&context, &chains, top).await;
         assert!(assert_agree(&chains).await >= target);
         assert_committed(&chains, &txs).await;
-        let sent: u128 = txs
-            .iter()
-            .map(|tx| match &tx.tx().call {
-                tessera_types::Call::Transfer { amount, .. } => amount.base(),
-                _ => 0,
-            })
-            .sum();
-        for chain in &chains {
-            let balance = chain
-                .with_state(|s| bank::account(s, &dev_key(9).address()).unwrap().balance)
-                .unwrap();
-            assert_eq!(
-                balance,
-                Amount::from_tsr(1_000_000)
-                    .unwrap()
-                    .checked_add(Amount::from_base(sent))
-                    .unwrap()
-            );
-        }
-        for handle in handles.into_iter().flatten() {
+        assert_committed(&chains, &more).await;
+        assert_received(&chains, &[txs, more].concat());
+        for handle in handles {
             handle.abort();
         }
     })
+}
+
+/// The first part of [`random_faults`]: returns the transfers, all committed everywhere.
+async fn faults_then_agreement(
+    context: Ctx,
+    seed: u64,
+    n: usize,
+    epoch_blocks: u64,
+) -> Vec<SignedTransaction> {
+    use rand::{seq::SliceRandom as _, RngExt as _, SeedableRng as _};
+    let f = (n - 1) / 3;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut sim = Sim::with_pool(&context, n, n, epoch_blocks).await;
+    sim.relink_all(lossy_link(seed)).await;
+    let (chains, handles) = start_all(&sim, &context).await;
+    let mut chains: Vec<Option<Arc<Chain<Ctx>>>> = chains.into_iter().map(Some).collect();
+    let mut handles: Vec<Option<Handle<()>>> = handles.into_iter().map(Some).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    let crashed: Vec<usize> = order[..f].to_vec();
+    order.shuffle(&mut rng);
+    let cut_off: Vec<usize> = order[..f].to_vec();
+    let crash_step = rng.random_range(2..10);
+    let restart_step = crash_step + rng.random_range(4..12);
+    let cut_step = restart_step + rng.random_range(4..8);
+    let heal_step = cut_step + rng.random_range(4..10);
+    let steps = heal_step + 4;
+
+    let mut txs = Vec::new();
+    let mut nonces = [0u64; 3];
+    for step in 0..steps {
+        if step == crash_step {
+            for &i in &crashed {
+                handles[i].take().unwrap().abort();
+                chains[i] = None;
+            }
+        }
+        if step == restart_step {
+            for &i in &crashed {
+                let (chain, handle) = sim.start_validator(&context, i).await;
+                chains[i] = Some(chain);
+                handles[i] = Some(handle);
+            }
+        }
+        if step == cut_step {
+            for &a in &cut_off {
+                for b in (0..n).filter(|b| !cut_off.contains(b)) {
+                    sim.unlink(a, b).await;
+                }
+            }
+        }
+        if step == heal_step {
+            sim.link_all().await;
+        }
+        let isolated = (cut_step..heal_step).contains(&step);
+        let live: Vec<usize> = (0..n)
+            .filter(|i| chains[*i].is_some() && !(isolated && cut_off.contains(i)))
+            .collect();
+        // A transfer from one of three accounts, to a random live, connected validator.
+        let account = rng.random_range(0..3usize);
+        let tx = transfer(account as u64 + 1, nonces[account], 9, 1 + account as u128);
+        nonces[account] += 1;
+        let target = live[rng.random_range(0..live.len())];
+        chains[target].as_ref().unwrap().submit(tx.clone()).unwrap();
+        txs.push(tx);
+        if step == crash_step || step == cut_step {
+            // More than 2/3 are live and connected: the chain keeps finalizing.
+            let live_chains: Vec<_> = live.iter().map(|i| chains[*i].clone().unwrap()).collect();
+            wait_for_progress(&context, &live_chains, 3).await;
+        }
+        context.sleep(Duration::from_millis(250)).await;
+    }
+
+    let chains: Vec<Arc<Chain<Ctx>>> = chains.into_iter().map(Option::unwrap).collect();
+    let target = chains.iter().map(|c| c.head().height).max().unwrap() + 3;
+    wait_for_height(&context, &chains, target).await;
+    // Transfers still in mempools land in the next blocks.
+    wait_until_committed(&context, &chains[0], &txs).await;
+    let top = chains.iter().map(|c| c.head().height).max().unwrap();
+    wait_for_height(&context, &chains, top).await;
+    assert!(assert_agree(&chains).await >= target);
+    assert_committed(&chains, &txs).await;
+    assert_received(&chains, &txs);
+    for handle in handles.into_iter().flatten() {
+        handle.abort();
+    }
+    txs
+}
+
+/// Validator 3 is byzantine and runs no honest node. For every view around the others'
+/// (so also each view it leads) it notarizes two proposals whose blocks exist nowhere —
+/// equivocation with withheld bodies — one for validators 0 and 1, the other for 0 and 2;
+/// later it also sends votes with forged signatures and bytes that decode as nothing.
+/// Links drop messages on two seeds in three. The three honest validators keep
+/// finalizing a stream of transfers, agree on every block and state root, apply every
+/// transfer exactly once, and validator 0 holds the evidence.
+fn byzantine_leader(seed: u64) {
+    use rand::{RngExt as _, SeedableRng as _};
+    runner(seed).start(|context| async move {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut sim = Sim::new(&context).await;
+        sim.relink_all(lossy_link(seed)).await;
+        let mut chains = Vec::new();
+        let mut handles = Vec::new();
+        let mut logs = Vec::new();
+        for i in 0..3 {
+            let (chain, handle, log) = sim.start_validator_with_evidence(&context, i).await;
+            chains.push(chain);
+            handles.push(handle);
+            logs.push(log.await.unwrap().0);
+        }
+        let byzantine = sim.validators[3].clone();
+        let participants = Set::from_iter_dedup(sim.validators.iter().cloned());
+        let scheme =
+            ed25519::Scheme::signer(DEV_CHAIN_ID.as_bytes(), participants, sim.keys[3].clone())
+                .unwrap();
+        let (sender, receiver) = sim
+            .oracle
+            .control(byzantine.clone())
+            .register(CHANNEL_VOTES, QUOTA)
+            .await
+            .unwrap();
+        let (mux, mut epochs) = Muxer::new(context.child("byzantine_mux"), sender, receiver);
+        mux.start();
+        let (mut votes, _inbox) = epochs.register(0).await.unwrap();
+        let honest = |i: usize| sim.validators[i].clone();
+
+        let mut txs = Vec::new();
+        let mut nonces = [0u64; 3];
+        for step in 0..40u64 {
+            let current = chains[0].head().view;
+            for view in current + 1..=current + 6 {
+                let notarize = |payload: u8| {
+                    let proposal = Proposal::new(
+                        Round::new(Epoch::zero(), View::new(view)),
+                        View::new(view - 1),
+                        Digest::from([payload; 32]),
+                    );
+                    Vote::<ed25519::Scheme, Digest>::Notarize(
+                        Notarize::sign(&scheme, proposal).unwrap(),
+                    )
+                    .encode()
+                };
+                let _ = votes.send(
+                    Recipients::Some(vec![honest(0), honest(1)]),
+                    notarize(1),
+                    false,
+                );
+                let _ = votes.send(
+                    Recipients::Some(vec![honest(0), honest(2)]),
+                    notarize(2),
+                    false,
+                );
+                if step >= 20 {
+                    let mut forged = notarize(3).to_vec();
+                    if let Some(last) = forged.last_mut() {
+                        *last ^= 0x55;
+                    }
+                    let _ = votes.send(Recipients::All, forged, false);
+                    let garbage: Vec<u8> = (0..rng.random_range(0..200))
+                        .map(|_| rng.random())
+                        .collect();
+                    let _ = votes.send(Recipients::All, garbage, false);
+                }
+            }
+            let account = rng.random_range(0..3usize);
+            let tx = transfer(account as u64 + 1, nonces[account], 9, 1 + account as u128);
+            nonces[account] += 1;
+            chains[rng.random_range(0..3usize)]
+                .submit(tx.clone())
+                .unwrap();
+            txs.push(tx);
+            context.sleep(Duration::from_millis(250)).await;
+        }
+        wait_until_committed(&context, &chains[0], &txs).await;
+        let top = chains.iter().map(|c| c.head().height).max().unwrap();
+        wait_for_height(&context, &chains, top).await;
+        // A view it leads times out, and with it silent every honest vote must arrive:
+        // over lossy links progress is slow, but it never stops.
+        let common = assert_agree(&chains).await;
+        assert!(
+            common >= 3,
+            "the honest validators kept finalizing: only {common} blocks, views at {}",
+            chains[0].head().view
+        );
+        assert_committed(&chains, &txs).await;
+        assert_received(&chains, &txs);
+        assert!(
+            logs[0]
+                .entries()
+                .iter()
+                .any(|e| e.offender == byzantine && e.fault == Fault::ConflictingNotarize),
+            "validator 0 saw both proposals of one view and holds the evidence"
+        );
+        for handle in handles {
+            handle.abort();
+        }
+    });
+}
+
+#[test]
+fn a_byzantine_leader_cannot_stop_the_others() {
+    for seed in 0..fault_seeds() {
+        println!("seed {seed}");
+        byzantine_leader(300 + seed);
+    }
 }
 
 #[test]
