@@ -27,10 +27,11 @@ pub const MAX_CIDS_PER_REQUEST: usize = 10_000;
 pub const MAX_FILE_BLOCKS: usize = 4_300_000;
 /// Chunks buffered between the file reader thread and the HTTP response.
 const STREAM_BUFFER_CHUNKS: usize = 4;
-/// Blob reads (whole files or ranges) streaming at once: each holds a blocking thread,
-/// so the cap keeps slow readers from taking the threads the chain's storage needs.
+/// Blob file work at once (block reads and writes, checks, file streams): each holds a
+/// blocking thread, so the cap keeps slow or many readers from taking the threads the
+/// chain's storage needs.
 pub const MAX_BLOB_STREAMS: usize = 16;
-/// How long a free stream slot is waited for before the request is refused (`503 busy`).
+/// How long a free slot is waited for before the request is refused (`503 busy`).
 const STREAM_SLOT_WAIT: Duration = Duration::from_secs(5);
 /// A client that takes no bytes for this long loses its stream and its slot.
 const STALLED_CLIENT: Duration = Duration::from_secs(30);
@@ -42,7 +43,7 @@ pub struct BlobAccess {
     /// validators unless their config turns it on: uploads cost the disk and I/O the
     /// chain needs.
     pub uploads: bool,
-    /// Slots for streaming reads.
+    /// Slots for blob file work (every blocking call and every stream holds one).
     pub streams: Arc<tokio::sync::Semaphore>,
 }
 
@@ -117,14 +118,38 @@ fn parse_cid(text: &str) -> Result<Cid, ApiError> {
     text.parse().map_err(|e| bad_request("bad_cid", e))
 }
 
-/// Run blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(
+/// A slot for blob file work, waiting up to [STREAM_SLOT_WAIT] for one.
+async fn slot<E: StoreContext>(
+    app: &Shared<E>,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    tokio::time::timeout(
+        STREAM_SLOT_WAIT,
+        app.blob_access.streams.clone().acquire_owned(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .ok_or_else(|| {
+        ApiError::unavailable(
+            "busy",
+            format!("this node does at most {MAX_BLOB_STREAMS} blob reads and writes at once; retry shortly"),
+        )
+    })
+}
+
+/// Run blocking file work off the async threads, in one of the blob slots.
+async fn blocking<E: StoreContext, T: Send + 'static>(
+    app: &Shared<E>,
     f: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(blob_error)
+    let slot = slot(app).await?;
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        f()
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    .map_err(blob_error)
 }
 
 pub async fn missing<E: StoreContext + Metrics + Supervisor>(
@@ -138,7 +163,7 @@ pub async fn missing<E: StoreContext + Metrics + Supervisor>(
         ));
     }
     let blobs = upload_store(&app)?;
-    let missing = blocking(move || {
+    let missing = blocking(&app, move || {
         let mut missing = Vec::new();
         for cid in body.cids {
             if !blobs.has(&cid)? {
@@ -158,7 +183,7 @@ pub async fn put_block<E: StoreContext + Metrics + Supervisor>(
 ) -> Result<StatusCode, ApiError> {
     let cid = parse_cid(&cid)?;
     let blobs = upload_store(&app)?;
-    blocking(move || blobs.import_block(&cid, &body)).await?;
+    blocking(&app, move || blobs.import_block(&cid, &body)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -168,7 +193,7 @@ pub async fn get_block<E: StoreContext + Metrics + Supervisor>(
 ) -> Result<Response, ApiError> {
     let cid = parse_cid(&cid)?;
     let blobs = store(&app)?;
-    let bytes = blocking(move || blobs.get_block(&cid)).await?;
+    let bytes = blocking(&app, move || blobs.get_block(&cid)).await?;
     Ok(([(header::CONTENT_TYPE, "application/vnd.ipld.raw")], bytes).into_response())
 }
 
@@ -178,7 +203,7 @@ pub async fn complete<E: StoreContext + Metrics + Supervisor>(
 ) -> Result<Json<BlobInfo>, ApiError> {
     let cid = parse_cid(&cid)?;
     let blobs = upload_store(&app)?;
-    let info = blocking(move || {
+    let info = blocking(&app, move || {
         let blocks = blobs.block_cids(&cid, MAX_FILE_BLOCKS)?.len();
         let size_bytes = blobs.get(&cid)?.size();
         blobs.sync()?;
@@ -232,22 +257,14 @@ pub async fn get_blob<E: StoreContext + Metrics + Supervisor>(
 ) -> Result<Response, ApiError> {
     let cid = parse_cid(&cid)?;
     let blobs = store(&app)?;
-    let slot = tokio::time::timeout(
-        STREAM_SLOT_WAIT,
-        app.blob_access.streams.clone().acquire_owned(),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .ok_or_else(|| {
-        ApiError::unavailable(
-            "busy",
-            format!("this node streams at most {MAX_BLOB_STREAMS} files at once; retry shortly"),
-        )
-    })?;
+    // One slot for the whole read: the size lookup, then the stream.
+    let slot = slot(&app).await?;
     let size = {
         let blobs = blobs.clone();
-        blocking(move || Ok(blobs.get(&cid)?.size())).await?
+        tokio::task::spawn_blocking(move || blobs.get(&cid).map(|reader| reader.size()))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(blob_error)?
     };
     let range = parse_range(&headers, size)?;
     let (start, end) = range.unwrap_or((0, size));
