@@ -64,6 +64,7 @@ pub mod hash;
 pub mod keys;
 pub mod receipt;
 pub mod tx;
+pub mod voucher;
 
 pub use address::Address;
 pub use amount::Amount;
