@@ -92,6 +92,9 @@ impl RpcClient {
             base: url.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                // Below the server's 10 s idle limit (`tessera_http::Limits`), so a pooled
+                // connection is dropped here before the server closes it under a request.
+                .pool_idle_timeout(Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),
         }
