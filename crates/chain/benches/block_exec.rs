@@ -9,7 +9,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
-)] // a measuring program
+)]
 
 use commonware_runtime::{Runner as _, Supervisor as _};
 use criterion::{criterion_group, Criterion, Throughput};

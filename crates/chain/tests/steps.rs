@@ -293,6 +293,33 @@ fn forged_signatures_are_refused_even_for_transactions_in_the_mempool() {
     });
 }
 
+/// What a crash inside `Chain::commit` leaves behind: `block` written to the archive of
+/// the chain stored under `prefix` (a commit writes the block first), its state not.
+async fn archive_only(
+    context: &deterministic::Context,
+    prefix: &str,
+    block: &tessera_types::Block,
+    receipts: &tessera_types::BlockReceipts,
+) {
+    let mut blocks = tessera_store::BlockStore::open(
+        context.child("crash"),
+        tessera_store::BlockConfig::with_prefix(format!("{prefix}-blocks")),
+    )
+    .await
+    .unwrap();
+    let ids = block.txs.iter().map(|t| t.id().0).collect();
+    blocks
+        .put(
+            block.header.height,
+            block.hash().0,
+            block.to_bytes(),
+            receipts.to_bytes(),
+            ids,
+        )
+        .await
+        .unwrap();
+}
+
 /// A crash between archiving a block and committing its state (a commit writes the block
 /// first): the reopened chain finds the block one ahead of its state, re-executes it and
 /// ends exactly where a node that never crashed is. An archived block that does not
@@ -324,24 +351,7 @@ fn a_crash_between_archiving_a_block_and_its_state_is_replayed() {
         drop(a);
 
         // `a` "crashed" inside commit 3: the block reached its archive, its state did not.
-        let mut blocks = tessera_store::BlockStore::open(
-            context.child("a_crash"),
-            tessera_store::BlockConfig::with_prefix("a-blocks"),
-        )
-        .await
-        .unwrap();
-        let ids = block.txs.iter().map(|t| t.id().0).collect();
-        blocks
-            .put(
-                3,
-                block.hash().0,
-                block.to_bytes(),
-                receipts.to_bytes(),
-                ids,
-            )
-            .await
-            .unwrap();
-        drop(blocks);
+        archive_only(&context, "a", &block, &receipts).await;
 
         let a = Chain::open(context.child("a_reopened"), &genesis, config("a"))
             .await
@@ -391,24 +401,7 @@ fn an_archived_block_that_replays_to_another_root_is_refused() {
             .unwrap();
         drop(a);
         block.header.state_root = Hash::digest(b"not the root", &[]);
-        let mut blocks = tessera_store::BlockStore::open(
-            context.child("a_crash"),
-            tessera_store::BlockConfig::with_prefix("a-blocks"),
-        )
-        .await
-        .unwrap();
-        let ids = block.txs.iter().map(|t| t.id().0).collect();
-        blocks
-            .put(
-                1,
-                block.hash().0,
-                block.to_bytes(),
-                receipts.to_bytes(),
-                ids,
-            )
-            .await
-            .unwrap();
-        drop(blocks);
+        archive_only(&context, "a", &block, &receipts).await;
         let reopened = Chain::open(context.child("a_reopened"), &genesis, config("a")).await;
         assert!(
             matches!(reopened, Err(ChainError::Inconsistent(_))),

@@ -21,7 +21,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
-)] // a measuring program
+)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -121,11 +121,7 @@ impl FullNodeConfigFile {
         Ok(Settings {
             data_dir: base.join(&self.data_dir),
             blob_dir: base.join(self.blob_dir.as_deref().unwrap_or(Path::new("blobs"))),
-            blobs: {
-                let blobs = self.blobs.unwrap_or_default();
-                blobs.quota_bytes()?;
-                blobs
-            },
+            blobs: crate::validator::BlobsSection::checked(self.blobs)?,
             genesis,
             rpc_listen: self.rpc_listen,
             sources,
@@ -158,12 +154,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             AppState::new(chain.clone(), "full")
                 .with_blobs(Arc::new(blobs), blob_settings.accept_uploads),
         );
-        let server = tokio::spawn(tessera_http::serve(
-            listener,
-            app,
-            tessera_http::Limits::default(),
-            std::future::pending(),
-        ));
+        let server = tessera_http::spawn(listener, app, tessera_http::Limits::default());
         let forwarder = tokio::spawn(forward(chain.clone(), sources.clone()));
         eprintln!(
             "tessera full node: chain {} at height {}, following {} validators; API on http://{rpc_listen}",

@@ -169,21 +169,10 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
                     args.rpc_addr
                 )
             })?;
-        let quota_bytes = crate::validator::BlobsSection::default().quota_bytes()?;
-        let blobs = tessera_blobs::BlobStore::open(&blob_dir)
-            .and_then(|store| store.with_quota(quota_bytes))
-            .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
+        let blobs = crate::validator::BlobsSection::default().open_store(&blob_dir)?;
         // The dev node is one user's machine: it takes uploads (model publishing needs them).
         let app = router(AppState::new(chain.clone(), "dev").with_blobs(Arc::new(blobs), true));
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(tessera_http::serve(
-            listener,
-            app,
-            tessera_http::Limits::default(),
-            async move {
-                let _ = stop_rx.changed().await;
-            },
-        ));
+        let server = tessera_http::spawn(listener, app, tessera_http::Limits::default());
         announce(&chain, &genesis, args.rpc_addr);
         if publish_models {
             crate::devnet_models::spawn(blob_dir.clone(), args.rpc_addr);
@@ -199,8 +188,7 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
             stop,
         )
         .await;
-        let _ = stop_tx.send(true);
-        let _ = server.await;
+        let _ = server.stop().await;
         produced.context("block production stopped")
     })
 }

@@ -118,6 +118,21 @@ impl BlobsSection {
             .filter(|b| *b > 0)
             .ok_or_else(|| anyhow::anyhow!("`[blobs] max_gib` must be between 1 and 2^34"))
     }
+
+    /// A config file's section (the defaults if absent), checked.
+    pub fn checked(section: Option<BlobsSection>) -> anyhow::Result<BlobsSection> {
+        let section = section.unwrap_or_default();
+        section.quota_bytes()?;
+        Ok(section)
+    }
+
+    /// Open the blob store in `dir` under this section's quota.
+    pub fn open_store(&self, dir: &Path) -> anyhow::Result<tessera_blobs::BlobStore> {
+        let quota_bytes = self.quota_bytes()?;
+        tessera_blobs::BlobStore::open(dir)
+            .and_then(|store| store.with_quota(quota_bytes))
+            .with_context(|| format!("cannot open the blob store in {}", dir.display()))
+    }
 }
 
 /// p2p settings.
@@ -233,11 +248,7 @@ impl ValidatorConfigFile {
         Ok(ValidatorSettings {
             data_dir: resolve(&self.data_dir),
             blob_dir: resolve(self.blob_dir.as_deref().unwrap_or(Path::new("blobs"))),
-            blobs: {
-                let blobs = self.blobs.unwrap_or_default();
-                blobs.quota_bytes()?;
-                blobs
-            },
+            blobs: BlobsSection::checked(self.blobs)?,
             genesis,
             rpc_listen: self.rpc_listen,
             p2p: P2pConfig {
@@ -392,9 +403,7 @@ pub(crate) async fn open_node(
     let listener = tokio::net::TcpListener::bind(rpc_listen)
         .await
         .with_context(|| format!("`rpc_listen`: cannot listen on {rpc_listen}"))?;
-    let blobs = tessera_blobs::BlobStore::open(blob_dir)
-        .and_then(|store| store.with_quota(blobs.quota_bytes().unwrap_or(u64::MAX)))
-        .with_context(|| format!("cannot open the blob store in {}", blob_dir.display()))?;
+    let blobs = blobs.open_store(blob_dir)?;
     Ok((Arc::new(chain), listener, blobs))
 }
 
@@ -431,15 +440,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
                 .with_blobs(Arc::new(blobs), blob_settings.accept_uploads)
                 .with_finality(Arc::new(Finality(started.node.finality.clone()))),
         );
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(tessera_http::serve(
-            listener,
-            app,
-            tessera_http::Limits::default(),
-            async move {
-                let _ = stop_rx.changed().await;
-            },
-        ));
+        let server = tessera_http::spawn(listener, app, tessera_http::Limits::default());
         eprintln!(
             "tessera validator {me}: chain {} at height {}, one of {validators} validators; API on http://{rpc_listen}, p2p on {p2p_listen}",
             genesis.chain_id,
@@ -458,8 +459,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
                 Err(e) => Err(anyhow::anyhow!("the block committer stopped: {e}")),
             },
         };
-        let _ = stop_tx.send(true);
-        let _ = server.await;
+        let _ = server.stop().await;
         started.node.orchestrator.abort();
         started.node.marshal.abort();
         started.node.broadcast.abort();

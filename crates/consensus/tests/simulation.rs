@@ -18,7 +18,10 @@ use commonware_cryptography::{
     Signer as _,
 };
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_p2p::{utils::mux::Muxer, Manager as _, Recipients, Sender as _, TrackedPeers};
+use commonware_p2p::{
+    utils::mux::{Muxer, SubReceiver, SubSender},
+    Manager as _, Recipients, Sender as _, TrackedPeers,
+};
 use commonware_runtime::{
     deterministic, Clock as _, Handle, Quota, Runner as _, Spawner as _, Storage as _,
     Supervisor as _,
@@ -297,6 +300,55 @@ impl Sim {
                 futures::future::pending::<()>().await;
             });
         (chain, handle, evidence_rx)
+    }
+}
+
+/// A validator's vote channel driven by the test instead of a node, to sign what a
+/// byzantine member would. Votes travel on epoch 0's subchannel of the votes channel.
+struct ByzantineVoter {
+    scheme: ed25519::Scheme,
+    votes: SubSender<simulated::Sender<PublicKey, Ctx>>,
+    _inbox: SubReceiver<PublicKey>,
+}
+
+impl ByzantineVoter {
+    async fn new(sim: &Sim, context: &Ctx, i: usize) -> ByzantineVoter {
+        let participants = Set::from_iter_dedup(sim.validators.iter().cloned());
+        let scheme =
+            ed25519::Scheme::signer(DEV_CHAIN_ID.as_bytes(), participants, sim.keys[i].clone())
+                .unwrap();
+        let (sender, receiver) = sim
+            .oracle
+            .control(sim.validators[i].clone())
+            .register(CHANNEL_VOTES, QUOTA)
+            .await
+            .unwrap();
+        let (mux, mut epochs) = Muxer::new(context.child("byzantine_mux"), sender, receiver);
+        mux.start();
+        let (votes, inbox) = epochs.register(0).await.unwrap();
+        ByzantineVoter {
+            scheme,
+            votes,
+            _inbox: inbox,
+        }
+    }
+
+    /// An encoded notarize vote for a proposal at `view` (of epoch 0) whose payload digest
+    /// is `payload` repeated: a block that exists nowhere.
+    fn notarize(&self, view: u64, payload: u8) -> Vec<u8> {
+        let proposal = Proposal::new(
+            Round::new(Epoch::zero(), View::new(view)),
+            View::new(view - 1),
+            Digest::from([payload; 32]),
+        );
+        let vote = Notarize::sign(&self.scheme, proposal).unwrap();
+        Vote::<ed25519::Scheme, Digest>::Notarize(vote)
+            .encode()
+            .to_vec()
+    }
+
+    fn send(&mut self, to: Recipients<PublicKey>, message: Vec<u8>) {
+        let _ = self.votes.send(to, message, false);
     }
 }
 
@@ -601,21 +653,7 @@ fn equivocation_is_recorded_as_evidence() {
             logs.push(log.await.unwrap().0);
         }
         let byzantine = sim.validators[3].clone();
-        let participants =
-            commonware_utils::ordered::Set::from_iter_dedup(sim.validators.iter().cloned());
-        let scheme =
-            ed25519::Scheme::signer(DEV_CHAIN_ID.as_bytes(), participants, sim.keys[3].clone())
-                .unwrap();
-        let (sender, receiver) = sim
-            .oracle
-            .control(byzantine.clone())
-            .register(CHANNEL_VOTES, QUOTA)
-            .await
-            .unwrap();
-        // Votes travel on the epoch's subchannel of the votes channel.
-        let (mux, mut epochs) = Muxer::new(context.child("byzantine_mux"), sender, receiver);
-        mux.start();
-        let (mut votes, _inbox) = epochs.register(0).await.unwrap();
+        let mut voter = ByzantineVoter::new(&sim, &context, 3).await;
 
         let reported = |logs: &[EvidenceLog<Ctx>]| {
             logs.iter().all(|log| {
@@ -633,17 +671,8 @@ fn equivocation_is_recorded_as_evidence() {
             let head = chains[0].head().height;
             for view in head + 1..=2 * head + 8 {
                 for payload in [1u8, 2] {
-                    let proposal = Proposal::new(
-                        Round::new(Epoch::zero(), View::new(view)),
-                        View::new(view - 1),
-                        Digest::from([payload; 32]),
-                    );
-                    let vote = Notarize::sign(&scheme, proposal).unwrap();
-                    let _ = votes.send(
-                        Recipients::All,
-                        Vote::<ed25519::Scheme, Digest>::Notarize(vote).encode(),
-                        false,
-                    );
+                    let vote = voter.notarize(view, payload);
+                    voter.send(Recipients::All, vote);
                 }
             }
             context.sleep(Duration::from_millis(100)).await;
@@ -952,19 +981,7 @@ fn byzantine_leader(seed: u64) {
             logs.push(log.await.unwrap().0);
         }
         let byzantine = sim.validators[3].clone();
-        let participants = Set::from_iter_dedup(sim.validators.iter().cloned());
-        let scheme =
-            ed25519::Scheme::signer(DEV_CHAIN_ID.as_bytes(), participants, sim.keys[3].clone())
-                .unwrap();
-        let (sender, receiver) = sim
-            .oracle
-            .control(byzantine.clone())
-            .register(CHANNEL_VOTES, QUOTA)
-            .await
-            .unwrap();
-        let (mux, mut epochs) = Muxer::new(context.child("byzantine_mux"), sender, receiver);
-        mux.start();
-        let (mut votes, _inbox) = epochs.register(0).await.unwrap();
+        let mut voter = ByzantineVoter::new(&sim, &context, 3).await;
         let honest = |i: usize| sim.validators[i].clone();
 
         let mut txs = Vec::new();
@@ -972,37 +989,19 @@ fn byzantine_leader(seed: u64) {
         for step in 0..40u64 {
             let current = chains[0].head().view;
             for view in current + 1..=current + 6 {
-                let notarize = |payload: u8| {
-                    let proposal = Proposal::new(
-                        Round::new(Epoch::zero(), View::new(view)),
-                        View::new(view - 1),
-                        Digest::from([payload; 32]),
-                    );
-                    Vote::<ed25519::Scheme, Digest>::Notarize(
-                        Notarize::sign(&scheme, proposal).unwrap(),
-                    )
-                    .encode()
-                };
-                let _ = votes.send(
-                    Recipients::Some(vec![honest(0), honest(1)]),
-                    notarize(1),
-                    false,
-                );
-                let _ = votes.send(
-                    Recipients::Some(vec![honest(0), honest(2)]),
-                    notarize(2),
-                    false,
-                );
+                let (a, b) = (voter.notarize(view, 1), voter.notarize(view, 2));
+                voter.send(Recipients::Some(vec![honest(0), honest(1)]), a);
+                voter.send(Recipients::Some(vec![honest(0), honest(2)]), b);
                 if step >= 20 {
-                    let mut forged = notarize(3).to_vec();
+                    let mut forged = voter.notarize(view, 3);
                     if let Some(last) = forged.last_mut() {
                         *last ^= 0x55;
                     }
-                    let _ = votes.send(Recipients::All, forged, false);
+                    voter.send(Recipients::All, forged);
                     let garbage: Vec<u8> = (0..rng.random_range(0..200))
                         .map(|_| rng.random())
                         .collect();
-                    let _ = votes.send(Recipients::All, garbage, false);
+                    voter.send(Recipients::All, garbage);
                 }
             }
             let account = rng.random_range(0..3usize);
@@ -1501,20 +1500,7 @@ fn double_sign_seen_before_a_crash_is_reported_after_it() {
             sim.unlink(0, other).await;
         }
         let byzantine = sim.validators[3].clone();
-        let participants =
-            commonware_utils::ordered::Set::from_iter_dedup(sim.validators.iter().cloned());
-        let scheme =
-            ed25519::Scheme::signer(DEV_CHAIN_ID.as_bytes(), participants, sim.keys[3].clone())
-                .unwrap();
-        let (sender, receiver) = sim
-            .oracle
-            .control(byzantine.clone())
-            .register(CHANNEL_VOTES, QUOTA)
-            .await
-            .unwrap();
-        let (mux, mut epochs) = Muxer::new(context.child("byzantine_mux"), sender, receiver);
-        mux.start();
-        let (mut votes, _inbox) = epochs.register(0).await.unwrap();
+        let mut voter = ByzantineVoter::new(&sim, &context, 3).await;
         let seen = |log: &EvidenceLog<Ctx>| {
             log.entries()
                 .iter()
@@ -1527,17 +1513,8 @@ fn double_sign_seen_before_a_crash_is_reported_after_it() {
             let head = chains[0].head().height;
             for view in 1..=head + 40 {
                 for payload in [1u8, 2] {
-                    let proposal = Proposal::new(
-                        Round::new(Epoch::zero(), View::new(view)),
-                        View::new(view - 1),
-                        Digest::from([payload; 32]),
-                    );
-                    let vote = Notarize::sign(&scheme, proposal).unwrap();
-                    let _ = votes.send(
-                        Recipients::One(sim.validators[0].clone()),
-                        Vote::<ed25519::Scheme, Digest>::Notarize(vote).encode(),
-                        false,
-                    );
+                    let vote = voter.notarize(view, payload);
+                    voter.send(Recipients::One(sim.validators[0].clone()), vote);
                 }
             }
             context.sleep(Duration::from_millis(100)).await;

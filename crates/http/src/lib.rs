@@ -1,7 +1,7 @@
 //! The one HTTP server setup every Tessera service uses (the node's API today; the
 //! provider and the gateway next), so each gets the same limits and the same errors.
 //!
-//! * [`serve`] runs an axum [`Router`](axum::Router) under [`Limits`]: a cap on open
+//! * [`serve`] (or [`spawn`], on a task with a [`Server`] handle) runs an axum [`Router`](axum::Router) under [`Limits`]: a cap on open
 //!   connections, a deadline for each request head, a cap on handlers running at once
 //!   (excess requests are shed with `503 busy`, not queued), a deadline for each handler,
 //!   and JSON errors for unknown routes and methods.
@@ -16,4 +16,4 @@ mod serve;
 
 pub use error::{ApiError, ErrorBody};
 pub use extract::{JsonBody, PathParam, RawBody};
-pub use serve::{serve, HttpError, Limits, Subscribers};
+pub use serve::{serve, spawn, HttpError, Limits, Server, Subscribers};

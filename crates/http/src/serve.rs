@@ -55,8 +55,6 @@ impl Default for Limits {
 pub enum HttpError {
     #[error("invalid HTTP limits: {0}")]
     Limits(&'static str),
-    #[error("cannot read the listener's address: {0}")]
-    Listener(#[source] std::io::Error),
 }
 
 impl Limits {
@@ -113,7 +111,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), HttpError> {
     limits.validate()?;
-    listener.local_addr().map_err(HttpError::Listener)?;
     let router = with_json_fallbacks(router);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
@@ -152,6 +149,35 @@ pub async fn serve(
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(limits.shutdown_grace, connections.acquire_many(all)).await;
     Ok(())
+}
+
+/// A server started by [`spawn`]: stop it gracefully, or abort it.
+pub struct Server {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), HttpError>>,
+}
+
+/// [`serve`] on a task of its own, until [`Server::stop`] (or the handle is dropped).
+pub fn spawn(listener: TcpListener, router: Router, limits: Limits) -> Server {
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(serve(listener, router, limits, async move {
+        // Resolves on `stop` and when the handle (the sender) is dropped.
+        let _ = stopped.changed().await;
+    }));
+    Server { stop, task }
+}
+
+impl Server {
+    /// Stop accepting, give open connections their grace period, and wait for the end.
+    pub async fn stop(self) -> Result<(), HttpError> {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// End the server at once, dropping open connections' requests.
+    pub fn abort(self) {
+        self.task.abort();
+    }
 }
 
 /// Unknown routes and methods answer in JSON like every other error.

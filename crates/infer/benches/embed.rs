@@ -8,7 +8,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
-)] // a measuring program
+)]
 
 use std::hint::black_box;
 use std::time::Duration;

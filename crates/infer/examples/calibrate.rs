@@ -31,7 +31,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
-)] // a measuring program
+)]
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -13,7 +13,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
-)] // a measuring program
+)]
 
 #[cfg(feature = "llama")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -15,7 +15,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
-)] // a measuring program
+)]
 
 use std::time::Instant;
 

@@ -6,7 +6,7 @@
 //! the whole file is there and makes it durable), so an interrupted upload resumes by
 //! sending only what is missing.
 
-use crate::server::{bad_request, not_found, ApiError, Shared};
+use crate::server::{ApiError, Shared};
 use axum::{
     body::{Body, Bytes},
     extract::State,
@@ -101,21 +101,20 @@ fn upload_store<E: StoreContext>(app: &Shared<E>) -> Result<Arc<BlobStore>, ApiE
 
 fn blob_error(e: BlobError) -> ApiError {
     match e {
-        BlobError::NotFound { .. } => not_found(e),
+        BlobError::NotFound { .. } => ApiError::not_found(e),
         BlobError::QuotaExceeded { .. } => ApiError(
             StatusCode::INSUFFICIENT_STORAGE,
             "store_full",
             e.to_string(),
         ),
-        BlobError::Io { .. } => {
-            ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        }
-        other => bad_request("bad_block", other),
+        BlobError::Io { .. } => ApiError::internal(e),
+        other => ApiError::bad_request("bad_block", other),
     }
 }
 
 fn parse_cid(text: &str) -> Result<Cid, ApiError> {
-    text.parse().map_err(|e| bad_request("bad_cid", e))
+    text.parse()
+        .map_err(|e| ApiError::bad_request("bad_cid", e))
 }
 
 /// A slot for blob file work, waiting up to [STREAM_SLOT_WAIT] for one.
@@ -148,7 +147,7 @@ async fn blocking<E: StoreContext, T: Send + 'static>(
         f()
     })
     .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    .map_err(ApiError::internal)?
     .map_err(blob_error)
 }
 
@@ -157,7 +156,7 @@ pub async fn missing<E: StoreContext + Metrics + Supervisor>(
     JsonBody(body): JsonBody<CidList>,
 ) -> Result<Json<Missing>, ApiError> {
     if body.cids.len() > MAX_CIDS_PER_REQUEST {
-        return Err(bad_request(
+        return Err(ApiError::bad_request(
             "too_large",
             format!("ask about at most {MAX_CIDS_PER_REQUEST} CIDs per request"),
         ));

@@ -2,7 +2,7 @@
 
 use crate::{
     api::{Holder, ModelResponse, ModelSummary, RoyaltyLine},
-    server::{bad_request, not_found, ApiError, OrInternal, Shared},
+    server::{ApiError, OrInternal, Shared},
 };
 use axum::{extract::State, Json};
 use commonware_runtime::{Metrics, Supervisor};
@@ -64,7 +64,7 @@ fn resolve<E: StoreContext + Metrics + Supervisor>(
         .or_internal()?
         .or_internal()?;
     found.ok_or_else(|| {
-        not_found(format!(
+        ApiError::not_found(format!(
             "no model {id:?}: list them with `tessera model list`"
         ))
     })
@@ -124,7 +124,9 @@ pub async fn royalties<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
     PathParam(address): PathParam<String>,
 ) -> Result<Json<Vec<RoyaltyLine>>, ApiError> {
-    let address: Address = address.parse().map_err(|e| bad_request("bad_address", e))?;
+    let address: Address = address
+        .parse()
+        .map_err(|e| ApiError::bad_request("bad_address", e))?;
     let mut lines = Vec::new();
     for summary in all_models(&app.chain)? {
         let holding = app

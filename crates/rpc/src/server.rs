@@ -3,7 +3,6 @@
 use crate::api::*;
 use axum::{
     extract::{DefaultBodyLimit, State},
-    http::StatusCode,
     response::{
         sse::{Event as SseEvent, KeepAlive, Sse},
         IntoResponse,
@@ -133,29 +132,19 @@ where
 
 pub use tessera_http::ApiError;
 
-/// A chain failure while serving a request: the node's fault, logged and answered 500.
-pub(crate) fn chain_error(e: ChainError) -> ApiError {
-    tracing::error!(error = %e, "chain error while serving a request");
-    ApiError::internal(e)
-}
-
-/// `?` for chain results inside handlers.
+/// `?` for chain results inside handlers: a chain failure is the node's fault, logged
+/// and answered 500.
 pub(crate) trait OrInternal<T> {
     fn or_internal(self) -> Result<T, ApiError>;
 }
 
 impl<T> OrInternal<T> for Result<T, ChainError> {
     fn or_internal(self) -> Result<T, ApiError> {
-        self.map_err(chain_error)
+        self.map_err(|e| {
+            tracing::error!(error = %e, "chain error while serving a request");
+            ApiError::internal(e)
+        })
     }
-}
-
-pub(crate) fn bad_request(code: &'static str, message: impl ToString) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, code, message.to_string())
-}
-
-pub(crate) fn not_found(message: impl ToString) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, "not_found", message.to_string())
 }
 
 fn decode_code(e: &tessera_types::TypesError) -> &'static str {
@@ -223,15 +212,16 @@ async fn submit<E: StoreContext + Metrics + Supervisor>(
     JsonBody(body): JsonBody<SubmitTx>,
 ) -> Result<Json<Submitted>, ApiError> {
     let bytes = hex::decode(body.tx.trim()).map_err(|_| {
-        bad_request(
+        ApiError::bad_request(
             "bad_encoding",
             "tx must be hex of the signed transaction's canonical bytes",
         )
     })?;
-    let tx = SignedTransaction::from_bytes(&bytes).map_err(|e| bad_request(decode_code(&e), e))?;
+    let tx = SignedTransaction::from_bytes(&bytes)
+        .map_err(|e| ApiError::bad_request(decode_code(&e), e))?;
     match app.chain.submit(tx) {
         Ok(id) => Ok(Json(Submitted { id })),
-        Err(e) => Err(bad_request(mempool_code(&e), e)),
+        Err(e) => Err(ApiError::bad_request(mempool_code(&e), e)),
     }
 }
 
@@ -239,7 +229,9 @@ async fn tx<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<TxResponse>, ApiError> {
-    let id: Hash = id.parse().map_err(|e| bad_request("bad_hash", e))?;
+    let id: Hash = id
+        .parse()
+        .map_err(|e| ApiError::bad_request("bad_hash", e))?;
     Ok(Json(match app.chain.lookup_tx(id).await.or_internal()? {
         TxLookup::Committed {
             height,
@@ -248,9 +240,7 @@ async fn tx<E: StoreContext + Metrics + Supervisor>(
             tx,
             mut receipt,
         } => {
-            if let tessera_types::TxStatus::Failed(failure) = &mut receipt.status {
-                failure.message = Some(tessera_state::error::render(failure));
-            }
+            tessera_state::error::annotate_receipt(&mut receipt);
             TxResponse::Committed {
                 height,
                 index,
@@ -269,7 +259,9 @@ async fn account<E: StoreContext + Metrics + Supervisor>(
     State(app): State<Shared<E>>,
     PathParam(address): PathParam<String>,
 ) -> Result<Json<AccountResponse>, ApiError> {
-    let address: Address = address.parse().map_err(|e| bad_request("bad_address", e))?;
+    let address: Address = address
+        .parse()
+        .map_err(|e| ApiError::bad_request("bad_address", e))?;
     let account_key = bank::account_key(&address);
     let stake_key = staking::stake_key(&address);
     // Both proofs and the values come from one locked read of the store.
@@ -284,11 +276,7 @@ async fn account<E: StoreContext + Metrics + Supervisor>(
         })
         .or_internal()?;
     let (Some(account_proof), Some(stake_proof)) = (account_proof, stake_proof) else {
-        return Err(ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "missing proof".into(),
-        ));
+        return Err(ApiError::internal("missing proof"));
     };
     let account = match account_proof.claimed_value() {
         Some(b) => tessera_state::kv::decode_value(&account_key, b)
@@ -326,7 +314,7 @@ async fn block<E: StoreContext + Metrics + Supervisor>(
         app.chain.block(height).await.or_internal()?
     } else {
         let hash: Hash = id.parse().map_err(|_| {
-            bad_request(
+            ApiError::bad_request(
                 "bad_block_id",
                 "use `latest`, a height, or a 64-hex-character block hash",
             )
@@ -334,7 +322,7 @@ async fn block<E: StoreContext + Metrics + Supervisor>(
         app.chain.block_by_hash(hash).await.or_internal()?
     };
     let (block, receipts) = found.ok_or_else(|| {
-        not_found(format!(
+        ApiError::not_found(format!(
             "no block {id} (the head is at height {})",
             app.chain.head().height
         ))
@@ -352,7 +340,7 @@ async fn validators<E: StoreContext + Metrics + Supervisor>(
         .or_internal()?
         .map_err(ChainError::from)
         .or_internal()?
-        .ok_or_else(|| not_found("this chain has no validator set in its state"))?;
+        .ok_or_else(|| ApiError::not_found("this chain has no validator set in its state"))?;
     Ok(Json(set))
 }
 
@@ -362,14 +350,14 @@ async fn finality<E: StoreContext + Metrics + Supervisor>(
     PathParam(height): PathParam<u64>,
 ) -> Result<Json<FinalityResponse>, ApiError> {
     let Some(source) = &app.finality else {
-        return Err(not_found(format!(
+        return Err(ApiError::not_found(format!(
             "this node ({}) keeps no finality certificates: ask a validator",
             app.mode
         )));
     };
     let head = app.chain.head().height;
     let missing = || {
-        not_found(format!(
+        ApiError::not_found(format!(
             "block {height} is not final here yet (head {head})"
         ))
     };

@@ -403,10 +403,13 @@ pub fn render(failure: &Failure) -> String {
 
 /// Fill in the rendered message of every failed receipt (at the API edge).
 pub fn annotate(receipts: &mut tessera_types::BlockReceipts) {
-    for receipt in &mut receipts.txs {
-        if let tessera_types::TxStatus::Failed(failure) = &mut receipt.status {
-            failure.message = Some(render(failure));
-        }
+    receipts.txs.iter_mut().for_each(annotate_receipt);
+}
+
+/// Fill in the rendered message of one receipt, if it failed (at the API edge).
+pub fn annotate_receipt(receipt: &mut tessera_types::Receipt) {
+    if let tessera_types::TxStatus::Failed(failure) = &mut receipt.status {
+        failure.message = Some(render(failure));
     }
 }
 

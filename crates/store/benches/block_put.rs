@@ -8,7 +8,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
-)] // a measuring program
+)]
 
 use commonware_runtime::{tokio, Runner as _, Supervisor as _};
 use criterion::{criterion_group, criterion_main, Criterion};
