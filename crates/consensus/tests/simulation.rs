@@ -230,6 +230,22 @@ impl Sim {
             .await
     }
 
+    /// Validators 0, 1 and 2 with their evidence logs; validator 3 runs no node (the
+    /// byzantine tests drive its key themselves).
+    async fn start_honest_three(
+        &self,
+        context: &Ctx,
+    ) -> (Vec<Arc<Chain<Ctx>>>, Vec<Handle<()>>, Vec<EvidenceLog<Ctx>>) {
+        let (mut chains, mut handles, mut logs) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..3 {
+            let (chain, handle, log) = self.start_validator_with_evidence(context, i).await;
+            chains.push(chain);
+            handles.push(handle);
+            logs.push(log.await.unwrap().0);
+        }
+        (chains, handles, logs)
+    }
+
     /// Start validator `i` with its chain's data under `chain_prefix`.
     async fn start_validator_on(&self, context: &Ctx, i: usize, chain_prefix: &str) -> Started {
         let genesis = self.genesis();
@@ -643,15 +659,7 @@ fn whole_network_restarts_from_storage() {
 fn equivocation_is_recorded_as_evidence() {
     runner(5).start(|context| async move {
         let sim = Sim::new(&context).await;
-        let mut chains = Vec::new();
-        let mut logs = Vec::new();
-        let mut _handles = Vec::new();
-        for i in 0..3 {
-            let (chain, handle, log) = sim.start_validator_with_evidence(&context, i).await;
-            chains.push(chain);
-            _handles.push(handle);
-            logs.push(log.await.unwrap().0);
-        }
+        let (chains, _handles, logs) = sim.start_honest_three(&context).await;
         let byzantine = sim.validators[3].clone();
         let mut voter = ByzantineVoter::new(&sim, &context, 3).await;
 
@@ -971,15 +979,7 @@ fn byzantine_leader(seed: u64) {
         let mut sim = Sim::new(&context).await;
         sim.relink_all(link_dropping([0, 1, 3][(seed % 3) as usize]))
             .await;
-        let mut chains = Vec::new();
-        let mut handles = Vec::new();
-        let mut logs = Vec::new();
-        for i in 0..3 {
-            let (chain, handle, log) = sim.start_validator_with_evidence(&context, i).await;
-            chains.push(chain);
-            handles.push(handle);
-            logs.push(log.await.unwrap().0);
-        }
+        let (chains, handles, logs) = sim.start_honest_three(&context).await;
         let byzantine = sim.validators[3].clone();
         let mut voter = ByzantineVoter::new(&sim, &context, 3).await;
         let honest = |i: usize| sim.validators[i].clone();
@@ -1486,15 +1486,7 @@ fn forged_block_bodies_from_a_byzantine_peer_do_not_stall_catch_up() {
 fn double_sign_seen_before_a_crash_is_reported_after_it() {
     runner(59).start(|context| async move {
         let sim = Sim::new(&context).await;
-        let mut chains = Vec::new();
-        let mut handles = Vec::new();
-        let mut logs = Vec::new();
-        for i in 0..3 {
-            let (chain, handle, log) = sim.start_validator_with_evidence(&context, i).await;
-            chains.push(chain);
-            handles.push(handle);
-            logs.push(log.await.unwrap().0);
-        }
+        let (mut chains, mut handles, logs) = sim.start_honest_three(&context).await;
         wait_for_height(&context, &chains, 2).await;
         for other in [1, 2] {
             sim.unlink(0, other).await;
