@@ -125,6 +125,52 @@ pub enum StateError {
     },
     #[error("{validator} was not in the validator set of epoch {epoch}: nothing it signed there is slashable")]
     NotInSet { validator: Address, epoch: u64 },
+    #[error("invalid provider endpoint: {reason}; give the URL clients call, e.g. http://203.0.113.7:7301")]
+    InvalidEndpoint { reason: &'static str },
+    #[error("price is above the most a price may be ({max} TSR per call or per token)")]
+    PriceTooHigh { max: Amount },
+    #[error("price is below model {model}'s own ({per_call} TSR per call, {per_token} TSR per token): a provider asks at least the model's price")]
+    PriceBelowModel {
+        model: ModelId,
+        per_call: Amount,
+        per_token: Amount,
+    },
+    #[error("price is not proportional to model {model}'s: scale its per-call and per-token prices by the same factor (decision 0017)")]
+    PriceNotProportional { model: ModelId },
+    #[error(
+        "{provider} is already registered for model {model}: use update_provider to change it"
+    )]
+    ProviderExists { provider: Address, model: ModelId },
+    #[error("{provider} is not registered as a provider of model {model}")]
+    UnknownProvider { provider: Address, model: ModelId },
+    #[error("a provider serves at most {max} models: leave one first")]
+    TooManyProviderModels { max: usize },
+    #[error("provider stake {offered} TSR is below the minimum of {required} TSR")]
+    ProviderStakeTooLow { offered: Amount, required: Amount },
+    #[error("no such channel: check the id (tessera channel list shows yours)")]
+    UnknownChannel,
+    #[error("only the channel's payer {payer} may do this")]
+    NotChannelPayer { payer: Address },
+    #[error("only the channel's provider {provider} may claim from it")]
+    NotChannelProvider { provider: Address },
+    #[error("the channel is closed: its deposit was refunded")]
+    ChannelClosed,
+    #[error("the channel expired at height {expired_at}: open a new one")]
+    ChannelExpired { expired_at: u64 },
+    #[error("a channel runs 1 to {max} blocks from now, not {blocks}")]
+    BadChannelLife { blocks: u64, max: u64 },
+    #[error("the channel's claim window closed at height {closed_at}: claims must land before it")]
+    ClaimWindowClosed { closed_at: u64 },
+    #[error("invalid claim: {reason}")]
+    BadClaimLanes { reason: &'static str },
+    #[error("the voucher for lane {lane} does not verify: it must be signed by the channel's payer for this chain and channel")]
+    BadVoucher { lane: u32 },
+    #[error("the voucher for lane {lane} is not above what that lane has claimed ({claimed} TSR): send only newer vouchers")]
+    StaleVoucher { lane: u32, claimed: Amount },
+    #[error("the claim would take {claimed} TSR in total from a deposit of {deposit} TSR: vouchers beyond the deposit cannot be claimed")]
+    ClaimOverDeposit { deposit: Amount, claimed: Amount },
+    #[error("the claim window is still open: the payer may refund from height {opens_at}")]
+    RefundTooEarly { opens_at: u64 },
     #[error("the call failed with error code {code}, which this version of tessera does not know: upgrade to read it")]
     Unrecognized { code: u16 },
 }
@@ -194,6 +240,26 @@ impl StateError {
             EvidenceFromFuture { .. } => 38,
             EvidenceTooOld { .. } => 39,
             NotInSet { .. } => 40,
+            InvalidEndpoint { .. } => 41,
+            PriceTooHigh { .. } => 42,
+            PriceBelowModel { .. } => 43,
+            PriceNotProportional { .. } => 44,
+            ProviderExists { .. } => 45,
+            UnknownProvider { .. } => 46,
+            TooManyProviderModels { .. } => 47,
+            ProviderStakeTooLow { .. } => 48,
+            UnknownChannel => 49,
+            NotChannelPayer { .. } => 50,
+            NotChannelProvider { .. } => 51,
+            ChannelClosed => 52,
+            ChannelExpired { .. } => 53,
+            BadChannelLife { .. } => 54,
+            ClaimWindowClosed { .. } => 55,
+            BadClaimLanes { .. } => 56,
+            BadVoucher { .. } => 57,
+            StaleVoucher { .. } => 58,
+            ClaimOverDeposit { .. } => 59,
+            RefundTooEarly { .. } => 60,
             Unrecognized { code } => *code,
         }
     }
@@ -248,6 +314,28 @@ impl StateError {
                 current,
                 max_age,
             } => vec![int(*epoch), int(*current), int(*max_age)],
+            PriceTooHigh { max } => vec![amount(max)],
+            PriceBelowModel {
+                model,
+                per_call,
+                per_token,
+            } => vec![int(model.0), amount(per_call), amount(per_token)],
+            PriceNotProportional { model } => vec![int(model.0)],
+            ProviderExists { provider, model } | UnknownProvider { provider, model } => {
+                vec![addr(provider), int(model.0)]
+            }
+            TooManyProviderModels { max } => vec![int(u64::try_from(*max).unwrap_or(u64::MAX))],
+            ProviderStakeTooLow { offered, required } => vec![amount(offered), amount(required)],
+            NotChannelPayer { payer: who } | NotChannelProvider { provider: who } => {
+                vec![addr(who)]
+            }
+            ChannelExpired { expired_at: h }
+            | ClaimWindowClosed { closed_at: h }
+            | RefundTooEarly { opens_at: h } => vec![int(*h)],
+            BadChannelLife { blocks, max } => vec![int(*blocks), int(*max)],
+            BadVoucher { lane } => vec![int(*lane)],
+            StaleVoucher { lane, claimed } => vec![int(*lane), amount(claimed)],
+            ClaimOverDeposit { deposit, claimed } => vec![amount(deposit), amount(claimed)],
             WrongChain { .. }
             | ZeroAmount
             | Overflow(_)
@@ -262,6 +350,10 @@ impl StateError {
             | SelfTransfer
             | InvalidEvidence { .. }
             | InvalidP2pAddress { .. }
+            | InvalidEndpoint { .. }
+            | UnknownChannel
+            | ChannelClosed
+            | BadClaimLanes { .. }
             | Unrecognized { .. } => Vec::new(),
         };
         Failure::new(self.code(), args)
@@ -390,6 +482,66 @@ impl StateError {
             40 => NotInSet {
                 validator: f.address(0),
                 epoch: u64_of(b),
+            },
+            41 => InvalidEndpoint {
+                reason: NOT_RECORDED,
+            },
+            42 => PriceTooHigh {
+                max: Amount::from_base(a),
+            },
+            43 => PriceBelowModel {
+                model,
+                per_call: Amount::from_base(b),
+                per_token: Amount::from_base(c),
+            },
+            44 => PriceNotProportional { model },
+            45 => ProviderExists {
+                provider: f.address(0),
+                model: ModelId(u64_of(b)),
+            },
+            46 => UnknownProvider {
+                provider: f.address(0),
+                model: ModelId(u64_of(b)),
+            },
+            47 => TooManyProviderModels { max: usize_of(a) },
+            48 => ProviderStakeTooLow {
+                offered: Amount::from_base(a),
+                required: Amount::from_base(b),
+            },
+            49 => UnknownChannel,
+            50 => NotChannelPayer {
+                payer: f.address(0),
+            },
+            51 => NotChannelProvider {
+                provider: f.address(0),
+            },
+            52 => ChannelClosed,
+            53 => ChannelExpired {
+                expired_at: u64_of(a),
+            },
+            54 => BadChannelLife {
+                blocks: u64_of(a),
+                max: u64_of(b),
+            },
+            55 => ClaimWindowClosed {
+                closed_at: u64_of(a),
+            },
+            56 => BadClaimLanes {
+                reason: NOT_RECORDED,
+            },
+            57 => BadVoucher {
+                lane: u32::try_from(a).unwrap_or(u32::MAX),
+            },
+            58 => StaleVoucher {
+                lane: u32::try_from(a).unwrap_or(u32::MAX),
+                claimed: Amount::from_base(b),
+            },
+            59 => ClaimOverDeposit {
+                deposit: Amount::from_base(a),
+                claimed: Amount::from_base(b),
+            },
+            60 => RefundTooEarly {
+                opens_at: u64_of(a),
             },
             code => Unrecognized { code },
         }

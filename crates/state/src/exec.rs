@@ -23,8 +23,8 @@
 //!   (state, context, transactions).
 
 use crate::{
-    bank, error::checked, genesis::CHAIN_ID_KEY, kv::Overlay, kv::Write, models, staking, Params,
-    StateError, StateView,
+    bank, channels, error::checked, genesis::CHAIN_ID_KEY, kv::Overlay, kv::Write, models,
+    providers, staking, Params, StateError, StateView,
 };
 use tessera_types::{
     Address, Amount, BlockReceipts, Call, ChainId, Event, Receipt, SignedTransaction, TxStatus,
@@ -121,8 +121,9 @@ impl<'a> Executor<'a> {
             dispatch(
                 &mut child,
                 &self.params,
-                self.ctx.height,
+                &self.ctx,
                 &signer,
+                tx.tx().nonce,
                 &tx.tx().call,
             )
             .map(|events| (child.take_writes(), events))
@@ -178,8 +179,21 @@ impl<'a> Executor<'a> {
 /// The TSR a call takes from the signer's balance (beyond the fee).
 pub fn call_spend(call: &Call) -> Amount {
     match call {
-        Call::Transfer { amount, .. } | Call::Bond { amount } => *amount,
+        Call::Transfer { amount, .. }
+        | Call::Bond { amount }
+        | Call::RegisterProvider { stake: amount, .. }
+        | Call::UpdateProvider {
+            add_stake: amount, ..
+        }
+        | Call::OpenChannel {
+            deposit: amount, ..
+        }
+        | Call::TopUpChannel { amount, .. } => *amount,
         Call::Unbond { .. }
+        | Call::LeaveProvider { .. }
+        | Call::ExtendChannel { .. }
+        | Call::ClaimChannel { .. }
+        | Call::RefundChannel { .. }
         | Call::Withdraw
         | Call::RegisterModel(_)
         | Call::AddModelVersion { .. }
@@ -200,9 +214,36 @@ pub fn check_stateless(
     call: &Call,
 ) -> Result<(), StateError> {
     match call {
-        Call::Transfer { amount, .. } | Call::Bond { amount } | Call::Unbond { amount } => {
-            non_zero(*amount)
+        Call::Transfer { amount, .. }
+        | Call::Bond { amount }
+        | Call::Unbond { amount }
+        | Call::TopUpChannel { amount, .. } => non_zero(*amount),
+        Call::RegisterProvider {
+            stake,
+            price,
+            endpoint,
+            ..
+        } => {
+            non_zero(*stake)?;
+            providers::check_price_bounds(price)?;
+            providers::check_endpoint(endpoint)
         }
+        Call::UpdateProvider {
+            price, endpoint, ..
+        } => {
+            providers::check_price_bounds(price)?;
+            providers::check_endpoint(endpoint)
+        }
+        Call::OpenChannel {
+            provider, deposit, ..
+        } => {
+            non_zero(*deposit)?;
+            if provider == signer {
+                return Err(StateError::SelfTransfer);
+            }
+            Ok(())
+        }
+        Call::ClaimChannel { lanes, .. } => channels::check_claim_lanes(lanes),
         Call::RegisterModel(spec) => models::check_spec(spec),
         Call::AddModelVersion {
             manifest_cid, note, ..
@@ -228,7 +269,12 @@ pub fn check_stateless(
                 })
         }
         Call::RegisterValidator { p2p } => staking::validators::check_p2p(p2p),
-        Call::Withdraw | Call::ClaimRoyalties { .. } | Call::Unjail => Ok(()),
+        Call::Withdraw
+        | Call::ClaimRoyalties { .. }
+        | Call::Unjail
+        | Call::LeaveProvider { .. }
+        | Call::ExtendChannel { .. }
+        | Call::RefundChannel { .. } => Ok(()),
     }
 }
 
@@ -294,10 +340,12 @@ pub fn admission(
 fn dispatch(
     state: &mut Overlay<'_>,
     params: &Params,
-    height: u64,
+    ctx: &BlockContext,
     signer: &Address,
+    nonce: u64,
     call: &Call,
 ) -> Result<Vec<Event>, StateError> {
+    let height = ctx.height;
     match call {
         Call::Transfer { to, amount } => bank::transfer(state, signer, to, *amount),
         Call::Bond { amount } => staking::bond(state, signer, *amount),
@@ -320,5 +368,66 @@ fn dispatch(
             staking::validators::register(state, height, signer, p2p)
         }
         Call::Unjail => staking::validators::unjail(state, signer),
+        Call::RegisterProvider {
+            model,
+            stake,
+            price,
+            endpoint,
+        } => providers::register(
+            state,
+            params,
+            height,
+            signer,
+            providers::Offer {
+                model: *model,
+                stake: *stake,
+                price: *price,
+                endpoint,
+            },
+        ),
+        Call::UpdateProvider {
+            model,
+            add_stake,
+            price,
+            endpoint,
+        } => providers::update(
+            state,
+            signer,
+            providers::Offer {
+                model: *model,
+                stake: *add_stake,
+                price: *price,
+                endpoint,
+            },
+        ),
+        Call::LeaveProvider { model } => providers::leave(state, params, height, signer, *model),
+        Call::OpenChannel {
+            provider,
+            model,
+            deposit,
+            expiry_blocks,
+        } => channels::open(
+            state,
+            params,
+            height,
+            signer,
+            nonce,
+            channels::Open {
+                provider: *provider,
+                model: *model,
+                deposit: *deposit,
+                expiry_blocks: *expiry_blocks,
+            },
+        ),
+        Call::TopUpChannel { channel, amount } => {
+            channels::top_up(state, height, signer, channel, *amount)
+        }
+        Call::ExtendChannel { channel, blocks } => {
+            channels::extend(state, params, height, signer, channel, *blocks)
+        }
+        Call::ClaimChannel { channel, lanes } => {
+            channels::claim(state, params, &ctx.chain_id, height, signer, channel, lanes)
+        }
+        Call::RefundChannel { channel } => channels::refund(state, params, height, signer, channel),
     }
 }

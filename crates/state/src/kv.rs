@@ -146,6 +146,27 @@ pub fn key(prefix: &[u8], suffix: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Up to `limit` keys that start with `prefix`, in order, starting at `prefix || from`.
+pub fn keys_with_prefix(
+    state: &dyn StateView,
+    prefix: &[u8],
+    from: &[u8],
+    limit: usize,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut cursor = key(prefix, from);
+    while out.len() < limit {
+        match state.key_at_or_after(&cursor) {
+            Some(k) if k.starts_with(prefix) => {
+                cursor = successor(&k);
+                out.push(k);
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

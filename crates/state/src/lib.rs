@@ -9,7 +9,9 @@
 //! Modules (one folder each): [`bank`] (balances, fees, supply, emission),
 //! [`staking`] (bond, unbond, withdraw, and the lock/slash hooks later modules use) and
 //! [`models`] (model registry, versions, ownership shares, and the royalty hook that
-//! pays share holders pro rata).
+//! pays share holders pro rata), [`providers`] (staked providers of a model, their
+//! prices and endpoints) and [`channels`] (payment channels, lane vouchers, claims and
+//! the split of every claim; decision 0017).
 //! [`exec`] drives a block: admission checks, fee and nonce, the call, emission.
 //!
 //! # Invariants (property-tested in `tests/ledger_props.rs`)
@@ -27,12 +29,14 @@
 )]
 
 pub mod bank;
+pub mod channels;
 pub mod error;
 pub mod exec;
 pub mod genesis;
 pub mod kv;
 pub mod models;
 pub mod params;
+pub mod providers;
 pub mod staking;
 
 pub use error::StateError;

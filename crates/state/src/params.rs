@@ -4,7 +4,8 @@
 //! * `validate` passes for every stored `Params`: halving interval and unbonding
 //!   period are non-zero, the reward is not above the cap, the slash share is at most
 //!   10,000 bps, epochs are at least one block, 1 ≤ max_validators ≤ 1,024, the
-//!   liveness threshold is at most 10,000 bps.
+//!   liveness threshold and the channel claim fee are at most 10,000 bps, the claim
+//!   window and the longest channel life are at least one block.
 //! * unbonding outlasts the evidence window:
 //!   `unbonding_blocks ≥ (evidence_max_age_epochs + 1) × epoch_blocks`, so at least one
 //!   full epoch longer than an epoch. A validator that unbonds while it votes still has
@@ -50,6 +51,15 @@ pub struct Params {
     /// Double-sign evidence of epoch `e` is accepted until the end of epoch
     /// `e + evidence_max_age_epochs`.
     pub evidence_max_age_epochs: u64,
+    /// Least stake a provider locks to serve one model.
+    pub min_provider_stake: Amount,
+    /// Blocks after a channel's expiry during which its provider may still claim; the
+    /// payer's refund opens after them (decision 0017).
+    pub channel_claim_window_blocks: u64,
+    /// Longest a channel may run from now (at open and at each extension).
+    pub max_channel_blocks: u64,
+    /// The protocol's fee on every claimed amount, in bps, taken from the provider's part.
+    pub channel_claim_fee_bps: u16,
 }
 
 impl Default for Params {
@@ -68,6 +78,10 @@ impl Default for Params {
             min_self_bond: Amount::from_base(10_000 * tessera_types::amount::BASE_PER_TSR),
             liveness_max_missed_bps: 5_000,
             evidence_max_age_epochs: 1,
+            min_provider_stake: Amount::from_base(100 * tessera_types::amount::BASE_PER_TSR),
+            channel_claim_window_blocks: 600,
+            max_channel_blocks: 2_000_000,
+            channel_claim_fee_bps: 100,
         }
     }
 }
@@ -97,6 +111,15 @@ impl Params {
         }
         if self.liveness_max_missed_bps > 10_000 {
             return bad("liveness_max_missed_bps is above 10000 (100%)");
+        }
+        if self.channel_claim_fee_bps > 10_000 {
+            return bad("channel_claim_fee_bps is above 10000 (100%)");
+        }
+        if self.channel_claim_window_blocks == 0 {
+            return bad("channel_claim_window_blocks must be at least 1");
+        }
+        if self.max_channel_blocks == 0 {
+            return bad("max_channel_blocks must be at least 1");
         }
         let window = self
             .evidence_max_age_epochs
@@ -152,13 +175,17 @@ impl Write for Params {
         self.min_self_bond.write(buf);
         buf.put_u16(self.liveness_max_missed_bps);
         buf.put_u64(self.evidence_max_age_epochs);
+        self.min_provider_stake.write(buf);
+        buf.put_u64(self.channel_claim_window_blocks);
+        buf.put_u64(self.max_channel_blocks);
+        buf.put_u16(self.channel_claim_fee_bps);
     }
 }
 
 impl EncodeSize for Params {
     fn encode_size(&self) -> usize {
-        // five amounts, a bool, four u64, three u16
-        5 * 16 + 1 + 4 * 8 + 3 * 2
+        // six amounts, a bool, six u64, four u16
+        6 * 16 + 1 + 6 * 8 + 4 * 2
     }
 }
 
@@ -179,6 +206,10 @@ impl Read for Params {
             min_self_bond: Amount::read(buf)?,
             liveness_max_missed_bps: u16::read(buf)?,
             evidence_max_age_epochs: u64::read(buf)?,
+            min_provider_stake: Amount::read(buf)?,
+            channel_claim_window_blocks: u64::read(buf)?,
+            max_channel_blocks: u64::read(buf)?,
+            channel_claim_fee_bps: u16::read(buf)?,
         })
     }
 }

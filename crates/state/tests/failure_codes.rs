@@ -130,6 +130,50 @@ fn every_error() -> Vec<StateError> {
             validator: a,
             epoch: 38,
         },
+        InvalidEndpoint {
+            reason: "has no host",
+        },
+        PriceTooHigh { max: amt(39) },
+        PriceBelowModel {
+            model: ModelId(40),
+            per_call: amt(41),
+            per_token: amt(42),
+        },
+        PriceNotProportional { model: ModelId(43) },
+        ProviderExists {
+            provider: a,
+            model: ModelId(44),
+        },
+        UnknownProvider {
+            provider: a,
+            model: ModelId(45),
+        },
+        TooManyProviderModels { max: 46 },
+        ProviderStakeTooLow {
+            offered: amt(47),
+            required: amt(48),
+        },
+        UnknownChannel,
+        NotChannelPayer { payer: a },
+        NotChannelProvider { provider: a },
+        ChannelClosed,
+        ChannelExpired { expired_at: 49 },
+        BadChannelLife {
+            blocks: 50,
+            max: 51,
+        },
+        ClaimWindowClosed { closed_at: 52 },
+        BadClaimLanes { reason: "empty" },
+        BadVoucher { lane: 53 },
+        StaleVoucher {
+            lane: 54,
+            claimed: amt(55),
+        },
+        ClaimOverDeposit {
+            deposit: amt(56),
+            claimed: amt(57),
+        },
+        RefundTooEarly { opens_at: 58 },
     ]
 }
 
@@ -171,6 +215,8 @@ fn numeric_errors_render_their_own_message() {
                 | StateError::RoyaltyOverflow { .. }
                 | StateError::InvalidEvidence { .. }
                 | StateError::InvalidP2pAddress { .. }
+                | StateError::InvalidEndpoint { .. }
+                | StateError::BadClaimLanes { .. }
         );
         if plain {
             assert_eq!(render(&e.failure()), e.to_string());

@@ -4,6 +4,7 @@
 //! (`receipts_root`), so a light client can check an event with a proof.
 
 use crate::{
+    channel::MarketEvent,
     codec::{read_list, read_string, string_size, write_list, write_string},
     tx::{ModelId, Shares, MAX_CID_BYTES, MAX_MODEL_NAME_BYTES, MAX_P2P_ADDRESS_BYTES},
     Address, Amount, Hash,
@@ -102,6 +103,9 @@ pub enum Event {
     ValidatorUnjailed {
         validator: Address,
     },
+    /// Provider registrations, channels, claims and their split.
+    #[serde(untagged)]
+    Market(MarketEvent),
 }
 
 impl Event {
@@ -122,6 +126,7 @@ impl Event {
             Event::ValidatorRegistered { .. } => 12,
             Event::ValidatorJailed { .. } => 13,
             Event::ValidatorUnjailed { .. } => 14,
+            Event::Market(_) => 15,
         }
     }
 }
@@ -226,6 +231,7 @@ impl Write for Event {
                 buf.put_u64(*led);
             }
             Event::ValidatorUnjailed { validator } => validator.write(buf),
+            Event::Market(event) => event.write(buf),
         }
     }
 }
@@ -259,6 +265,7 @@ impl EncodeSize for Event {
             Event::ValidatorRegistered { p2p, .. } => Address::SIZE + string_size(p2p),
             Event::ValidatorJailed { .. } => Address::SIZE + 3 * 8,
             Event::ValidatorUnjailed { .. } => Address::SIZE,
+            Event::Market(event) => event.encode_size(),
         }
     }
 }
@@ -319,6 +326,7 @@ impl Read for Event {
             14 => Event::ValidatorUnjailed {
                 validator: Address::read(buf)?,
             },
+            15 => Event::Market(MarketEvent::read(buf)?),
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }

@@ -12,6 +12,7 @@
 //!   `docs/decisions/0012-txs-root-over-signed-bytes.md`).
 
 use crate::{
+    channel::{LaneVoucher, Price, MAX_CLAIM_LANES, MAX_ENDPOINT_BYTES},
     codec::{
         decode_bounded, read_list, read_short_bytes, read_string, string_size, write_list,
         write_short_bytes, write_string,
@@ -449,6 +450,47 @@ pub enum Call {
     /// staking: end the signer's jailing (for missed leader duties); it may be chosen
     /// again at the next epoch boundary.
     Unjail,
+    /// providers: serve `model` at `price` from `endpoint`, bonding and locking `stake`
+    /// from the signer's balance.
+    RegisterProvider {
+        model: ModelId,
+        stake: Amount,
+        price: Price,
+        endpoint: String,
+    },
+    /// providers: change a registration's price and endpoint, adding `add_stake` (may be
+    /// zero) to its locked stake.
+    UpdateProvider {
+        model: ModelId,
+        add_stake: Amount,
+        price: Price,
+        endpoint: String,
+    },
+    /// providers: stop serving `model`; the stake unbonds once every claim window of the
+    /// registration's channels has closed.
+    LeaveProvider { model: ModelId },
+    /// channels: open a payment channel from the signer to `provider` for `model`,
+    /// moving `deposit` into escrow; it expires `expiry_blocks` after inclusion. Its id is
+    /// `channel::channel_id(signer, nonce)`.
+    OpenChannel {
+        provider: Address,
+        model: ModelId,
+        deposit: Amount,
+        expiry_blocks: u64,
+    },
+    /// channels: add `amount` to a channel's deposit (its payer only).
+    TopUpChannel { channel: Hash, amount: Amount },
+    /// channels: move a channel's expiry `blocks` later (its payer only).
+    ExtendChannel { channel: Hash, blocks: u64 },
+    /// channels: claim the newest voucher of each listed lane (the provider only); the
+    /// claimed amount is split at once (decision 0017).
+    ClaimChannel {
+        channel: Hash,
+        lanes: Vec<LaneVoucher>,
+    },
+    /// channels: after expiry and the claim window, return what was not claimed to the
+    /// payer and close the channel (its payer only).
+    RefundChannel { channel: Hash },
 }
 
 impl Call {
@@ -465,6 +507,14 @@ impl Call {
             Call::ReportDoubleSign(_) => 8,
             Call::RegisterValidator { .. } => 9,
             Call::Unjail => 10,
+            Call::RegisterProvider { .. } => 11,
+            Call::UpdateProvider { .. } => 12,
+            Call::LeaveProvider { .. } => 13,
+            Call::OpenChannel { .. } => 14,
+            Call::TopUpChannel { .. } => 15,
+            Call::ExtendChannel { .. } => 16,
+            Call::ClaimChannel { .. } => 17,
+            Call::RefundChannel { .. } => 18,
         }
     }
 
@@ -482,6 +532,14 @@ impl Call {
             Call::ReportDoubleSign(_) => "report_double_sign",
             Call::RegisterValidator { .. } => "register_validator",
             Call::Unjail => "unjail",
+            Call::RegisterProvider { .. } => "register_provider",
+            Call::UpdateProvider { .. } => "update_provider",
+            Call::LeaveProvider { .. } => "leave_provider",
+            Call::OpenChannel { .. } => "open_channel",
+            Call::TopUpChannel { .. } => "top_up_channel",
+            Call::ExtendChannel { .. } => "extend_channel",
+            Call::ClaimChannel { .. } => "claim_channel",
+            Call::RefundChannel { .. } => "refund_channel",
         }
     }
 }
@@ -515,6 +573,48 @@ impl Write for Call {
             Call::ReportDoubleSign(evidence) => evidence.write(buf),
             Call::RegisterValidator { p2p } => write_string(p2p, buf),
             Call::Unjail => {}
+            Call::RegisterProvider {
+                model,
+                stake: amount,
+                price,
+                endpoint,
+            }
+            | Call::UpdateProvider {
+                model,
+                add_stake: amount,
+                price,
+                endpoint,
+            } => {
+                model.write(buf);
+                amount.write(buf);
+                price.write(buf);
+                write_string(endpoint, buf);
+            }
+            Call::LeaveProvider { model } => model.write(buf),
+            Call::OpenChannel {
+                provider,
+                model,
+                deposit,
+                expiry_blocks,
+            } => {
+                provider.write(buf);
+                model.write(buf);
+                deposit.write(buf);
+                buf.put_u64(*expiry_blocks);
+            }
+            Call::TopUpChannel { channel, amount } => {
+                channel.write(buf);
+                amount.write(buf);
+            }
+            Call::ExtendChannel { channel, blocks } => {
+                channel.write(buf);
+                buf.put_u64(*blocks);
+            }
+            Call::ClaimChannel { channel, lanes } => {
+                channel.write(buf);
+                write_list(lanes, buf);
+            }
+            Call::RefundChannel { channel } => channel.write(buf),
         }
     }
 }
@@ -534,6 +634,15 @@ impl EncodeSize for Call {
             Call::ReportDoubleSign(evidence) => evidence.encode_size(),
             Call::RegisterValidator { p2p } => string_size(p2p),
             Call::Unjail => 0,
+            Call::RegisterProvider { endpoint, .. } | Call::UpdateProvider { endpoint, .. } => {
+                ModelId::SIZE + Amount::SIZE + Price::SIZE + string_size(endpoint)
+            }
+            Call::LeaveProvider { .. } => ModelId::SIZE,
+            Call::OpenChannel { .. } => Address::SIZE + ModelId::SIZE + Amount::SIZE + 8,
+            Call::TopUpChannel { .. } => Hash::SIZE + Amount::SIZE,
+            Call::ExtendChannel { .. } => Hash::SIZE + 8,
+            Call::ClaimChannel { lanes, .. } => Hash::SIZE + 4 + lanes.len() * LaneVoucher::SIZE,
+            Call::RefundChannel { .. } => Hash::SIZE,
         }
     }
 }
@@ -573,6 +682,42 @@ impl Read for Call {
                 p2p: read_string(buf, MAX_P2P_ADDRESS_BYTES)?,
             },
             10 => Call::Unjail,
+            11 => Call::RegisterProvider {
+                model: ModelId::read(buf)?,
+                stake: Amount::read(buf)?,
+                price: Price::read(buf)?,
+                endpoint: read_string(buf, MAX_ENDPOINT_BYTES)?,
+            },
+            12 => Call::UpdateProvider {
+                model: ModelId::read(buf)?,
+                add_stake: Amount::read(buf)?,
+                price: Price::read(buf)?,
+                endpoint: read_string(buf, MAX_ENDPOINT_BYTES)?,
+            },
+            13 => Call::LeaveProvider {
+                model: ModelId::read(buf)?,
+            },
+            14 => Call::OpenChannel {
+                provider: Address::read(buf)?,
+                model: ModelId::read(buf)?,
+                deposit: Amount::read(buf)?,
+                expiry_blocks: u64::read(buf)?,
+            },
+            15 => Call::TopUpChannel {
+                channel: Hash::read(buf)?,
+                amount: Amount::read(buf)?,
+            },
+            16 => Call::ExtendChannel {
+                channel: Hash::read(buf)?,
+                blocks: u64::read(buf)?,
+            },
+            17 => Call::ClaimChannel {
+                channel: Hash::read(buf)?,
+                lanes: read_list(buf, MAX_CLAIM_LANES, &())?,
+            },
+            18 => Call::RefundChannel {
+                channel: Hash::read(buf)?,
+            },
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }

@@ -7,9 +7,10 @@
 use commonware_codec::{DecodeExt, Encode};
 use proptest::prelude::*;
 use tessera_types::{
+    channel::{LaneVoucher, MarketEvent, Price},
     evidence::{DoubleSign, SignedVote, VoteKind},
-    Address, Amount, Block, BlockHeader, BlockReceipts, Call, ChainId, Failure, FailureArg, Hash,
-    Keypair, Receipt, SignedTransaction, Transaction, TxStatus,
+    Address, Amount, Block, BlockHeader, BlockReceipts, Call, ChainId, Event, Failure, FailureArg,
+    Hash, Keypair, Receipt, SignedTransaction, Transaction, TxStatus,
 };
 
 fn transfer(seed: u64, nonce: u64, amount: u128) -> SignedTransaction {
@@ -26,6 +27,133 @@ fn transfer(seed: u64, nonce: u64, amount: u128) -> SignedTransaction {
     }
     .sign(&key)
     .unwrap()
+}
+
+/// Every provider and channel call, with values drawn from `n` and `amount`.
+fn market_calls(n: u64, amount: u128) -> Vec<Call> {
+    let key = Keypair::from_seed(n);
+    let chain = ChainId::new("tessera-prop").unwrap();
+    let channel = Hash([n as u8; 32]);
+    let price = Price {
+        per_call: Amount::from_base(amount),
+        per_token: Amount::from_base(amount / 3),
+    };
+    let lanes = (0..(n % 5) as u32)
+        .map(|lane| {
+            let v = tessera_types::voucher::Voucher::sign(
+                &key,
+                &chain,
+                channel,
+                lane,
+                Amount::from_base(amount),
+            );
+            LaneVoucher::of(&v)
+        })
+        .collect();
+    vec![
+        Call::RegisterProvider {
+            model: tessera_types::tx::ModelId(n),
+            stake: Amount::from_base(amount),
+            price,
+            endpoint: format!("http://127.0.0.1:{n}"),
+        },
+        Call::UpdateProvider {
+            model: tessera_types::tx::ModelId(n),
+            add_stake: Amount::ZERO,
+            price,
+            endpoint: String::new(),
+        },
+        Call::LeaveProvider {
+            model: tessera_types::tx::ModelId(n),
+        },
+        Call::OpenChannel {
+            provider: key.address(),
+            model: tessera_types::tx::ModelId(n),
+            deposit: Amount::from_base(amount),
+            expiry_blocks: n,
+        },
+        Call::TopUpChannel {
+            channel,
+            amount: Amount::from_base(amount),
+        },
+        Call::ExtendChannel { channel, blocks: n },
+        Call::ClaimChannel { channel, lanes },
+        Call::RefundChannel { channel },
+    ]
+}
+
+fn market_events(n: u64, amount: u128) -> Vec<Event> {
+    let who = Keypair::from_seed(n).address();
+    let model = tessera_types::tx::ModelId(n);
+    let channel = Hash([n as u8; 32]);
+    let a = Amount::from_base(amount);
+    let price = Price {
+        per_call: a,
+        per_token: Amount::ZERO,
+    };
+    [
+        MarketEvent::ProviderRegistered {
+            provider: who,
+            model,
+            stake: a,
+            price,
+            endpoint: "http://x".into(),
+        },
+        MarketEvent::ProviderUpdated {
+            provider: who,
+            model,
+            stake: a,
+            price,
+            endpoint: String::new(),
+        },
+        MarketEvent::ProviderLeft {
+            provider: who,
+            model,
+            stake: a,
+            release_height: n,
+        },
+        MarketEvent::ChannelOpened {
+            channel,
+            payer: who,
+            provider: who,
+            model,
+            deposit: a,
+            expires_at: n,
+        },
+        MarketEvent::ChannelFunded {
+            channel,
+            deposit: a,
+            expires_at: n,
+        },
+        MarketEvent::ChannelClaimed {
+            channel,
+            provider: who,
+            amount: a,
+            claimed: a,
+        },
+        MarketEvent::ClaimSplit {
+            channel,
+            model,
+            to_provider: a,
+            to_owners: a,
+            to_data: a,
+            to_treasury: a,
+            fee: a,
+        },
+        MarketEvent::DataPaid {
+            model,
+            to: who,
+            amount: a,
+        },
+        MarketEvent::ChannelRefunded {
+            channel,
+            payer: who,
+            amount: a,
+        },
+    ]
+    .into_iter()
+    .map(Event::Market)
+    .collect()
 }
 
 fn block(txs: Vec<SignedTransaction>, height: u64) -> Block {
@@ -141,6 +269,50 @@ proptest! {
         prop_assert_eq!(BlockReceipts::from_bytes(&receipts.to_bytes()).unwrap(), receipts.clone());
         for input in variants(&receipts.to_bytes(), at, flip) {
             assert_canonical(&input, |b| BlockReceipts::from_bytes(b).ok(), |r| r.to_bytes());
+        }
+    }
+
+    #[test]
+    fn market_calls_and_events_have_one_encoding(
+        n in 0u64..1_000,
+        amount in any::<u128>(),
+        at in any::<usize>(),
+        flip in any::<u8>(),
+    ) {
+        let key = Keypair::from_seed(n);
+        for (nonce, call) in market_calls(n, amount).into_iter().enumerate() {
+            let tx = Transaction {
+                chain_id: ChainId::new("tessera-prop").unwrap(),
+                signer: key.public_key().clone(),
+                nonce: nonce as u64,
+                max_fee: Amount::from_base(1),
+                call,
+            }
+            .sign(&key)
+            .unwrap();
+            prop_assert_eq!(SignedTransaction::from_bytes(&tx.to_bytes()).unwrap(), tx.clone());
+            for input in variants(&tx.to_bytes(), at, flip) {
+                assert_canonical(&input, |b| SignedTransaction::from_bytes(b).ok(), |t| t.to_bytes());
+            }
+            let json = serde_json::to_string(&tx.tx().call).unwrap();
+            prop_assert_eq!(&serde_json::from_str::<Call>(&json).unwrap(), &tx.tx().call);
+        }
+        let receipts = BlockReceipts {
+            txs: vec![Receipt {
+                tx: Hash([1; 32]),
+                status: TxStatus::Success,
+                fee: Amount::ZERO,
+                events: market_events(n, amount),
+            }],
+            block_events: Vec::new(),
+        };
+        prop_assert_eq!(BlockReceipts::from_bytes(&receipts.to_bytes()).unwrap(), receipts.clone());
+        for input in variants(&receipts.to_bytes(), at, flip) {
+            assert_canonical(&input, |b| BlockReceipts::from_bytes(b).ok(), |r| r.to_bytes());
+        }
+        for event in market_events(n, amount) {
+            let json = serde_json::to_string(&event).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
         }
     }
 

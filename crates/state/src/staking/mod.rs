@@ -273,6 +273,22 @@ pub fn unbond(
     who: &Address,
     amount: Amount,
 ) -> Result<Vec<Event>, StateError> {
+    let release_height = checked(
+        height.checked_add(params.unbonding_blocks),
+        "release height",
+    )?;
+    unbond_until(state, who, amount, release_height)
+}
+
+/// Hook: move `amount` of `who`'s free bonded stake into an unbonding entry released at
+/// `release_height` (a module that holds stake longer than the unbonding period, such
+/// as a provider's open claim windows, picks a later height).
+pub fn unbond_until(
+    state: &mut Overlay<'_>,
+    who: &Address,
+    amount: Amount,
+    release_height: u64,
+) -> Result<Vec<Event>, StateError> {
     if amount.is_zero() {
         return Err(StateError::ZeroAmount);
     }
@@ -288,10 +304,6 @@ pub fn unbond(
             max: MAX_UNBONDING_ENTRIES,
         });
     }
-    let release_height = checked(
-        height.checked_add(params.unbonding_blocks),
-        "release height",
-    )?;
     s.bonded = checked(s.bonded.checked_sub(amount), "bonded")?;
     s.unbonding.push(Unbonding {
         amount,
