@@ -4,13 +4,16 @@
 use serde::{Deserialize, Serialize};
 use tessera_state::{
     bank::Account,
+    channels::Channel,
     models::{
         royalties::{Holding, RoyaltyPool},
         Model, Version,
     },
+    providers::Provider,
     staking::Stake,
     Params,
 };
+use tessera_types::{channel::Price, Amount};
 use tessera_types::tx::{ModelId, Shares};
 use tessera_types::{tx::TxView, Address, BlockHeader, BlockReceipts, ChainId, Hash, Receipt};
 
@@ -153,4 +156,53 @@ pub struct RoyaltyLine {
     pub id: ModelId,
     pub name: String,
     pub holding: Holding,
+}
+
+/// A provider's registration for one model, as listed by the market routes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProviderLine {
+    pub address: Address,
+    pub model: ModelId,
+    /// The model's name.
+    pub name: String,
+    pub provider: Provider,
+}
+
+/// `GET /v1/models/{name|id}/providers`: the model's price and its providers (at most
+/// 256, in address order).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelProviders {
+    pub model: ModelId,
+    pub name: String,
+    /// The model's registered price (what holders charge).
+    pub price: Price,
+    pub providers: Vec<ProviderLine>,
+}
+
+/// One lane's claimed total.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LaneClaim {
+    pub lane: u32,
+    pub claimed: Amount,
+}
+
+/// `GET /v1/channels/{id}`: the channel at the head, its lanes' claimed totals, the last
+/// height a claim lands, and a proof of the record against `state_root`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChannelResponse {
+    pub id: Hash,
+    pub height: u64,
+    pub state_root: Hash,
+    pub channel: Channel,
+    pub claim_deadline: u64,
+    pub lanes: Vec<LaneClaim>,
+    /// Proof of the channel record (hex), checked by `client::verify_channel`.
+    pub proof: String,
+}
+
+/// One line of `GET /v1/accounts/{address}/channels?role=payer|provider`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChannelLine {
+    pub id: Hash,
+    pub channel: Channel,
 }

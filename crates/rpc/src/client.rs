@@ -246,6 +246,34 @@ impl RpcClient {
         self.get(&format!("/v1/royalties/{address}")).await
     }
 
+    /// A model's price and providers (`id` is a name or a numeric id).
+    pub async fn model_providers(&self, id: &str) -> Result<ModelProviders, RpcError> {
+        self.get(&format!("/v1/models/{id}/providers")).await
+    }
+
+    /// The models `address` is registered to serve.
+    pub async fn registrations(&self, address: &Address) -> Result<Vec<ProviderLine>, RpcError> {
+        self.get(&format!("/v1/providers/{address}")).await
+    }
+
+    /// A channel, its lanes and deadline; its proof is checked against the reported root.
+    pub async fn channel(&self, id: &Hash) -> Result<ChannelResponse, RpcError> {
+        let response: ChannelResponse = self.get(&format!("/v1/channels/{id}")).await?;
+        verify_channel(&response)?;
+        Ok(response)
+    }
+
+    /// The open channels `address` pays into (`as_payer`) or serves.
+    pub async fn channels_of(
+        &self,
+        address: &Address,
+        as_payer: bool,
+    ) -> Result<Vec<ChannelLine>, RpcError> {
+        let role = if as_payer { "payer" } else { "provider" };
+        self.get(&format!("/v1/accounts/{address}/channels?role={role}"))
+            .await
+    }
+
     /// Which of `cids` the node lacks.
     pub async fn missing_blocks(&self, cids: &[Cid]) -> Result<Vec<Cid>, RpcError> {
         let mut missing = Vec::new();
@@ -371,6 +399,26 @@ impl RpcClient {
             .await
             .map_err(|e| RpcError::BadResponse(e.to_string()))
     }
+}
+
+/// Check that the channel's proof verifies against `state_root` and proves the record.
+pub fn verify_channel(response: &ChannelResponse) -> Result<(), RpcError> {
+    use commonware_codec::Encode;
+    let bad = |reason: String| RpcError::BadProof {
+        what: "the channel",
+        address: response.channel.payer,
+        root: response.state_root,
+        reason,
+    };
+    let bytes = hex::decode(&response.proof).map_err(|e| bad(e.to_string()))?;
+    let proof = StateProof::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
+    let key = tessera_state::channels::channel_key(&response.id);
+    let proven =
+        verify_proof(&response.state_root.0, &key, &proof).map_err(|e| bad(e.to_string()))?;
+    if proven != Some(response.channel.encode().to_vec()) {
+        return Err(bad("the proven value differs from the reported one".into()));
+    }
+    Ok(())
 }
 
 /// Check that both proofs verify against `state_root` and prove the reported values.

@@ -46,7 +46,7 @@ fn all_models<E: StoreContext + Metrics + Supervisor>(
 }
 
 /// A model by name or numeric id.
-fn resolve<E: StoreContext + Metrics + Supervisor>(
+pub(crate) fn resolve<E: StoreContext + Metrics + Supervisor>(
     chain: &Chain<E>,
     id: &str,
 ) -> Result<(ModelId, Model), ApiError> {

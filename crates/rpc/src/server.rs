@@ -106,6 +106,19 @@ where
         .route("/v1/models", get(crate::models::list::<E>))
         .route("/v1/models/{id}", get(crate::models::show::<E>))
         .route(
+            "/v1/models/{id}/providers",
+            get(crate::market::model_providers::<E>),
+        )
+        .route(
+            "/v1/providers/{address}",
+            get(crate::market::registrations::<E>),
+        )
+        .route("/v1/channels/{id}", get(crate::market::channel::<E>))
+        .route(
+            "/v1/accounts/{address}/channels",
+            get(crate::market::account_channels::<E>),
+        )
+        .route(
             "/v1/royalties/{address}",
             get(crate::models::royalties::<E>),
         )

@@ -16,7 +16,7 @@ use tessera_rpc::{
     server::{router, AppState},
     RpcClient, RpcError,
 };
-use tessera_types::{Amount, Call, ChainId, Keypair, SignedTransaction, Transaction};
+use tessera_types::{Amount, Call, ChainId, Hash, Keypair, SignedTransaction, Transaction};
 
 /// A transfer from dev account `from`; on another chain than the dev chain when `chain`
 /// says so (to test the wrong-chain rejection).
@@ -248,6 +248,85 @@ fn api_round_trip() {
         assert!(lines[0].holding.claimable.is_zero());
         assert_eq!(
             client.model("nope").await.unwrap_err().code(),
+            Some("not_found")
+        );
+
+        // Market: a provider registers, a payer opens a channel; the routes list both and
+        // the channel comes with a proof.
+        let model_id = models[0].id;
+        let provider = dev_key(4);
+        let payer = dev_key(5);
+        let sign = |key: &tessera_types::Keypair, call: Call| {
+            Transaction {
+                chain_id: ChainId::new(DEV_CHAIN_ID).unwrap(),
+                signer: key.public_key().clone(),
+                nonce: 0,
+                max_fee: Amount::from_tsr(1).unwrap(),
+                call,
+            }
+            .sign(key)
+            .unwrap()
+        };
+        let price = tessera_types::channel::Price {
+            per_call: Amount::from_base(3_000_000),
+            per_token: Amount::ZERO,
+        };
+        client
+            .submit(&sign(
+                &provider,
+                Call::RegisterProvider {
+                    model: model_id,
+                    stake: Amount::from_tsr(100).unwrap(),
+                    price,
+                    endpoint: "http://127.0.0.1:7301".into(),
+                },
+            ))
+            .await
+            .unwrap();
+        let block = chain
+            .propose_dev(chain.head().hash(), dev_key(0).address(), 7)
+            .await
+            .unwrap();
+        chain.commit(block.hash()).await.unwrap();
+        client
+            .submit(&sign(
+                &payer,
+                Call::OpenChannel {
+                    provider: provider.address(),
+                    model: model_id,
+                    deposit: Amount::from_tsr(2).unwrap(),
+                    expiry_blocks: 100,
+                },
+            ))
+            .await
+            .unwrap();
+        let block = chain
+            .propose_dev(chain.head().hash(), dev_key(0).address(), 8)
+            .await
+            .unwrap();
+        chain.commit(block.hash()).await.unwrap();
+        let listed = client.model_providers("minilm-embed").await.unwrap();
+        assert_eq!(listed.providers.len(), 1);
+        assert_eq!(listed.providers[0].address, provider.address());
+        assert_eq!(listed.providers[0].provider.price, price);
+        assert_eq!(listed.price.per_call, Amount::from_base(2_000_000));
+        let registered = client.registrations(&provider.address()).await.unwrap();
+        assert_eq!(registered[0].name, "minilm-embed");
+        let id = tessera_types::channel::channel_id(&payer.address(), 0);
+        let shown = client.channel(&id).await.unwrap();
+        assert_eq!(shown.channel.deposit, Amount::from_tsr(2).unwrap());
+        assert_eq!(shown.channel.provider_price, price);
+        assert!(shown.lanes.is_empty());
+        let mut forged = shown.clone();
+        forged.channel.deposit = Amount::from_tsr(20).unwrap();
+        assert!(tessera_rpc::client::verify_channel(&forged).is_err());
+        let mine = client.channels_of(&payer.address(), true).await.unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].id, id);
+        let served = client.channels_of(&provider.address(), false).await.unwrap();
+        assert_eq!(served.len(), 1);
+        assert_eq!(
+            client.channel(&Hash([9; 32])).await.unwrap_err().code(),
             Some("not_found")
         );
 
