@@ -21,8 +21,8 @@ impl Home {
         Ok(Home { dir })
     }
 
-    pub fn keystore(&self) -> crate::keystore::Keystore {
-        crate::keystore::Keystore::open(&self.dir)
+    pub fn keystore(&self) -> tessera_wallet::Keystore {
+        tessera_wallet::Keystore::open(&self.dir)
     }
 
     pub fn genesis_path(&self) -> PathBuf {

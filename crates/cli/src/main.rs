@@ -5,7 +5,6 @@ mod check_model;
 mod devnet_models;
 mod full_node;
 mod home;
-mod keystore;
 mod localnet;
 mod models;
 mod node;

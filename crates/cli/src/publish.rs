@@ -16,7 +16,6 @@
 
 use crate::{
     home::Home,
-    keystore::read_passphrase,
     models::{build_spec, Terms},
     Output,
 };
@@ -37,6 +36,7 @@ use tessera_rpc::{
 use tessera_types::{
     tx::ModelId, Address, Amount, Call, Event, Hash, Keypair, Transaction, TxStatus,
 };
+use tessera_wallet::read_passphrase;
 
 /// Most files one model may have.
 pub const MAX_MODEL_FILES: usize = 1_000;

@@ -1,16 +1,12 @@
 //! Keys and the wallet commands: balance, transfer, stake, unstake, withdraw.
 
-use crate::{
-    home::Home,
-    keystore::{read_passphrase, KdfParams},
-    query::describe_tx,
-    Output,
-};
+use crate::{home::Home, query::describe_tx, Output};
 use anyhow::{bail, Context};
 use std::{path::PathBuf, time::Duration};
 use tessera_chain::genesis::{dev_key, DEV_ACCOUNTS};
 use tessera_rpc::{api::TxResponse, RpcClient};
 use tessera_types::{Address, Amount, Call, Transaction, TxStatus};
+use tessera_wallet::{read_passphrase, KdfParams};
 
 /// How long a command waits for its transaction to commit.
 const WAIT_FOR_COMMIT: Duration = Duration::from_secs(30);
@@ -103,7 +99,7 @@ pub fn keys(home: &Home, cmd: KeysCommand, out: &Output) -> anyhow::Result<()> {
     let store = home.keystore();
     match cmd {
         KeysCommand::New { name, pass } => {
-            crate::keystore::validate_name(&name)?;
+            tessera_wallet::keystore::validate_name(&name)?;
             let passphrase = read_passphrase(
                 &format!("passphrase for new key '{name}': "),
                 pass.passphrase_file.as_deref(),
@@ -122,7 +118,7 @@ pub fn keys(home: &Home, cmd: KeysCommand, out: &Output) -> anyhow::Result<()> {
                     DEV_ACCOUNTS.saturating_sub(1)
                 );
             }
-            crate::keystore::validate_name(&name)?;
+            tessera_wallet::keystore::validate_name(&name)?;
             let passphrase = read_passphrase(
                 &format!("passphrase for key '{name}': "),
                 pass.passphrase_file.as_deref(),
@@ -139,7 +135,7 @@ pub fn keys(home: &Home, cmd: KeysCommand, out: &Output) -> anyhow::Result<()> {
             key_file,
             pass,
         } => {
-            crate::keystore::validate_name(&name)?;
+            tessera_wallet::keystore::validate_name(&name)?;
             let secret = crate::validator::read_key_file(&key_file)?;
             let passphrase = read_passphrase(
                 &format!("passphrase for key '{name}': "),

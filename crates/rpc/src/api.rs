@@ -13,8 +13,8 @@ use tessera_state::{
     staking::Stake,
     Params,
 };
-use tessera_types::{channel::Price, Amount};
 use tessera_types::tx::{ModelId, Shares};
+use tessera_types::{channel::Price, Amount};
 use tessera_types::{tx::TxView, Address, BlockHeader, BlockReceipts, ChainId, Hash, Receipt};
 
 /// `POST /v1/txs`.

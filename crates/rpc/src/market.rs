@@ -110,7 +110,9 @@ pub async fn channel<E: StoreContext + Metrics + Supervisor>(
         .map_err(|e| ApiError::bad_request("bad_channel", e))?;
     let key = channels::channel_key(&id);
     let (header, mut proofs) = app.chain.prove_many(&[&key]).await.or_internal()?;
-    let proof = proofs.pop().ok_or_else(|| ApiError::internal("missing proof"))?;
+    let proof = proofs
+        .pop()
+        .ok_or_else(|| ApiError::internal("missing proof"))?;
     let Some(bytes) = proof.claimed_value() else {
         return Err(ApiError::not_found(format!(
             "no channel {id}: check the id (`tessera channel list` shows yours)"

@@ -323,7 +323,10 @@ fn api_round_trip() {
         let mine = client.channels_of(&payer.address(), true).await.unwrap();
         assert_eq!(mine.len(), 1);
         assert_eq!(mine[0].id, id);
-        let served = client.channels_of(&provider.address(), false).await.unwrap();
+        let served = client
+            .channels_of(&provider.address(), false)
+            .await
+            .unwrap();
         assert_eq!(served.len(), 1);
         assert_eq!(
             client.channel(&Hash([9; 32])).await.unwrap_err().code(),
