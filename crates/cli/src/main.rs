@@ -6,6 +6,7 @@ mod devnet_models;
 mod full_node;
 mod home;
 mod localnet;
+mod market;
 mod models;
 mod node;
 mod publish;
@@ -77,6 +78,17 @@ enum Command {
     Shares(models::SharesCommand),
     /// Royalties from model shares: show them, or `claim` them.
     Royalties(models::RoyaltiesArgs),
+    /// Serve models as a compute provider: register, update, leave, list, run.
+    #[command(subcommand)]
+    Provider(market::ProviderCommand),
+    /// A model's price and the providers serving it.
+    Providers {
+        /// Model name or id.
+        model: String,
+    },
+    /// Payment channels: open, top-up, extend, show, list, refund.
+    #[command(subcommand)]
+    Channel(market::ChannelCommand),
     /// Files by content: CIDs, upload to and download from a node.
     #[command(subcommand)]
     Blob(blob::BlobCommand),
@@ -142,6 +154,9 @@ fn client_command(
             Command::Shares(cmd) => models::shares(home, &client, cmd, out).await,
             Command::Royalties(args) => models::royalties(home, &client, args, out).await,
             Command::Blob(cmd) => blob::blob(home, &client, cmd, out).await,
+            Command::Provider(cmd) => market::provider(home, &client, cmd, out).await,
+            Command::Providers { model } => market::providers(&client, &model, out).await,
+            Command::Channel(cmd) => market::channel(home, &client, cmd, out).await,
             Command::Keys(_)
             | Command::Node(_)
             | Command::Localnet(_)

@@ -1,11 +1,11 @@
 //! Keys and the wallet commands: balance, transfer, stake, unstake, withdraw.
 
 use crate::{home::Home, query::describe_tx, Output};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use std::{path::PathBuf, time::Duration};
 use tessera_chain::genesis::{dev_key, DEV_ACCOUNTS};
 use tessera_rpc::{api::TxResponse, RpcClient};
-use tessera_types::{Address, Amount, Call, Transaction, TxStatus};
+use tessera_types::{Address, Amount, Call, TxStatus};
 use tessera_wallet::{read_passphrase, KdfParams};
 
 /// How long a command waits for its transaction to commit.
@@ -313,50 +313,46 @@ pub(crate) async fn send(
     call: Call,
     out: &Output,
 ) -> anyhow::Result<()> {
+    send_for(home, client, opts, call, out).await.map(drop)
+}
+
+/// [`send`], returning the committed transaction (`None` with `--no-wait`).
+pub(crate) async fn send_for(
+    home: &Home,
+    client: &RpcClient,
+    opts: &TxOptions,
+    call: Call,
+    out: &Output,
+) -> anyhow::Result<Option<TxResponse>> {
     let store = home.keystore();
-    let address = store.address(&opts.from)?;
-    let status = client.status().await?;
-    let account = client.account(&address).await?;
-    let mut tx = Transaction {
-        chain_id: status.chain_id.clone(),
-        signer: tessera_types::keys::public_key_of(&address)?,
-        nonce: account.account.nonce,
-        max_fee: Amount::ZERO,
-        call,
-    };
-    let fee = status.params.fee_for(tx.signed_size())?;
-    tx.max_fee = opts.max_fee.unwrap_or(fee);
-    let needed = fee
-        .checked_add(tessera_state::exec::call_spend(&tx.call))
-        .context("amount too large")?;
-    if needed > account.account.balance {
-        bail!("insufficient funds: {} needs {needed} TSR (including the {fee} TSR fee), its balance is {} TSR", opts.from, account.account.balance);
-    }
+    store.address(&opts.from)?;
     let passphrase = read_passphrase(
         &format!("passphrase for '{}': ", opts.from),
         opts.pass.passphrase_file.as_deref(),
         false,
     )?;
     let key = store.load(&opts.from, &passphrase)?;
-    let signed = tx.sign(&key)?;
-    let id = client.submit(&signed).await?;
+    let id = client.sign_and_submit(&key, call, opts.max_fee).await?;
     if opts.no_wait {
-        return out.show(
+        out.show(
             &serde_json::json!({ "id": id, "status": "submitted" }),
             || format!("submitted tx {id}"),
-        );
+        )?;
+        return Ok(None);
     }
     let result = client.wait_for_tx(id, WAIT_FOR_COMMIT).await?;
     out.show(&result, || describe_tx(&id, &result))?;
     match &result {
-        TxResponse::Committed { receipt, .. } => match &receipt.status {
-            TxStatus::Success => Ok(()),
-            TxStatus::Failed(failure) => bail!(
-                "the transaction was included but its call failed: {} (the fee was paid)",
-                failure.text()
-            ),
-        },
+        TxResponse::Committed { receipt, .. } => {
+            if let TxStatus::Failed(failure) = &receipt.status {
+                bail!(
+                    "the transaction was included but its call failed: {} (the fee was paid)",
+                    failure.text()
+                );
+            }
+        }
         TxResponse::Rejected { reason } => bail!("the transaction was dropped: {reason}"),
-        TxResponse::Pending | TxResponse::Unknown => Ok(()),
+        TxResponse::Pending | TxResponse::Unknown => {}
     }
+    Ok(Some(result))
 }

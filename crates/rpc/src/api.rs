@@ -55,6 +55,10 @@ pub struct AccountResponse {
     pub height: u64,
     pub state_root: Hash,
     pub account: Account,
+    /// The nonce the account's next transaction should use: past its transactions
+    /// already in this node's mempool (not proven; `account.nonce` is).
+    #[serde(default)]
+    pub next_nonce: u64,
     pub stake: Stake,
     /// Hex of the store's proof for the account entry (inclusion or absence).
     pub account_proof: String,

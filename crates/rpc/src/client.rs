@@ -6,7 +6,7 @@ use std::time::Duration;
 use tessera_blobs::{BlobError, BlobStore, Cid};
 use tessera_state::{bank, staking};
 use tessera_store::{verify_proof, StateProof};
-use tessera_types::{Address, Block, Hash, SignedTransaction};
+use tessera_types::{Address, Amount, Block, Call, Hash, Keypair, SignedTransaction, Transaction};
 
 /// A blob transfer failed at the node or in the local store.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,15 @@ pub enum RpcError {
     },
     #[error("the node's answer could not be read: {0}")]
     BadResponse(String),
+    #[error("insufficient funds: {address} needs {needed} TSR (including the {fee} TSR fee), its balance is {balance} TSR")]
+    InsufficientFunds {
+        address: Address,
+        needed: Amount,
+        fee: Amount,
+        balance: Amount,
+    },
+    #[error("cannot build the transaction: {0}")]
+    BuildTx(String),
     #[error("the node's proof for {what} of {address} does not verify against state root {root}: do not trust this node ({reason})")]
     BadProof {
         what: &'static str,
@@ -244,6 +253,46 @@ impl RpcClient {
     /// `address`'s share holdings and claimable royalties, per model.
     pub async fn royalties(&self, address: &Address) -> Result<Vec<RoyaltyLine>, RpcError> {
         self.get(&format!("/v1/royalties/{address}")).await
+    }
+
+    /// Sign `call` with `key` at the account's next nonce, with the exact fee (or
+    /// `max_fee`), check the balance covers fee and spend, and submit it. Returns the
+    /// transaction's id (wait for it with [`RpcClient::wait_for_tx`]).
+    pub async fn sign_and_submit(
+        &self,
+        key: &Keypair,
+        call: Call,
+        max_fee: Option<Amount>,
+    ) -> Result<Hash, RpcError> {
+        let status = self.status().await?;
+        let address = key.address();
+        let account = self.account(&address).await?;
+        let mut tx = Transaction {
+            chain_id: status.chain_id.clone(),
+            signer: key.public_key().clone(),
+            nonce: account.next_nonce.max(account.account.nonce),
+            max_fee: Amount::ZERO,
+            call,
+        };
+        let build = |e: String| RpcError::BuildTx(e);
+        let fee = status
+            .params
+            .fee_for(tx.signed_size())
+            .map_err(|e| build(e.to_string()))?;
+        tx.max_fee = max_fee.unwrap_or(fee);
+        let needed = fee
+            .checked_add(tessera_state::exec::call_spend(&tx.call))
+            .ok_or_else(|| build("amount too large".into()))?;
+        if needed > account.account.balance {
+            return Err(RpcError::InsufficientFunds {
+                address,
+                needed,
+                fee,
+                balance: account.account.balance,
+            });
+        }
+        let signed = tx.sign(key).map_err(|e| build(e.to_string()))?;
+        self.submit(&signed).await
     }
 
     /// A model's price and providers (`id` is a name or a numeric id).

@@ -307,6 +307,7 @@ async fn account<E: StoreContext + Metrics + Supervisor>(
         address,
         height: header.height,
         state_root: header.state_root,
+        next_nonce: app.chain.next_nonce(&address).max(account.nonce),
         account,
         stake,
         account_proof: hex::encode(account_proof.to_bytes()),

@@ -45,6 +45,25 @@ impl Price {
             .checked_add(self.per_call)
     }
 
+    /// The price a provider asks when it sets `unit` per the model's unit (per token
+    /// when the model charges per token, else per call): the model's price scaled by
+    /// `unit ÷ model's unit price`, so it stays proportional (decision 0017). `None` when
+    /// the other part would not be a whole number of base units, or on overflow.
+    pub fn asking(model: &Price, unit: Amount) -> Option<Price> {
+        if model.per_token.is_zero() {
+            return Some(Price {
+                per_call: unit,
+                per_token: Amount::ZERO,
+            });
+        }
+        let scaled = model.per_call.base().checked_mul(unit.base())?;
+        let t = model.per_token.base();
+        (scaled % t == 0).then(|| Price {
+            per_call: Amount::from_base(scaled / t),
+            per_token: unit,
+        })
+    }
+
     /// The unit the split is computed in: per token when this (model) price charges per
     /// token, else per call. Returns the part of `self` in that unit.
     pub fn unit_part(&self, model: &Price) -> Amount {
@@ -469,6 +488,30 @@ mod tests {
         let mut far = bytes.to_vec();
         far[..4].copy_from_slice(&MAX_LANES.to_be_bytes());
         assert!(LaneVoucher::decode(bytes::Bytes::from(far)).is_err());
+    }
+
+    #[test]
+    fn an_asked_price_scales_the_model_price() {
+        let per_token = Price {
+            per_call: Amount::from_base(10),
+            per_token: Amount::from_base(4),
+        };
+        assert_eq!(
+            Price::asking(&per_token, Amount::from_base(6)),
+            Some(Price {
+                per_call: Amount::from_base(15),
+                per_token: Amount::from_base(6),
+            })
+        );
+        assert_eq!(Price::asking(&per_token, Amount::from_base(5)), None);
+        let per_call = Price {
+            per_call: Amount::from_base(10),
+            per_token: Amount::ZERO,
+        };
+        assert_eq!(
+            Price::asking(&per_call, Amount::from_base(12)).map(|p| p.per_call),
+            Some(Amount::from_base(12))
+        );
     }
 
     #[test]
