@@ -14,7 +14,7 @@ use proptest::{prelude::*, test_runner::RngSeed};
 use support::{market, Chain};
 use tessera_state::{bank, channels, providers, staking, StateError};
 use tessera_types::{
-    channel::{channel_id, LaneVoucher, MarketEvent, Price},
+    channel::{channel_id, LaneClaim, MarketEvent, Price},
     tx::{Bps, DataLink, ModelId, RevenueSplit},
     voucher::Voucher,
     Address, Amount, Call, Hash,
@@ -241,7 +241,7 @@ fn step(w: &mut World, op: Op) -> Result<(), TestCaseError> {
             let vouchers = lanes
                 .iter()
                 .map(|l| {
-                    LaneVoucher::of(&Voucher::sign(
+                    LaneClaim::of(&Voucher::sign(
                         &w.chain.keys[ch.payer],
                         &support::chain_id(),
                         ch.id,

@@ -12,7 +12,7 @@ use tessera_state::{
     staking, StateError,
 };
 use tessera_types::{
-    channel::{channel_id, LaneVoucher, MarketEvent, Price},
+    channel::{channel_id, LaneClaim, MarketEvent, Price},
     tx::{ModelId, Shares},
     voucher::Voucher,
     Amount, Call, ChainId, Event, Hash,
@@ -84,7 +84,7 @@ fn open(chain: &mut Chain, model: ModelId, deposit: u128, expiry_blocks: u64) ->
     id
 }
 
-fn voucher(chain: &Chain, signer: usize, id: Hash, lane: u32, cumulative: u128) -> LaneVoucher {
+fn voucher(chain: &Chain, signer: usize, id: Hash, lane: u32, cumulative: u128) -> LaneClaim {
     let v = Voucher::sign(
         &chain.keys[signer],
         &support::chain_id(),
@@ -92,10 +92,10 @@ fn voucher(chain: &Chain, signer: usize, id: Hash, lane: u32, cumulative: u128) 
         lane,
         Amount::from_base(cumulative),
     );
-    LaneVoucher::of(&v)
+    LaneClaim::of(&v)
 }
 
-fn claim(id: Hash, lanes: Vec<LaneVoucher>) -> Call {
+fn claim(id: Hash, lanes: Vec<LaneClaim>) -> Call {
     Call::ClaimChannel { channel: id, lanes }
 }
 
@@ -192,7 +192,7 @@ fn every_bad_voucher_is_refused_with_its_own_error() {
     wrong_lane.lane = 2;
     let wrong_channel = voucher(&chain, ALICE, other_id, 1, 3_000);
     let other_chain = ChainId::new("another-chain").unwrap();
-    let wrong_chain = LaneVoucher::of(&Voucher::sign(
+    let wrong_chain = LaneClaim::of(&Voucher::sign(
         &chain.keys[ALICE],
         &other_chain,
         id,
@@ -441,4 +441,55 @@ fn a_leaving_provider_keeps_its_stake_at_risk_until_the_last_claim_window_closes
     chain
         .call(CAROL, claim(id, vec![voucher(&chain, ALICE, id, 0, 1_500)]))
         .unwrap();
+}
+
+#[test]
+fn a_provider_claims_what_it_charged_not_the_whole_reservation() {
+    let (mut chain, model) = market_chain();
+    let id = open(&mut chain, model, 100_000, 50);
+    // The call reserved 10 tokens (15,000) and delivered 4 (6,000).
+    let reserved = Voucher::sign(
+        &chain.keys[ALICE],
+        &support::chain_id(),
+        id,
+        0,
+        Amount::from_base(15_000),
+    );
+    let charged = LaneClaim::partial(&reserved, Amount::from_base(6_000));
+    let events = chain.call(CAROL, claim(id, vec![charged])).unwrap();
+    assert!(market(&events).contains(&MarketEvent::ChannelClaimed {
+        channel: id,
+        provider: chain.addr(CAROL),
+        amount: Amount::from_base(6_000),
+        claimed: Amount::from_base(6_000),
+    }));
+    // The next call's voucher covers the charged total plus its own reservation.
+    let next = voucher(&chain, ALICE, id, 0, 6_000 + 15_000);
+    let next = LaneClaim {
+        claimed: Amount::from_base(6_000 + 3_000),
+        ..next
+    };
+    chain.call(CAROL, claim(id, vec![next])).unwrap();
+    assert_eq!(
+        channels::lanes(&chain.view(), &id).unwrap(),
+        vec![(0, Amount::from_base(9_000))]
+    );
+    // Claiming beyond what the voucher signs never reaches a block.
+    let over = LaneClaim::partial(&reserved, Amount::from_base(15_001));
+    let tx = chain.sign(CAROL, claim(id, vec![over]));
+    let base = chain.state.clone();
+    let exec = tessera_state::Executor::new(
+        &base,
+        tessera_state::BlockContext {
+            chain_id: support::chain_id(),
+            height: chain.height + 1,
+            view: chain.height + 1,
+            proposer: chain.addr(CREATOR),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        exec.check(&tx),
+        Err(StateError::BadClaimLanes { .. })
+    ));
 }

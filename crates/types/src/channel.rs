@@ -20,7 +20,7 @@ use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, Re
 const CHANNEL_ID_DOMAIN: &[u8] = b"tessera/channel/v1";
 /// Longest provider endpoint URL.
 pub const MAX_ENDPOINT_BYTES: usize = 256;
-/// Most lanes one claim transaction carries (each lane voucher is 84 bytes).
+/// Most lanes one claim transaction carries (each lane claim is 100 bytes).
 pub const MAX_CLAIM_LANES: usize = 128;
 /// Highest price per unit, in base units (10^9 TSR): keeps `amount × price` in a u128.
 pub const MAX_PRICE_BASE: u128 = 1_000_000_000_000_000_000;
@@ -96,20 +96,32 @@ impl Read for Price {
     }
 }
 
-/// One lane's newest voucher inside a claim: the channel and chain are the claim's.
+/// One lane inside a claim: the lane's newest voucher (the channel and chain are the
+/// claim's) and the lane total claimed with it, `claimed ≤ cumulative`. A per-token call
+/// is paid for with a voucher that covers its maximum; the provider claims only what it
+/// charged (its signed receipts say how much), so the unused reservation is never taken.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LaneVoucher {
+pub struct LaneClaim {
     pub lane: u32,
+    /// The lane's claimed total after this claim.
+    pub claimed: Amount,
+    /// The voucher's signed cumulative amount.
     pub cumulative: Amount,
     #[serde(with = "signature_hex")]
     pub signature: Signature,
 }
 
-impl LaneVoucher {
-    /// The lane part of a full voucher.
-    pub fn of(voucher: &Voucher) -> LaneVoucher {
-        LaneVoucher {
+impl LaneClaim {
+    /// Claim a voucher's whole amount.
+    pub fn of(voucher: &Voucher) -> LaneClaim {
+        LaneClaim::partial(voucher, voucher.cumulative)
+    }
+
+    /// Claim `claimed` (at most the voucher's amount) with `voucher`.
+    pub fn partial(voucher: &Voucher, claimed: Amount) -> LaneClaim {
+        LaneClaim {
             lane: voucher.lane,
+            claimed,
             cumulative: voucher.cumulative,
             signature: voucher.signature.clone(),
         }
@@ -127,27 +139,29 @@ impl LaneVoucher {
     }
 }
 
-impl Write for LaneVoucher {
+impl Write for LaneClaim {
     fn write(&self, buf: &mut impl BufMut) {
         buf.put_u32(self.lane);
+        self.claimed.write(buf);
         self.cumulative.write(buf);
         self.signature.write(buf);
     }
 }
 
-impl FixedSize for LaneVoucher {
-    const SIZE: usize = 4 + Amount::SIZE + Signature::SIZE;
+impl FixedSize for LaneClaim {
+    const SIZE: usize = 4 + 2 * Amount::SIZE + Signature::SIZE;
 }
 
-impl Read for LaneVoucher {
+impl Read for LaneClaim {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         let lane = u32::read(buf)?;
         if lane >= MAX_LANES {
-            return Err(CodecError::Invalid("LaneVoucher", "lane out of range"));
+            return Err(CodecError::Invalid("LaneClaim", "lane out of range"));
         }
-        Ok(LaneVoucher {
+        Ok(LaneClaim {
             lane,
+            claimed: Amount::read(buf)?,
             cumulative: Amount::read(buf)?,
             signature: Signature::read(buf)?,
         })
@@ -477,17 +491,17 @@ mod tests {
         let payer = Keypair::from_seed(3);
         let chain = ChainId::new("tessera-test").unwrap();
         let voucher = Voucher::sign(&payer, &chain, Hash([1; 32]), 9, Amount::from_base(77));
-        let lane = LaneVoucher::of(&voucher);
+        let lane = LaneClaim::of(&voucher);
         let bytes = lane.encode();
-        assert_eq!(bytes.len(), LaneVoucher::SIZE);
-        assert_eq!(LaneVoucher::decode(bytes.clone()).unwrap(), lane);
+        assert_eq!(bytes.len(), LaneClaim::SIZE);
+        assert_eq!(LaneClaim::decode(bytes.clone()).unwrap(), lane);
         assert_eq!(lane.voucher(&chain, Hash([1; 32])), voucher);
         let json = serde_json::to_string(&lane).unwrap();
-        assert_eq!(serde_json::from_str::<LaneVoucher>(&json).unwrap(), lane);
+        assert_eq!(serde_json::from_str::<LaneClaim>(&json).unwrap(), lane);
 
         let mut far = bytes.to_vec();
         far[..4].copy_from_slice(&MAX_LANES.to_be_bytes());
-        assert!(LaneVoucher::decode(bytes::Bytes::from(far)).is_err());
+        assert!(LaneClaim::decode(bytes::Bytes::from(far)).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!   `docs/decisions/0012-txs-root-over-signed-bytes.md`).
 
 use crate::{
-    channel::{LaneVoucher, Price, MAX_CLAIM_LANES, MAX_ENDPOINT_BYTES},
+    channel::{LaneClaim, Price, MAX_CLAIM_LANES, MAX_ENDPOINT_BYTES},
     codec::{
         decode_bounded, read_list, read_short_bytes, read_string, string_size, write_list,
         write_short_bytes, write_string,
@@ -486,7 +486,7 @@ pub enum Call {
     /// claimed amount is split at once (decision 0017).
     ClaimChannel {
         channel: Hash,
-        lanes: Vec<LaneVoucher>,
+        lanes: Vec<LaneClaim>,
     },
     /// channels: after expiry and the claim window, return what was not claimed to the
     /// payer and close the channel (its payer only).
@@ -641,7 +641,7 @@ impl EncodeSize for Call {
             Call::OpenChannel { .. } => Address::SIZE + ModelId::SIZE + Amount::SIZE + 8,
             Call::TopUpChannel { .. } => Hash::SIZE + Amount::SIZE,
             Call::ExtendChannel { .. } => Hash::SIZE + 8,
-            Call::ClaimChannel { lanes, .. } => Hash::SIZE + 4 + lanes.len() * LaneVoucher::SIZE,
+            Call::ClaimChannel { lanes, .. } => Hash::SIZE + 4 + lanes.len() * LaneClaim::SIZE,
             Call::RefundChannel { .. } => Hash::SIZE,
         }
     }

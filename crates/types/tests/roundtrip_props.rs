@@ -7,7 +7,7 @@
 use commonware_codec::{DecodeExt, Encode};
 use proptest::prelude::*;
 use tessera_types::{
-    channel::{LaneVoucher, MarketEvent, Price},
+    channel::{LaneClaim, MarketEvent, Price},
     evidence::{DoubleSign, SignedVote, VoteKind},
     Address, Amount, Block, BlockHeader, BlockReceipts, Call, ChainId, Event, Failure, FailureArg,
     Hash, Keypair, Receipt, SignedTransaction, Transaction, TxStatus,
@@ -47,7 +47,7 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
                 lane,
                 Amount::from_base(amount),
             );
-            LaneVoucher::of(&v)
+            LaneClaim::of(&v)
         })
         .collect();
     vec![

@@ -12,7 +12,8 @@
 //!   both by the payer, before the channel expires.
 //! * `claim_channel(lanes)`, by the provider, until `expires_at + claim window`: each
 //!   lane voucher must verify (`Voucher::verify`: this chain, this channel, the payer's
-//!   key) and be above its lane's claimed amount; lanes are listed in increasing order.
+//!   key); the lane's new total (`claimed`, at most the voucher's amount) must be above
+//!   what the lane claimed before; lanes are listed in increasing order.
 //!   The increase is paid out of escrow through [`split`].
 //! * `refund_channel`, by the payer, after `expires_at + claim window`: the unclaimed
 //!   deposit returns to the payer, the lanes are deleted, the channel is marked closed.
@@ -42,7 +43,7 @@ use crate::{
 use bytes::BufMut;
 use commonware_codec::{Buf, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use tessera_types::{
-    channel::{channel_id, LaneVoucher, MarketEvent, Price, MAX_CLAIM_LANES},
+    channel::{channel_id, LaneClaim, MarketEvent, Price, MAX_CLAIM_LANES},
     keys::public_key_of,
     tx::ModelId,
     voucher::MAX_LANES,
@@ -222,8 +223,8 @@ pub fn channels_of(
 }
 
 /// Stateless checks of a claim's lanes: 1 to [`MAX_CLAIM_LANES`], strictly increasing
-/// (so no lane appears twice), each voucher's amount non-zero.
-pub fn check_claim_lanes(lanes: &[LaneVoucher]) -> Result<(), StateError> {
+/// (so no lane appears twice), each claiming a non-zero total at most its voucher's.
+pub fn check_claim_lanes(lanes: &[LaneClaim]) -> Result<(), StateError> {
     if lanes.is_empty() || lanes.len() > MAX_CLAIM_LANES {
         return Err(StateError::BadClaimLanes {
             reason: "a claim carries 1 to 128 lanes",
@@ -238,9 +239,14 @@ pub fn check_claim_lanes(lanes: &[LaneVoucher]) -> Result<(), StateError> {
             reason: "list lanes in increasing order, each once",
         });
     }
-    if lanes.iter().any(|l| l.cumulative.is_zero()) {
+    if lanes.iter().any(|l| l.claimed.is_zero()) {
         return Err(StateError::BadClaimLanes {
-            reason: "a voucher for zero claims nothing",
+            reason: "a lane claim of zero claims nothing",
+        });
+    }
+    if lanes.iter().any(|l| l.claimed > l.cumulative) {
+        return Err(StateError::BadClaimLanes {
+            reason: "a lane claims more than its voucher signs",
         });
     }
     Ok(())
@@ -399,7 +405,7 @@ pub fn claim(
     height: u64,
     signer: &Address,
     id: &Hash,
-    lanes: &[LaneVoucher],
+    lanes: &[LaneClaim],
 ) -> Result<Vec<Event>, StateError> {
     check_claim_lanes(lanes)?;
     let mut record = existing(state, id)?;
@@ -428,7 +434,7 @@ pub fn claim(
             .map_err(|_| StateError::BadVoucher { lane: lane.lane })?;
         let before = lane_claimed(state, id, lane.lane)?;
         let increase = lane
-            .cumulative
+            .claimed
             .checked_sub(before)
             .filter(|inc| !inc.is_zero())
             .ok_or(StateError::StaleVoucher {
@@ -436,7 +442,7 @@ pub fn claim(
                 claimed: before,
             })?;
         amount = checked(amount.checked_add(increase), "claim")?;
-        state.write(lane_key(id, lane.lane), &lane.cumulative);
+        state.write(lane_key(id, lane.lane), &lane.claimed);
     }
     let claimed = checked(record.claimed.checked_add(amount), "claimed")?;
     if claimed > record.deposit {
