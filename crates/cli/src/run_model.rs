@@ -406,6 +406,7 @@ fn chat(
     let stop = match generation.stop {
         StopReason::Eos => "eos",
         StopReason::MaxTokens => "max_tokens",
+        StopReason::Cancelled => "cancelled",
     };
     if out.json {
         drop(stdout);

@@ -54,6 +54,8 @@ pub enum StopReason {
     Eos,
     /// `max_new_tokens` were generated.
     MaxTokens,
+    /// The caller stopped it (e.g. the client went away mid-stream).
+    Cancelled,
 }
 
 /// The result of one generation.
@@ -130,7 +132,21 @@ impl Generator {
         &mut self,
         prompt_ids: &[u32],
         params: &GenerateParams,
-        on_text: impl FnMut(u32, &str),
+        mut on_text: impl FnMut(u32, &str),
+    ) -> Result<Generation, InferError> {
+        self.generate_until(prompt_ids, params, |id, piece| {
+            on_text(id, piece);
+            std::ops::ControlFlow::Continue(())
+        })
+    }
+
+    /// [`Generator::generate`], stopped early (as [`StopReason::Cancelled`]) when
+    /// `on_text` breaks: a server stops generating for a client that went away.
+    pub fn generate_until(
+        &mut self,
+        prompt_ids: &[u32],
+        params: &GenerateParams,
+        on_text: impl FnMut(u32, &str) -> std::ops::ControlFlow<()>,
     ) -> Result<Generation, InferError> {
         validate_request(&self.tokenizer, prompt_ids, params.max_new_tokens)?;
         self.model.clear_kv_cache();
@@ -187,7 +203,7 @@ pub(crate) fn greedy(
     max_new_tokens: usize,
     first: Vec<f32>,
     mut step: impl FnMut(u32, usize) -> Result<Vec<f32>, InferError>,
-    mut on_text: impl FnMut(u32, &str),
+    mut on_text: impl FnMut(u32, &str) -> std::ops::ControlFlow<()>,
 ) -> Result<Generation, InferError> {
     let eos = tokenizer.eos_id();
     let mut stream = TextStream::new(tokenizer);
@@ -199,10 +215,14 @@ pub(crate) fn greedy(
         let next = argmax(&logits);
         ids.push(next);
         let piece = stream.push(next)?;
-        on_text(next, &piece);
+        let flow = on_text(next, &piece);
         text.push_str(&piece);
         if next == eos {
             stop = StopReason::Eos;
+            break;
+        }
+        if flow.is_break() {
+            stop = StopReason::Cancelled;
             break;
         }
         if ids.len() < max_new_tokens {

@@ -190,7 +190,21 @@ impl LlamaGenerator {
         &mut self,
         prompt_ids: &[u32],
         params: &GenerateParams,
-        on_text: impl FnMut(u32, &str),
+        mut on_text: impl FnMut(u32, &str),
+    ) -> Result<Generation, InferError> {
+        self.generate_until(prompt_ids, params, |id, piece| {
+            on_text(id, piece);
+            std::ops::ControlFlow::Continue(())
+        })
+    }
+
+    /// [`LlamaGenerator::generate`], stopped early (as `StopReason::Cancelled`) when
+    /// `on_text` breaks.
+    pub fn generate_until(
+        &mut self,
+        prompt_ids: &[u32],
+        params: &GenerateParams,
+        on_text: impl FnMut(u32, &str) -> std::ops::ControlFlow<()>,
     ) -> Result<Generation, InferError> {
         validate_request(&self.tokenizer, prompt_ids, params.max_new_tokens)?;
         let context_len = prompt_ids.len().saturating_add(params.max_new_tokens);

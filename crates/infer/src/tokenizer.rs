@@ -145,11 +145,19 @@ impl GgufTokenizer {
     /// template; as llama.cpp's `chatml`). For a user message alone the text is exactly
     /// `<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n`.
     pub fn chat_prompt(&self, system: Option<&str>, user: &str) -> Result<Vec<u32>, InferError> {
-        let mut ids = Vec::new();
-        if let Some(system) = system {
-            self.push_message(&mut ids, "system", system)?;
+        match system {
+            Some(system) => self.chat_prompt_messages(&[("system", system), ("user", user)]),
+            None => self.chat_prompt_messages(&[("user", user)]),
         }
-        self.push_message(&mut ids, "user", user)?;
+    }
+
+    /// A whole conversation in the ChatML template, then the assistant's turn opened:
+    /// `messages` are `(role, content)` pairs (system, user, assistant) in order.
+    pub fn chat_prompt_messages(&self, messages: &[(&str, &str)]) -> Result<Vec<u32>, InferError> {
+        let mut ids = Vec::new();
+        for (role, content) in messages {
+            self.push_message(&mut ids, role, content)?;
+        }
         ids.push(self.im_start_id);
         ids.extend(self.encode("assistant\n")?);
         Ok(ids)

@@ -56,6 +56,7 @@ where
 pub mod address;
 pub mod amount;
 pub mod block;
+pub mod call;
 pub mod channel;
 pub mod cid;
 pub mod codec;

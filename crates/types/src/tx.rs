@@ -33,7 +33,8 @@ const TX_ID_DOMAIN: &[u8] = b"tessera/tx/v1";
 const TX_LEAF_DOMAIN: &[u8] = b"tessera/tx-leaf/v1";
 /// Longest p2p address a validator may register (`ip:port`), in bytes.
 pub const MAX_P2P_ADDRESS_BYTES: usize = 64;
-const MAX_CHAIN_ID_LEN: usize = 32;
+/// Longest chain id, in bytes.
+pub const MAX_CHAIN_ID_LEN: usize = 32;
 
 /// Longest model name, in bytes (1–64 characters of `a-z`, `0-9`, `-`).
 pub const MAX_MODEL_NAME_BYTES: usize = 64;
