@@ -15,11 +15,11 @@ use tessera_infer::{
     check_embedding, check_generation, CheckParams, Embedder, TeacherForcing,
     DEFAULT_COSINE_THRESHOLD, DEFAULT_DELTA, DEFAULT_EPSILON,
 };
+use tessera_infer::{RUNTIME_BERT, RUNTIME_GGUF};
 use tessera_rpc::RpcClient;
 
 use crate::{
     home::Home,
-    publish::{RUNTIME_BERT, RUNTIME_GGUF},
     run_model::{fetch_model, LocalModel},
     Output,
 };

@@ -14,7 +14,7 @@
 
 use crate::{
     models::Terms,
-    publish::{publish, Publication, Reporter, RUNTIME_BERT, RUNTIME_GGUF},
+    publish::{publish, Publication, Reporter},
 };
 use anyhow::Context;
 use std::{
@@ -26,6 +26,7 @@ use std::{
 use tessera_blobs::BlobStore;
 use tessera_chain::genesis::dev_key;
 use tessera_infer::Manifest;
+use tessera_infer::{RUNTIME_BERT, RUNTIME_GGUF};
 use tessera_rpc::RpcClient;
 use tessera_types::Amount;
 

@@ -21,14 +21,13 @@ use crate::{
 };
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::{
-    collections::BTreeSet,
     path::{Component, Path, PathBuf},
     time::{Duration, Instant},
 };
 use tessera_blobs::{BlobStore, Cid};
-use tessera_infer::{Manifest, ManifestFile};
+use tessera_infer::{ManifestFile, ModelManifest, MAX_MODEL_FILES, RUNTIME_BERT, RUNTIME_GGUF};
 use tessera_rpc::{
     api::{ModelResponse, TxResponse},
     RpcClient,
@@ -38,20 +37,8 @@ use tessera_types::{
 };
 use tessera_wallet::read_passphrase;
 
-/// Most files one model may have.
-pub const MAX_MODEL_FILES: usize = 1_000;
 /// Deepest directory nesting under a model directory.
 pub const MAX_DIR_DEPTH: usize = 16;
-/// Largest manifest accepted from a node (1,000 files need about 200 KB).
-pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
-/// The manifest format this binary writes and reads.
-pub const MANIFEST_FORMAT: &str = "tessera-model/1";
-/// Sentence embeddings with candle's BERT (`model.safetensors`, `tokenizer.json`, `config.json`).
-pub const RUNTIME_BERT: &str = "candle-bert";
-/// Chat with a llama-architecture GGUF on candle's quantized kernels (one `.gguf` file).
-pub const RUNTIME_GGUF: &str = "llama-gguf";
-/// Runtimes this binary can run.
-pub const RUNNABLE: [&str; 2] = [RUNTIME_BERT, RUNTIME_GGUF];
 /// Files at least this large get a progress bar (on a terminal).
 pub const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
 /// How long to wait for the registration to be committed and final.
@@ -90,87 +77,6 @@ pub struct PublishArgs {
     /// Read the passphrase from the first line of this file (else TESSERA_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
-}
-
-/// What a published model's manifest holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelManifest {
-    pub format: String,
-    pub runtime: String,
-    pub files: Vec<ManifestFile>,
-}
-
-impl ModelManifest {
-    pub fn new(runtime: &str, mut files: Vec<ManifestFile>) -> ModelManifest {
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        ModelManifest {
-            format: MANIFEST_FORMAT.into(),
-            runtime: runtime.into(),
-            files,
-        }
-    }
-
-    /// The canonical bytes: pretty JSON and a final newline.
-    pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
-        let mut bytes = serde_json::to_vec_pretty(self)?;
-        bytes.push(b'\n');
-        Ok(bytes)
-    }
-
-    /// Reads a manifest from untrusted bytes: known format, bounded, safe unique paths.
-    pub fn parse(bytes: &[u8]) -> anyhow::Result<ModelManifest> {
-        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_MANIFEST_BYTES {
-            bail!("the manifest is larger than {MAX_MANIFEST_BYTES} bytes");
-        }
-        let manifest: ModelManifest =
-            serde_json::from_slice(bytes).context("the manifest is not valid manifest JSON")?;
-        if manifest.format != MANIFEST_FORMAT {
-            bail!(
-                "the manifest's format is {:?}; this binary reads {MANIFEST_FORMAT:?} (upgrade tessera)",
-                manifest.format
-            );
-        }
-        if manifest.files.is_empty() || manifest.files.len() > MAX_MODEL_FILES {
-            bail!(
-                "the manifest lists {} files; 1 to {MAX_MODEL_FILES} are allowed",
-                manifest.files.len()
-            );
-        }
-        let mut seen = BTreeSet::new();
-        for file in &manifest.files {
-            safe_relative_path(&file.path)?;
-            if !seen.insert(file.path.as_str()) {
-                bail!("the manifest lists {:?} twice", file.path);
-            }
-        }
-        Ok(manifest)
-    }
-
-    /// The infer crate's view: the files to verify before loading.
-    pub fn files_manifest(&self) -> Manifest {
-        Manifest {
-            files: self.files.clone(),
-        }
-    }
-
-    pub fn total_bytes(&self) -> u64 {
-        self.files
-            .iter()
-            .map(|f| f.size)
-            .fold(0, u64::saturating_add)
-    }
-}
-
-/// `path` as a relative path of plain components (no `..`, no root, no `\`), or an error.
-pub fn safe_relative_path(path: &str) -> anyhow::Result<PathBuf> {
-    let rel = Path::new(path);
-    let plain = !path.is_empty()
-        && !path.contains('\\')
-        && rel.components().all(|c| matches!(c, Component::Normal(_)));
-    if !plain {
-        bail!("the manifest path {path:?} is not a plain relative path: refusing it");
-    }
-    Ok(rel.to_path_buf())
 }
 
 /// A file found under a model directory.
@@ -946,7 +852,7 @@ mod tests {
         assert_eq!(ModelManifest::parse(&bytes).unwrap(), manifest);
         assert_eq!(manifest.files[0].path, "a/c");
         // The infer crate reads the same bytes.
-        let plain: Manifest = serde_json::from_slice(&bytes).unwrap();
+        let plain: tessera_infer::Manifest = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(plain, manifest.files_manifest());
         for bad in ["../x", "/etc/passwd", "a/../../b", "", "a\\b"] {
             let m = ModelManifest::new(RUNTIME_BERT, vec![file(bad)]);

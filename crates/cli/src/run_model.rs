@@ -14,13 +14,7 @@
 //! from it — is the file exported from there instead; those blocks belong to that node or
 //! publication and are left alone. The manifest (a few KB) stays in the home's blob store.
 
-use crate::{
-    home::Home,
-    publish::{
-        safe_relative_path, ModelManifest, MAX_MANIFEST_BYTES, RUNNABLE, RUNTIME_BERT, RUNTIME_GGUF,
-    },
-    Output,
-};
+use crate::{home::Home, Output};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::{
@@ -29,6 +23,9 @@ use std::{
     time::Instant,
 };
 use tessera_blobs::{BlobStore, Cid};
+use tessera_infer::{
+    safe_relative_path, ModelManifest, MAX_MANIFEST_BYTES, RUNNABLE, RUNTIME_BERT, RUNTIME_GGUF,
+};
 use tessera_infer::{Embedder, GenerateParams, InferError, StopReason};
 
 /// The text-generation runtime this binary serves with: llama.cpp when built with

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong loading a model, verifying its files or running it.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
+    #[error("the model manifest is invalid: {reason}")]
+    InvalidManifest { reason: String },
+
     #[error("{runtime}: {message}")]
     Runtime {
         runtime: &'static str,

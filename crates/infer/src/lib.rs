@@ -38,6 +38,7 @@ mod llama_check;
 #[cfg(feature = "llama")]
 mod llama_cpp;
 mod manifest;
+mod model_manifest;
 mod tamper;
 mod tokenizer;
 
@@ -72,5 +73,9 @@ pub use llama_cpp::{
     backend as llama_backend, LlamaGenerator, BACKENDS_ENV, LLAMA_CPP_2_VERSION, LLAMA_RUNTIME,
 };
 pub use manifest::{Manifest, ManifestFile};
+pub use model_manifest::{
+    safe_relative_path, ModelManifest, MANIFEST_FORMAT, MAX_MANIFEST_BYTES, MAX_MODEL_FILES,
+    RUNNABLE, RUNTIME_BERT, RUNTIME_GGUF,
+};
 pub use tamper::{add_relative_noise, requantize, GaussianRng, RequantizeReport};
 pub use tokenizer::{GgufTokenizer, TextStream, IM_END, IM_START};
