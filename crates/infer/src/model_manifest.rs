@@ -125,7 +125,7 @@ mod tests {
         let file = |path: &str| ManifestFile {
             path: path.into(),
             size: 1,
-            cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+            cid: "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
                 .parse()
                 .unwrap(),
         };
