@@ -1,0 +1,544 @@
+//! The gateway's book: its channels, their lanes (what each lane signed and was charged),
+//! the budget, and every receipt, written ahead to a journal so a restart (even after
+//! SIGKILL) never signs a voucher below one already sent, never pays twice, and keeps the
+//! budget.
+//!
+//! # Rules
+//! * A call leases one free lane of a channel to its provider whose deposit covers the
+//!   lane charges, every call in flight and this call's maximum; the voucher it signs is
+//!   the lane's charged total plus that maximum. The lease is journaled before the voucher
+//!   leaves the gateway.
+//! * A receipt (signature, provider, channel, lane, request and amounts checked) settles
+//!   the lane at the provider's `lane_charged`. A call without a receipt leaves its lane
+//!   *uncertain*: counted as charged up to the voucher until the provider tells the lane's
+//!   state ([`Book::resync`]).
+//! * Deposits come from the budget: Σ deposits ≤ budget, checked atomically with every
+//!   open and top-up, so concurrent calls never exceed it.
+//!
+//! # Invariants (unit-tested below)
+//! * per channel, Σ lanes' charged + Σ in-flight reservations ≤ deposit.
+//! * a lane's signed amount never decreases; its charged amount never exceeds it.
+//! * Σ deposits ≤ budget.
+
+use serde::{Deserialize, Serialize};
+use std::{collections::HashMap, path::Path, sync::Mutex};
+use tessera_journal::{Journal, JournalError};
+use tessera_types::{
+    call::CallReceipt, channel::Price, tx::ModelId, voucher::MAX_LANES, Address, Amount, Hash,
+};
+
+const MAX_RECORD_BYTES: usize = 256 * 1024;
+
+/// One lane as the gateway knows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneState {
+    /// The highest cumulative amount signed on this lane.
+    pub signed: Amount,
+    /// The provider's charged total, as its last receipt (or lane query) said.
+    pub charged: Amount,
+    /// A call is running on it, reserving this much.
+    #[serde(skip)]
+    pub busy: Option<Amount>,
+    /// A call ended without a receipt: charged may be up to `signed`.
+    #[serde(default)]
+    pub uncertain: bool,
+}
+
+impl LaneState {
+    /// What the lane may have cost, for the deposit and budget rules.
+    fn exposure(&self) -> Amount {
+        let charged = if self.uncertain {
+            self.signed
+        } else {
+            self.charged
+        };
+        charged
+            .checked_add(self.busy.unwrap_or(Amount::ZERO))
+            .unwrap_or(Amount::from_base(u128::MAX))
+    }
+}
+
+/// A channel the gateway pays through.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelState {
+    pub id: Hash,
+    pub provider: Address,
+    pub model: ModelId,
+    pub endpoint: String,
+    /// The provider's price fixed in the channel.
+    pub price: Price,
+    pub deposit: Amount,
+    pub expires_at: u64,
+    pub lanes: Vec<LaneState>,
+}
+
+impl ChannelState {
+    pub fn exposure(&self) -> Amount {
+        self.lanes
+            .iter()
+            .map(LaneState::exposure)
+            .fold(Amount::ZERO, |a, b| {
+                a.checked_add(b).unwrap_or(Amount::from_base(u128::MAX))
+            })
+    }
+
+    /// Σ charged (as receipts say) over the lanes.
+    pub fn charged(&self) -> Amount {
+        self.lanes
+            .iter()
+            .map(|l| l.charged)
+            .fold(Amount::ZERO, |a, b| a.checked_add(b).unwrap_or(a))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+enum Record {
+    Channel(ChannelState),
+    Funded {
+        channel: Hash,
+        deposit: Amount,
+        expires_at: u64,
+    },
+    Signed {
+        channel: Hash,
+        lane: u32,
+        cumulative: Amount,
+    },
+    Charged {
+        channel: Hash,
+        lane: u32,
+        charged: Amount,
+    },
+    Receipt(Box<CallReceipt>),
+}
+
+/// A leased lane: sign `cumulative` on it, then settle or fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub channel: Hash,
+    pub lane: u32,
+    pub cumulative: Amount,
+    pub reserve: Amount,
+    pub provider: Address,
+    pub endpoint: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("cannot encode a book record: {0}")]
+    Encode(String),
+    #[error("the book's lock was poisoned by a panic: restart the gateway")]
+    Poisoned,
+    #[error("the receipt is not acceptable: {0}")]
+    BadReceipt(String),
+}
+
+struct State {
+    budget: Amount,
+    channels: HashMap<Hash, ChannelState>,
+}
+
+impl State {
+    fn deposits(&self) -> Amount {
+        self.channels
+            .values()
+            .map(|c| c.deposit)
+            .fold(Amount::ZERO, |a, b| a.checked_add(b).unwrap_or(a))
+    }
+
+    fn apply(&mut self, record: &Record) {
+        match record {
+            Record::Channel(c) => {
+                self.channels.insert(c.id, c.clone());
+            }
+            Record::Funded {
+                channel,
+                deposit,
+                expires_at,
+            } => {
+                if let Some(c) = self.channels.get_mut(channel) {
+                    c.deposit = c.deposit.max(*deposit);
+                    c.expires_at = c.expires_at.max(*expires_at);
+                }
+            }
+            Record::Signed {
+                channel,
+                lane,
+                cumulative,
+            } => {
+                if let Some(l) = lane_mut(&mut self.channels, channel, *lane) {
+                    l.signed = l.signed.max(*cumulative);
+                    // Read back after a restart, a signed voucher may have been charged
+                    // until a receipt or the provider says otherwise. (A live lease is
+                    // counted by its reservation instead.)
+                    if l.busy.is_none() {
+                        l.uncertain = true;
+                    }
+                }
+            }
+            Record::Charged {
+                channel,
+                lane,
+                charged,
+            } => {
+                if let Some(l) = lane_mut(&mut self.channels, channel, *lane) {
+                    l.charged = l.charged.max(*charged);
+                    l.uncertain = false;
+                }
+            }
+            Record::Receipt(r) => {
+                if let Some(l) = lane_mut(&mut self.channels, &r.channel, r.lane) {
+                    l.charged = l.charged.max(r.lane_charged);
+                    l.uncertain = false;
+                }
+            }
+        }
+    }
+}
+
+fn lane_mut<'a>(
+    channels: &'a mut HashMap<Hash, ChannelState>,
+    channel: &Hash,
+    lane: u32,
+) -> Option<&'a mut LaneState> {
+    let c = channels.get_mut(channel)?;
+    let index = usize::try_from(lane).ok()?;
+    while c.lanes.len() <= index {
+        c.lanes.push(LaneState::default());
+    }
+    c.lanes.get_mut(index)
+}
+
+pub struct Book {
+    journal: Journal,
+    receipts: Journal,
+    state: Mutex<State>,
+}
+
+impl Book {
+    /// Open the book in `dir` with `budget` (the most that may sit in deposits).
+    pub fn open(dir: &Path, budget: Amount) -> Result<Book, BookError> {
+        let (journal, records) = Journal::open(dir.join("book.log"), MAX_RECORD_BYTES)?;
+        let (receipts, _) = Journal::open(dir.join("receipts.log"), MAX_RECORD_BYTES)?;
+        let mut state = State {
+            budget,
+            channels: HashMap::new(),
+        };
+        for bytes in &records {
+            match serde_json::from_slice::<Record>(bytes) {
+                Ok(record) => state.apply(&record),
+                Err(e) => tracing::warn!("skipping an unreadable book record: {e}"),
+            }
+        }
+        Ok(Book {
+            journal,
+            receipts,
+            state: Mutex::new(state),
+        })
+    }
+
+    fn append(&self, record: &Record) -> Result<(), BookError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| BookError::Encode(e.to_string()))?;
+        self.journal.append(&bytes)?;
+        Ok(())
+    }
+
+    pub fn sync(&self) -> Result<(), BookError> {
+        self.journal.sync()?;
+        self.receipts.sync()?;
+        Ok(())
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, BookError> {
+        self.state.lock().map_err(|_| BookError::Poisoned)
+    }
+
+    /// Every channel (a copy).
+    pub fn channels(&self) -> Result<Vec<ChannelState>, BookError> {
+        Ok(self.lock()?.channels.values().cloned().collect())
+    }
+
+    /// The budget and what sits in deposits.
+    pub fn budget(&self) -> Result<(Amount, Amount), BookError> {
+        let state = self.lock()?;
+        Ok((state.budget, state.deposits()))
+    }
+
+    /// Take `amount` of the budget for a deposit, if it fits.
+    pub fn take_budget(&self, amount: Amount) -> Result<bool, BookError> {
+        let mut state = self.lock()?;
+        let after = state.deposits().checked_add(amount);
+        let fits = after.is_some_and(|a| a <= state.budget);
+        if fits {
+            // Held by lowering the budget until the deposit is recorded (or given back).
+            state.budget = state.budget.saturating_sub(amount);
+        }
+        Ok(fits)
+    }
+
+    /// Give back budget taken for a deposit that did not happen.
+    pub fn return_budget(&self, amount: Amount) -> Result<(), BookError> {
+        let mut state = self.lock()?;
+        state.budget = state.budget.checked_add(amount).unwrap_or(state.budget);
+        Ok(())
+    }
+
+    /// Record a new channel whose deposit was taken with [`Book::take_budget`].
+    pub fn add_channel(&self, channel: ChannelState) -> Result<(), BookError> {
+        let record = Record::Channel(channel);
+        self.append(&record)?;
+        let mut state = self.lock()?;
+        if let Record::Channel(c) = &record {
+            state.budget = state.budget.checked_add(c.deposit).unwrap_or(state.budget);
+        }
+        state.apply(&record);
+        Ok(())
+    }
+
+    /// Record a top-up or extension (its added deposit taken with `take_budget`).
+    pub fn funded(
+        &self,
+        channel: &Hash,
+        added: Amount,
+        deposit: Amount,
+        expires_at: u64,
+    ) -> Result<(), BookError> {
+        let record = Record::Funded {
+            channel: *channel,
+            deposit,
+            expires_at,
+        };
+        self.append(&record)?;
+        let mut state = self.lock()?;
+        state.budget = state.budget.checked_add(added).unwrap_or(state.budget);
+        state.apply(&record);
+        Ok(())
+    }
+
+    /// Lease a lane of a channel to `provider` for `model` with room for `reserve`,
+    /// valid at `height` plus `margin` blocks. `None`: no channel has room.
+    pub fn lease(
+        &self,
+        provider: &Address,
+        model: ModelId,
+        reserve: Amount,
+        height: u64,
+        margin: u64,
+    ) -> Result<Option<Lease>, BookError> {
+        let mut state = self.lock()?;
+        let found = state.channels.values().find(|c| {
+            c.provider == *provider
+                && c.model == model
+                && height.saturating_add(margin) <= c.expires_at
+                && c.exposure()
+                    .checked_add(reserve)
+                    .is_some_and(|e| e <= c.deposit)
+                && (c.lanes.iter().any(|l| l.busy.is_none())
+                    || u32::try_from(c.lanes.len()).is_ok_and(|n| n < MAX_LANES))
+        });
+        let Some(channel) = found.map(|c| c.id) else {
+            return Ok(None);
+        };
+        let Some(c) = state.channels.get_mut(&channel) else {
+            return Ok(None);
+        };
+        let index = match c.lanes.iter().position(|l| l.busy.is_none()) {
+            Some(i) => i,
+            None => {
+                c.lanes.push(LaneState::default());
+                c.lanes.len().saturating_sub(1)
+            }
+        };
+        let lane = u32::try_from(index).unwrap_or(u32::MAX);
+        let (endpoint, provider) = (c.endpoint.clone(), c.provider);
+        let Some(l) = c.lanes.get_mut(index) else {
+            return Ok(None);
+        };
+        // An uncertain lane counts as charged up to its last voucher.
+        let base = if l.uncertain { l.signed } else { l.charged };
+        let cumulative = base
+            .checked_add(reserve)
+            .unwrap_or(Amount::from_base(u128::MAX))
+            .max(l.signed);
+        l.busy = Some(reserve);
+        let record = Record::Signed {
+            channel,
+            lane,
+            cumulative,
+        };
+        drop(state);
+        self.append(&record)?;
+        self.lock()?.apply(&record);
+        Ok(Some(Lease {
+            channel,
+            lane,
+            cumulative,
+            reserve,
+            provider,
+            endpoint,
+        }))
+    }
+
+    /// Settle a lease with the provider's receipt for the request `request_hash`.
+    pub fn settle(
+        &self,
+        lease: &Lease,
+        receipt: &CallReceipt,
+        request_hash: &Hash,
+    ) -> Result<(), BookError> {
+        let bad = |why: &str| Err(BookError::BadReceipt(why.into()));
+        if !receipt.verify() {
+            return bad("its signature does not verify");
+        }
+        if receipt.provider != lease.provider
+            || receipt.channel != lease.channel
+            || receipt.lane != lease.lane
+        {
+            return bad("it names another provider, channel or lane");
+        }
+        if receipt.request_hash != *request_hash {
+            return bad("it is for another request");
+        }
+        if receipt.amount_charged > lease.reserve || receipt.lane_charged > lease.cumulative {
+            return bad("it charges more than the voucher allowed");
+        }
+        let bytes = serde_json::to_vec(receipt).map_err(|e| BookError::Encode(e.to_string()))?;
+        self.receipts.append(&bytes)?;
+        let record = Record::Charged {
+            channel: lease.channel,
+            lane: lease.lane,
+            charged: receipt.lane_charged,
+        };
+        self.append(&record)?;
+        let mut state = self.lock()?;
+        state.apply(&record);
+        if let Some(l) = lane_mut(&mut state.channels, &lease.channel, lease.lane) {
+            l.busy = None;
+        }
+        Ok(())
+    }
+
+    /// End a lease without a receipt: the lane stays uncertain until [`Book::resync`].
+    pub fn fail(&self, lease: &Lease) -> Result<(), BookError> {
+        let mut state = self.lock()?;
+        if let Some(l) = lane_mut(&mut state.channels, &lease.channel, lease.lane) {
+            l.busy = None;
+            l.uncertain = true;
+        }
+        Ok(())
+    }
+
+    /// Take the provider's word for a lane's charged total (never above what was signed).
+    pub fn resync(&self, channel: &Hash, lane: u32, charged: Amount) -> Result<(), BookError> {
+        let signed = {
+            let mut state = self.lock()?;
+            lane_mut(&mut state.channels, channel, lane).map(|l| l.signed)
+        };
+        let Some(signed) = signed else {
+            return Ok(());
+        };
+        let record = Record::Charged {
+            channel: *channel,
+            lane,
+            charged: charged.min(signed),
+        };
+        self.append(&record)?;
+        self.lock()?.apply(&record);
+        Ok(())
+    }
+
+    /// Lanes left uncertain (by a crash or a lost answer), to resync.
+    pub fn uncertain(&self) -> Result<Vec<(Hash, u32, String)>, BookError> {
+        let state = self.lock()?;
+        let mut out = Vec::new();
+        for c in state.channels.values() {
+            for (i, l) in c.lanes.iter().enumerate() {
+                if l.uncertain && l.busy.is_none() {
+                    out.push((
+                        c.id,
+                        u32::try_from(i).unwrap_or(u32::MAX),
+                        c.endpoint.clone(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("tessera-book-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn channel(deposit: u128) -> ChannelState {
+        ChannelState {
+            id: Hash([1; 32]),
+            provider: Address([2; 32]),
+            model: ModelId(1),
+            endpoint: "http://p".into(),
+            price: Price::default(),
+            deposit: Amount::from_base(deposit),
+            expires_at: 1_000,
+            lanes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn leases_fit_the_deposit_and_a_restart_keeps_what_was_signed() {
+        let d = dir("lease");
+        let book = Book::open(&d, Amount::from_base(1_000)).unwrap();
+        assert!(book.take_budget(Amount::from_base(300)).unwrap());
+        book.add_channel(channel(300)).unwrap();
+        let a = Amount::from_base(100);
+        let who = Address([2; 32]);
+        let l1 = book.lease(&who, ModelId(1), a, 10, 5).unwrap().unwrap();
+        let l2 = book.lease(&who, ModelId(1), a, 10, 5).unwrap().unwrap();
+        let l3 = book.lease(&who, ModelId(1), a, 10, 5).unwrap().unwrap();
+        assert_eq!((l1.lane, l2.lane, l3.lane), (0, 1, 2));
+        // 300 deposit, 300 reserved: no room for a fourth.
+        assert!(book.lease(&who, ModelId(1), a, 10, 5).unwrap().is_none());
+        // Expired channels are not leased.
+        book.fail(&l3).unwrap();
+        book.resync(&l3.channel, l3.lane, Amount::ZERO).unwrap();
+        assert!(book.lease(&who, ModelId(1), a, 996, 5).unwrap().is_none());
+        drop(book);
+        // After a crash every signed lane is uncertain (charged up to its voucher).
+        let book = Book::open(&d, Amount::from_base(1_000)).unwrap();
+        let c = &book.channels().unwrap()[0];
+        assert_eq!(c.lanes[0].signed, a);
+        assert!(c.lanes[0].uncertain && c.lanes[1].uncertain && !c.lanes[2].uncertain);
+        assert_eq!(book.uncertain().unwrap().len(), 2);
+        // A new lease on lane 0 signs at least what was signed before.
+        book.resync(&l1.channel, 0, Amount::from_base(40)).unwrap();
+        let again = book.lease(&who, ModelId(1), a, 10, 5).unwrap().unwrap();
+        assert!(again.cumulative >= a);
+    }
+
+    #[test]
+    fn the_budget_holds_under_many_takers() {
+        let book =
+            std::sync::Arc::new(Book::open(&dir("budget"), Amount::from_base(1_000)).unwrap());
+        let taken: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let book = std::sync::Arc::clone(&book);
+                    s.spawn(move || book.take_budget(Amount::from_base(100)).unwrap())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(taken, 10);
+    }
+}

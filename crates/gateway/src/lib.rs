@@ -1,0 +1,347 @@
+//! The gateway: the user's local OpenAI-compatible server. Existing OpenAI clients call
+//! it with any API key; it pays each call to a provider with a voucher on a channel lane.
+//!
+//! * [`directory`]: which providers serve a model, ordered by price and measured latency,
+//!   failed ones cooling down.
+//! * [`book`]: channels, lanes, budget and receipts, written ahead to a journal.
+//! * [`pay`]: the payment headers of one call.
+//! * [`server`]: `/v1/models`, `/v1/embeddings`, `/v1/completions`,
+//!   `/v1/chat/completions` (streamed or not), with failover and OpenAI-shaped errors.
+
+pub mod book;
+pub mod directory;
+pub mod pay;
+pub mod server;
+
+use book::{Book, ChannelState};
+use directory::Directory;
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+use tessera_rpc::{api::TxResponse, RpcClient};
+use tessera_types::{
+    channel::MarketEvent, tx::ModelId, Address, Amount, Call, ChainId, Event, Hash, Keypair,
+    TxStatus,
+};
+
+/// How a gateway runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub node: String,
+    pub listen: SocketAddr,
+    /// Where the book and receipts live.
+    pub data_dir: PathBuf,
+    /// The most that may sit in channel deposits.
+    pub budget: Amount,
+    /// Deposit of each new channel (and each top-up).
+    pub deposit: Amount,
+    /// Life of each new channel, in blocks.
+    pub expiry_blocks: u64,
+    /// A channel this close to expiry is not used for new calls.
+    pub margin_blocks: u64,
+    /// Providers tried per call.
+    pub attempts: usize,
+    /// How long a provider has to start answering.
+    pub first_byte_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(node: &str, listen: SocketAddr, data_dir: PathBuf, budget: Amount) -> Config {
+        Config {
+            node: node.into(),
+            listen,
+            data_dir,
+            budget,
+            deposit: Amount::from_base(budget.base() / 4),
+            expiry_blocks: 20_000,
+            margin_blocks: 60,
+            attempts: 3,
+            first_byte_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Node(#[from] tessera_rpc::RpcError),
+    #[error(transparent)]
+    Book(#[from] book::BookError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Http(#[from] tessera_http::HttpError),
+    #[error("the budget of {budget} TSR cannot cover a deposit for this call: raise --budget")]
+    BudgetExhausted { budget: Amount },
+    #[error("opening a channel failed: {0}")]
+    Open(String),
+}
+
+/// Held while a channel to one provider for one model is being opened.
+type Opener = Arc<tokio::sync::Mutex<()>>;
+
+/// What the handlers share.
+pub struct Gateway {
+    pub key: Keypair,
+    pub me: Address,
+    pub chain_id: ChainId,
+    pub client: RpcClient,
+    pub http: reqwest::Client,
+    pub book: Book,
+    pub directory: Directory,
+    pub config: Config,
+    height: AtomicU64,
+    /// One opener per (provider, model), so concurrent first calls open one channel.
+    openers: std::sync::Mutex<HashMap<(Address, ModelId), Opener>>,
+}
+
+impl Gateway {
+    pub fn height(&self) -> u64 {
+        self.height.load(Ordering::Relaxed)
+    }
+
+    fn opener(&self, provider: Address, model: ModelId) -> Opener {
+        let mut map = match self.openers.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(map.entry((provider, model)).or_default())
+    }
+
+    /// A lease on a channel to `provider` for `model` with room for `reserve`: from an
+    /// open channel, else after a top-up, else a new channel.
+    pub async fn lease(
+        &self,
+        provider: &directory::Candidate,
+        model: ModelId,
+        reserve: Amount,
+    ) -> Result<book::Lease, GatewayError> {
+        let margin = self.config.margin_blocks;
+        if let Some(lease) =
+            self.book
+                .lease(&provider.address, model, reserve, self.height(), margin)?
+        {
+            return Ok(lease);
+        }
+        let opener = self.opener(provider.address, model);
+        let _guard = opener.lock().await;
+        if let Some(lease) =
+            self.book
+                .lease(&provider.address, model, reserve, self.height(), margin)?
+        {
+            return Ok(lease);
+        }
+        self.open_channel(provider, model, reserve).await?;
+        self.book
+            .lease(&provider.address, model, reserve, self.height(), margin)?
+            .ok_or_else(|| GatewayError::Open("the new channel has no room for the call".into()))
+    }
+
+    async fn open_channel(
+        &self,
+        provider: &directory::Candidate,
+        model: ModelId,
+        reserve: Amount,
+    ) -> Result<(), GatewayError> {
+        let deposit = self.config.deposit.max(reserve);
+        if !self.book.take_budget(deposit)? {
+            return Err(GatewayError::BudgetExhausted {
+                budget: self.config.budget,
+            });
+        }
+        let opened = self.submit_open(provider, model, deposit).await;
+        let (id, expires_at) = match opened {
+            Ok(v) => v,
+            Err(e) => {
+                self.book.return_budget(deposit)?;
+                return Err(e);
+            }
+        };
+        let record = self.client.channel(&id).await?;
+        self.book.add_channel(ChannelState {
+            id,
+            provider: provider.address,
+            model,
+            endpoint: provider.endpoint.clone(),
+            price: record.channel.provider_price,
+            deposit,
+            expires_at,
+            lanes: Vec::new(),
+        })?;
+        tracing::info!(channel = %id, provider = %provider.address, %deposit, "opened a channel");
+        Ok(())
+    }
+
+    async fn submit_open(
+        &self,
+        provider: &directory::Candidate,
+        model: ModelId,
+        deposit: Amount,
+    ) -> Result<(Hash, u64), GatewayError> {
+        let call = Call::OpenChannel {
+            provider: provider.address,
+            model,
+            deposit,
+            expiry_blocks: self.config.expiry_blocks,
+        };
+        let tx = self.client.sign_and_submit(&self.key, call, None).await?;
+        let response = self.client.wait_for_tx(tx, Duration::from_secs(60)).await?;
+        let TxResponse::Committed { receipt, .. } = response else {
+            return Err(GatewayError::Open(format!("not committed: {response:?}")));
+        };
+        if let TxStatus::Failed(f) = &receipt.status {
+            return Err(GatewayError::Open(f.text()));
+        }
+        receipt
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Market(MarketEvent::ChannelOpened {
+                    channel,
+                    expires_at,
+                    ..
+                }) => Some((*channel, *expires_at)),
+                _ => None,
+            })
+            .ok_or_else(|| GatewayError::Open("no ChannelOpened event in the receipt".into()))
+    }
+
+    /// Ask each uncertain lane's provider what it charged.
+    pub async fn resync_uncertain(&self) {
+        let Ok(lanes) = self.book.uncertain() else {
+            return;
+        };
+        for (channel, lane, endpoint) in lanes {
+            let url = format!("{endpoint}/v1/lanes/{channel}/{lane}");
+            let Ok(response) = self
+                .http
+                .get(&url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let Ok(value) = response.json::<serde_json::Value>().await else {
+                continue;
+            };
+            if value.get("busy").and_then(serde_json::Value::as_bool) == Some(true) {
+                continue;
+            }
+            let charged = value
+                .get("charged")
+                .and_then(|v| serde_json::from_value::<Amount>(v.clone()).ok());
+            if let Some(charged) = charged {
+                if let Err(e) = self.book.resync(&channel, lane, charged) {
+                    tracing::warn!("cannot record a lane's state: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// A running gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    server: tessera_http::Server,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub async fn stop(self) -> Result<(), GatewayError> {
+        self.server.stop().await?;
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.gateway.book.sync()?;
+        Ok(())
+    }
+}
+
+/// Open the book and serve on `config.listen`.
+pub async fn start(key: Keypair, config: Config) -> Result<Running, GatewayError> {
+    let client = RpcClient::new(&config.node);
+    let status = client.status().await?;
+    let book = Book::open(&config.data_dir, config.budget)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| GatewayError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| GatewayError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let gateway = Arc::new(Gateway {
+        me: key.address(),
+        key,
+        chain_id: status.chain_id,
+        directory: Directory::new(client.clone()),
+        client,
+        http: reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default(),
+        book,
+        config,
+        height: AtomicU64::new(status.height),
+        openers: std::sync::Mutex::new(HashMap::new()),
+    });
+    let limits = tessera_http::Limits {
+        request_timeout: Duration::from_secs(600),
+        ..tessera_http::Limits::default()
+    };
+    let server = tessera_http::spawn(listener, server::router(Arc::clone(&gateway)), limits);
+    let tasks = vec![
+        spawn_follower(Arc::clone(&gateway)),
+        spawn_syncer(Arc::clone(&gateway)),
+    ];
+    gateway.resync_uncertain().await;
+    Ok(Running {
+        addr,
+        gateway,
+        server,
+        tasks,
+    })
+}
+
+fn spawn_follower(g: Arc<Gateway>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = 0u64;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Ok(status) = g.client.status().await {
+                g.height.fetch_max(status.height, Ordering::Relaxed);
+            }
+            ticks = ticks.wrapping_add(1);
+            if ticks.is_multiple_of(10) {
+                g.resync_uncertain().await;
+            }
+        }
+    })
+}
+
+fn spawn_syncer(g: Arc<Gateway>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Err(e) = g.book.sync() {
+                tracing::error!("cannot sync the gateway's book: {e}");
+            }
+        }
+    })
+}

@@ -1,0 +1,191 @@
+//! The provider daemon: serves the models its key registered for, paid per call.
+//!
+//! * [`fetch`] and [`runtime`]: models fetched by CID, verified, loaded.
+//! * [`admit`]: the checks a call passes before it runs (payer's signatures, channel,
+//!   voucher, lane, deposit), each refusal with its own code.
+//! * [`ledger`]: vouchers and charges per lane, durable across SIGKILL.
+//! * [`server`]: the OpenAI-compatible HTTP API with signed receipts.
+//! * [`claims`]: charges claimed on chain in batches, always before expiry.
+//! * [`chain`]: the chain as the provider sees it (head height, channels with proofs).
+
+pub mod admit;
+pub mod chain;
+pub mod claims;
+pub mod fetch;
+pub mod ledger;
+pub mod runtime;
+pub mod server;
+
+use chain::ChainView;
+use ledger::Ledger;
+use runtime::Served;
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use tessera_rpc::RpcClient;
+use tessera_types::{tx::ModelId, Address, Keypair};
+
+/// How a provider runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The node to follow and claim through.
+    pub node: String,
+    pub listen: SocketAddr,
+    /// Where the ledger lives (`<data_dir>/ledger.log`).
+    pub data_dir: PathBuf,
+    /// The blob store manifests are cached in.
+    pub blob_dir: PathBuf,
+    /// Models to serve (default: every model the key is registered for).
+    pub models: Option<Vec<ModelId>>,
+    /// Stop serving a channel this many blocks before it expires.
+    pub expiry_margin_blocks: u64,
+    pub claims: claims::ClaimPolicy,
+    /// How often to read the head height.
+    pub poll: Duration,
+}
+
+impl Config {
+    pub fn new(node: &str, listen: SocketAddr, data_dir: PathBuf, blob_dir: PathBuf) -> Config {
+        Config {
+            node: node.into(),
+            listen,
+            data_dir,
+            blob_dir,
+            models: None,
+            expiry_margin_blocks: 30,
+            claims: claims::ClaimPolicy::default(),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What the handlers share.
+pub struct Shared {
+    pub key: Keypair,
+    pub me: Address,
+    pub config: Config,
+    pub view: Arc<ChainView>,
+    pub ledger: Ledger,
+    /// By model name.
+    pub models: HashMap<String, Arc<Served>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error(transparent)]
+    Node(#[from] tessera_rpc::RpcError),
+    #[error(
+        "{address} is not registered to serve any model: run `tessera provider register` first"
+    )]
+    NothingToServe { address: Address },
+    #[error("{address} is not registered for model {model}")]
+    NotRegistered { address: Address, model: ModelId },
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Http(#[from] tessera_http::HttpError),
+}
+
+/// A running provider.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    server: tessera_http::Server,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop serving, claim what is owed, and stop.
+    pub async fn stop(self) -> Result<(), ProviderError> {
+        self.server.stop().await?;
+        for task in &self.tasks {
+            task.abort();
+        }
+        claims::claim_due(&self.shared, &mut claims::Ages::default(), true).await;
+        self.shared.ledger.sync()?;
+        Ok(())
+    }
+}
+
+/// Load the models `key` serves, open the ledger, and serve on `config.listen`.
+pub async fn start(
+    key: Keypair,
+    config: Config,
+    progress: &(dyn Fn(fetch::FetchEvent<'_>) + Sync),
+) -> Result<Running, ProviderError> {
+    let client = RpcClient::new(&config.node);
+    let me = key.address();
+    let registered: Vec<ModelId> = client
+        .registrations(&me)
+        .await?
+        .iter()
+        .map(|l| l.model)
+        .collect();
+    let wanted = config.models.clone().unwrap_or_else(|| registered.clone());
+    if wanted.is_empty() {
+        return Err(ProviderError::NothingToServe { address: me });
+    }
+    let mut models = HashMap::new();
+    for model in wanted {
+        if !registered.contains(&model) {
+            return Err(ProviderError::NotRegistered { address: me, model });
+        }
+        let served = Served::load(&config.blob_dir, &client, model, progress).await?;
+        tracing::info!(model = %served.name, runtime = %served.runtime, "loaded");
+        models.insert(served.name.clone(), Arc::new(served));
+    }
+    let view = Arc::new(ChainView::connect(client).await?);
+    let ledger = Ledger::open(&config.data_dir.join("ledger.log"))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ProviderError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ProviderError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let shared = Arc::new(Shared {
+        key,
+        me,
+        config,
+        view: Arc::clone(&view),
+        ledger,
+        models,
+    });
+    let limits = tessera_http::Limits {
+        request_timeout: Duration::from_secs(600),
+        ..tessera_http::Limits::default()
+    };
+    let server = tessera_http::spawn(listener, server::router(Arc::clone(&shared)), limits);
+    let syncer = {
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ledger::SYNC_INTERVAL).await;
+                if let Err(e) = shared.ledger.sync() {
+                    tracing::error!("cannot sync the ledger: {e}");
+                }
+            }
+        })
+    };
+    let tasks = vec![
+        view.follow(shared.config.poll),
+        claims::spawn(Arc::clone(&shared)),
+        syncer,
+    ];
+    Ok(Running {
+        addr,
+        shared,
+        server,
+        tasks,
+    })
+}
