@@ -139,7 +139,7 @@ async fn check_embedding_claim(
         );
     };
     let embedder = local
-        .load(client, |d, m| {
+        .load(client, &crate::services::progress_printer(), |d, m| {
             Embedder::load_verified(d, m).map_err(Box::new)
         })
         .await?;
@@ -191,7 +191,9 @@ async fn check_generation_claim(
     };
     params.validate()?;
     let checker = local
-        .load(client, |d, m| load_checker(d, m, args.reference))
+        .load(client, &crate::services::progress_printer(), |d, m| {
+            load_checker(d, m, args.reference)
+        })
         .await?;
     let prompt = checker
         .tokenizer()

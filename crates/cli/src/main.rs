@@ -2,6 +2,7 @@
 
 mod blob;
 mod check_model;
+mod devnet_market;
 mod devnet_models;
 mod full_node;
 mod home;
@@ -12,6 +13,7 @@ mod node;
 mod publish;
 mod query;
 mod run_model;
+mod services;
 mod signals;
 mod validator;
 mod wallet;
@@ -44,8 +46,9 @@ enum Command {
     Node(node::NodeArgs),
     /// Create (or reuse) and run a validator network on this machine.
     Localnet(localnet::LocalnetArgs),
-    /// Start the local devnet: the dev node with funded accounts and the two shipped models
-    /// published (TESSERA_DEVNET_MODELS=0 skips them).
+    /// Start the local devnet: the dev node with funded accounts, the two shipped models
+    /// published, two providers for each and an OpenAI-compatible gateway
+    /// (TESSERA_DEVNET_MODELS=0 skips models, providers and gateway).
     Devnet(node::DevnetArgs),
     /// Write a dev genesis file funding the dev accounts and your keys.
     Genesis(node::GenesisArgs),
@@ -86,6 +89,8 @@ enum Command {
         /// Model name or id.
         model: String,
     },
+    /// Run the user's OpenAI-compatible gateway: pays providers per call within --budget.
+    Gateway(services::GatewayArgs),
     /// Payment channels: open, top-up, extend, show, list, refund.
     #[command(subcommand)]
     Channel(market::ChannelCommand),
@@ -123,6 +128,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Localnet(args) => localnet::run(&home, args),
         Command::Genesis(args) => node::write_genesis(&home, args, &out),
         Command::Keys(cmd) => wallet::keys(&home, cmd, &out),
+        Command::Gateway(args) => services::run_gateway(&home, &cli.node, args),
+        Command::Provider(market::ProviderCommand::Run {
+            from,
+            listen,
+            passphrase_file,
+        }) => services::run_provider(&home, &cli.node, &from, listen, passphrase_file.as_deref()),
         command => client_command(&home, &cli.node, command, &out),
     }
 }
@@ -158,6 +169,7 @@ fn client_command(
             Command::Providers { model } => market::providers(&client, &model, out).await,
             Command::Channel(cmd) => market::channel(home, &client, cmd, out).await,
             Command::Keys(_)
+            | Command::Gateway(_)
             | Command::Node(_)
             | Command::Localnet(_)
             | Command::Devnet(_)

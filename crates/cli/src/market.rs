@@ -58,6 +58,12 @@ pub enum ProviderCommand {
     Run {
         #[arg(long, value_name = "KEY")]
         from: String,
+        /// Where to listen (default: the registered endpoint's address).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Read the passphrase from the first line of this file.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -218,10 +224,7 @@ pub async fn provider(
                     .join("\n")
             })
         }
-        ProviderCommand::Run { from } => bail!(
-            "the provider daemon is not built yet (issue 15 is in progress): `{from}` can register, \
-             and channels can be opened and claimed on chain, but nothing serves calls yet"
-        ),
+        ProviderCommand::Run { .. } => bail!("`provider run` runs outside the client runtime"),
     }
 }
 

@@ -37,6 +37,12 @@ pub struct DevnetArgs {
     /// Milliseconds between blocks.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     block_time_ms: u64,
+    /// Where the devnet's OpenAI-compatible gateway listens.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    gateway_addr: SocketAddr,
+    /// The first of the two devnet providers' ports (the second uses the next one).
+    #[arg(long, default_value_t = 7301, value_name = "PORT")]
+    provider_port: u16,
 }
 
 #[derive(clap::Args)]
@@ -174,11 +180,39 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
         let app = router(AppState::new(chain.clone(), "dev").with_blobs(Arc::new(blobs), true));
         let server = tessera_http::spawn(listener, app, tessera_http::Limits::default());
         announce(&chain, &genesis, args.rpc_addr);
-        if publish_models {
+        let market = publish_models.then(|| {
             crate::devnet_models::spawn(blob_dir.clone(), args.rpc_addr);
-        }
+            let config = crate::devnet_market::MarketConfig {
+                node: format!("http://{}", loopback(args.rpc_addr)),
+                provider_port: args.provider_port,
+                gateway_addr: args.gateway_addr,
+                data_dir: storage.join("market"),
+                blob_dir: blob_dir.clone(),
+            };
+            tokio::spawn(async move {
+                match crate::devnet_market::start(config).await {
+                    Ok(market) => Some(market),
+                    Err(e) => {
+                        eprintln!("devnet market: {e:#}; the devnet runs without it");
+                        None
+                    }
+                }
+            })
+        });
         let stop = async {
             crate::signals::shutdown().await;
+            if let Some(task) = market {
+                if task.is_finished() {
+                    if let Ok(Some(market)) = task.await {
+                        eprintln!(
+                            "stopping the gateway and providers (they claim what they are owed)"
+                        );
+                        market.stop().await;
+                    }
+                } else {
+                    task.abort();
+                }
+            }
             eprintln!("stopping: finishing the current block");
         };
         let produced = run_dev_producer(
@@ -191,6 +225,14 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
         let _ = server.stop().await;
         produced.context("block production stopped")
     })
+}
+
+/// `addr` with an unspecified IP replaced by loopback (to connect to it).
+fn loopback(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    addr
 }
 
 fn announce<

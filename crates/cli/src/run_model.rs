@@ -1,44 +1,18 @@
-//! `tessera model run`: fetch a registered model's files by CID and run it on this machine.
-//!
-//! The chain names the manifest's CID; the manifest names each file's CID. Every block is
-//! verified as it is downloaded, and every cached file is verified against its CID (by the
-//! runtime's `load_verified`) before the model is loaded. Files are cached under
-//! `<model cache>/by-cid/<manifest CID>/<path>`; a cached file that no longer matches is
-//! fetched again once, then refused.
-//!
-//! # One copy on the client
-//! The model cache holds the client's only copy of a file. A file's blocks are downloaded
-//! into a blob store of their own, `<model cache>/downloads/<file CID>` (so an interrupted
-//! download resumes), exported into the cache, and deleted. Only when this home's blob
-//! store already has the whole file — a node runs on this home, or the file was published
-//! from it — is the file exported from there instead; those blocks belong to that node or
-//! publication and are left alone. The manifest (a few KB) stays in the home's blob store.
+//! `tessera model run`: fetch a registered model's files by CID (verified, see
+//! `tessera_provider::fetch`) and run it on this machine.
 
 use crate::{home::Home, Output};
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-    time::Instant,
-};
-use tessera_blobs::{BlobStore, Cid};
-use tessera_infer::{
-    safe_relative_path, ModelManifest, MAX_MANIFEST_BYTES, RUNNABLE, RUNTIME_BERT, RUNTIME_GGUF,
-};
-use tessera_infer::{Embedder, GenerateParams, InferError, StopReason};
+use std::{io::Write, time::Instant};
+use tessera_blobs::Cid;
+use tessera_infer::{Embedder, GenerateParams, StopReason};
+use tessera_infer::{RUNTIME_BERT, RUNTIME_GGUF};
+pub use tessera_provider::fetch::LocalModel;
 
-/// The text-generation runtime this binary serves with: llama.cpp when built with
-/// `--features llama` (decision 0010: run-time CPU dispatch, ~5× candle's speed), else
-/// candle's quantized kernels. Both give greedy answers the checker accepts.
-#[cfg(feature = "llama")]
-type ChatModel = tessera_infer::LlamaGenerator;
-#[cfg(not(feature = "llama"))]
-type ChatModel = tessera_infer::Generator;
+/// The text-generation runtime (llama.cpp with `--features llama`, decision 0010).
+use tessera_provider::runtime::ChatModel;
 use tessera_rpc::RpcClient;
 
-/// Files at least this large show a download bar (on a terminal).
-const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
 /// Values of the embedding printed as text (`--json` prints all).
 const SHOWN_VALUES: usize = 8;
 
@@ -56,93 +30,15 @@ pub struct RunArgs {
     system: Option<String>,
 }
 
-/// Where a model's files are cached: `<model cache>/by-cid/<manifest CID>`.
-pub fn cache_dir(manifest_cid: &Cid) -> PathBuf {
-    tessera_infer::model_cache_dir()
-        .join("by-cid")
-        .join(manifest_cid.to_string())
-}
-
-/// Where a file's blocks wait while it downloads: `<model cache>/downloads/<file CID>`.
-pub fn download_dir(file_cid: &Cid) -> PathBuf {
-    tessera_infer::model_cache_dir()
-        .join("downloads")
-        .join(file_cid.to_string())
-}
-
-/// A registered model whose files are cached here and verified by the manifest's CIDs.
-pub struct LocalModel {
-    /// `name (model id, runtime)`, for messages.
-    pub label: String,
-    pub manifest_cid: Cid,
-    pub manifest: ModelManifest,
-    /// `<model cache>/by-cid/<manifest CID>`.
-    pub dir: PathBuf,
-    store: BlobStore,
-}
-
-impl LocalModel {
-    /// Loads the model with `load` (which verifies every file's CID); a cached file that no
-    /// longer matches is fetched again once.
-    pub async fn load<T>(
-        &self,
-        client: &RpcClient,
-        load: impl Fn(&Path, &tessera_infer::Manifest) -> Result<T, Box<InferError>>,
-    ) -> anyhow::Result<T> {
-        load_checked(client, &self.store, &self.manifest, &self.dir, load).await
-    }
-}
-
-/// Looks `model` up on the node, downloads its manifest and every file not cached yet (each
-/// block verified against its CID), and checks that this binary can run its runtime.
+/// Looks `model` up on the node and fetches its files (each block verified against its
+/// CID), printing progress: `tessera_provider::fetch` does the work.
 pub async fn fetch_model(
     home: &Home,
     client: &RpcClient,
     model: &str,
 ) -> anyhow::Result<LocalModel> {
-    let model = client
-        .model(model)
-        .await
-        .with_context(|| format!("cannot look up model {model:?} at {}", client.url()))?;
-    let spec = &model.model.spec;
-    if !RUNNABLE.contains(&spec.runtime.as_str()) {
-        bail!(
-            "model {} uses the runtime {:?}, which this binary cannot run (it runs {}): its files are at manifest {}",
-            spec.name,
-            spec.runtime,
-            RUNNABLE.join(" and "),
-            spec.manifest_cid
-        );
-    }
-    let manifest_cid: Cid = spec.manifest_cid.parse().with_context(|| {
-        format!(
-            "the chain's manifest CID {:?} does not parse",
-            spec.manifest_cid
-        )
-    })?;
-    let store = BlobStore::open(home.blob_dir()).with_context(|| {
-        format!(
-            "cannot open the blob store in {}",
-            home.blob_dir().display()
-        )
-    })?;
-    let manifest = fetch_manifest(client, &store, &manifest_cid).await?;
-    if manifest.runtime != spec.runtime {
-        bail!(
-            "the manifest {manifest_cid} says runtime {:?} but the chain registered {:?}: refusing to guess",
-            manifest.runtime,
-            spec.runtime
-        );
-    }
-    let dir = cache_dir(&manifest_cid);
-    fetch_files(client, &store, &manifest, &dir).await?;
-    Ok(LocalModel {
-        label: format!("{} (model {}, {})", spec.name, model.id.0, spec.runtime),
-        manifest_cid,
-        manifest,
-        dir,
-        store,
-    })
+    let progress = crate::services::progress_printer();
+    Ok(tessera_provider::fetch::fetch_model(&home.blob_dir(), client, model, &progress).await?)
 }
 
 pub async fn run(
@@ -155,8 +51,9 @@ pub async fn run(
     match local.manifest.runtime.as_str() {
         RUNTIME_BERT => {
             let start = Instant::now();
+            let progress = crate::services::progress_printer();
             let embedder = local
-                .load(client, |d, m| {
+                .load(client, &progress, |d, m| {
                     Embedder::load_verified(d, m).map_err(Box::new)
                 })
                 .await?;
@@ -169,8 +66,9 @@ pub async fn run(
             embed(&embedder, &args.input, &run, out)
         }
         RUNTIME_GGUF => {
+            let progress = crate::services::progress_printer();
             let mut generator = local
-                .load(client, |d, m| {
+                .load(client, &progress, |d, m| {
                     ChatModel::load_verified(d, m).map_err(Box::new)
                 })
                 .await?;
@@ -184,142 +82,6 @@ pub async fn run(
         }
         other => bail!("runtime {other:?} cannot run here"),
     }
-}
-
-/// The manifest `cid`, downloaded (verified) unless the local store has it, and parsed.
-async fn fetch_manifest(
-    client: &RpcClient,
-    store: &BlobStore,
-    cid: &Cid,
-) -> anyhow::Result<ModelManifest> {
-    client
-        .download(store, cid, &|_, _| {})
-        .await
-        .with_context(|| format!("cannot fetch the manifest {cid} from {}", client.url()))?;
-    let bytes = store.get_bytes(cid, MAX_MANIFEST_BYTES)?;
-    ModelManifest::parse(&bytes).with_context(|| format!("manifest {cid}"))
-}
-
-/// Puts every file of `manifest` under `dir`, downloading what is absent or of the wrong
-/// size (contents are verified by the loader).
-async fn fetch_files(
-    client: &RpcClient,
-    store: &BlobStore,
-    manifest: &ModelManifest,
-    dir: &Path,
-) -> anyhow::Result<()> {
-    let mut announced = false;
-    for file in &manifest.files {
-        let target = dir.join(safe_relative_path(&file.path)?);
-        if std::fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == file.size) {
-            continue;
-        }
-        if !announced {
-            eprintln!(
-                "fetching {} files ({} bytes) into {}",
-                manifest.files.len(),
-                manifest.total_bytes(),
-                dir.display()
-            );
-            announced = true;
-        }
-        fetch_file(client, store, &file.cid, &file.path, file.size, &target).await?;
-    }
-    Ok(())
-}
-
-/// Writes the file `cid` to `target`, verified block by block: from the home's blob
-/// store when it holds the whole file, else downloaded into [`download_dir`], exported,
-/// and the downloaded blocks deleted (see the module docs).
-async fn fetch_file(
-    client: &RpcClient,
-    home_store: &BlobStore,
-    cid: &Cid,
-    name: &str,
-    size: u64,
-    target: &Path,
-) -> anyhow::Result<()> {
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    // A partial or damaged copy here is not an error: the download below replaces it.
-    if home_store.has(cid).unwrap_or(false) && home_store.export(cid, target).is_ok() {
-        return Ok(());
-    }
-    let staging_dir = download_dir(cid);
-    let staging = BlobStore::open(&staging_dir)
-        .with_context(|| format!("cannot open the download store {}", staging_dir.display()))?;
-    let bar = download_bar(size, name);
-    client
-        .download(&staging, cid, &|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
-        .await
-        .with_context(|| format!("cannot download {name} ({cid}); run again to resume"))?;
-    bar.finish_and_clear();
-    staging
-        .export(cid, target)
-        .with_context(|| format!("cannot write {}", target.display()))?;
-    drop(staging);
-    if let Err(e) = std::fs::remove_dir_all(&staging_dir) {
-        eprintln!(
-            "could not remove the downloaded blocks in {} ({e}); they are not needed, delete them",
-            staging_dir.display()
-        );
-    }
-    Ok(())
-}
-
-fn download_bar(size: u64, name: &str) -> ProgressBar {
-    if size < PROGRESS_MIN_BYTES || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
-    let template =
-        format!("{name} [{{elapsed_precise}}] {{wide_bar}} {{bytes}}/{{total_bytes}} ({{eta}})");
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Loads with `load` (which verifies every file's CID). A cached file that does not match
-/// is removed and fetched again (downloaded, unless the home's blob store has it), once; a
-/// second mismatch is an error.
-async fn load_checked<T>(
-    client: &RpcClient,
-    store: &BlobStore,
-    manifest: &ModelManifest,
-    dir: &Path,
-    load: impl Fn(&Path, &tessera_infer::Manifest) -> Result<T, Box<InferError>>,
-) -> anyhow::Result<T> {
-    let files = manifest.files_manifest();
-    let bad_path = match load(dir, &files).map_err(|e| *e) {
-        Ok(model) => return Ok(model),
-        Err(
-            InferError::CidMismatch { path, .. }
-            | InferError::SizeMismatch { path, .. }
-            | InferError::MissingFile { path },
-        ) => path,
-        Err(e) => return Err(e.into()),
-    };
-    eprintln!(
-        "cached file {} does not match the manifest: fetching it again",
-        bad_path.display()
-    );
-    if bad_path.starts_with(dir) {
-        let _ = std::fs::remove_file(&bad_path);
-    }
-    fetch_files(client, store, manifest, dir).await?;
-    load(dir, &files).map_err(|e| *e).with_context(|| {
-        format!(
-            "the model files in {} do not match the manifest even after fetching them again: remove the directory and retry, or suspect the local blob store {}",
-            dir.display(),
-            store.dir().display()
-        )
-    })
 }
 
 /// What `embed` reports besides the vector.

@@ -382,7 +382,7 @@ impl RpcClient {
         &self,
         store: &BlobStore,
         root: &Cid,
-        progress: &dyn Fn(u64, u64),
+        progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<BlobInfo, BlobTransferError> {
         let blocks = store.block_cids(root, crate::blobs::MAX_FILE_BLOCKS)?;
         let missing = self.missing_blocks(&blocks).await?;
@@ -406,7 +406,7 @@ impl RpcClient {
         &self,
         store: &BlobStore,
         root: &Cid,
-        progress: &dyn Fn(u64, u64),
+        progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<(), BlobTransferError> {
         self.fetch_block(store, root).await?;
         let total = store.get(root)?.size();

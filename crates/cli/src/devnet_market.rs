@@ -1,0 +1,174 @@
+//! The devnet's market: once the shipped models are registered, two providers register
+//! for each (dev4 at the model's price, dev5 at 1.5×), both provider daemons start, and
+//! a gateway starts for the funded user dev6, so an OpenAI client has paid, split calls
+//! from the first command.
+//!
+//! | who | role | where |
+//! |---|---|---|
+//! | dev4 | provider of both models, at the models' prices | `--provider-port` |
+//! | dev5 | provider of both models, at 1.5× | `--provider-port` + 1 |
+//! | dev6 | the user: the gateway pays from it, within 50 TSR | `--gateway-addr` |
+//!
+//! Everything talks to the node through its HTTP API like any client. On Ctrl-C the
+//! gateway stops, then the providers claim what they are owed, then the node stops.
+
+use anyhow::Context;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use tessera_chain::genesis::dev_key;
+use tessera_rpc::{api::TxResponse, RpcClient};
+use tessera_types::{channel::Price, Amount, Call, TxStatus};
+
+const PREFIX: &str = "devnet market: ";
+/// The shipped models the providers serve.
+pub const MODELS: [&str; 2] = ["minilm-embed", "smollm2-chat"];
+/// Dev accounts of the two providers, and their price multiple (in tenths).
+const PROVIDERS: [(u64, u128); 2] = [(4, 10), (5, 15)];
+/// The dev account the gateway pays from.
+pub const USER: u64 = 6;
+/// The gateway's budget.
+const BUDGET_TSR: u128 = 50;
+const STAKE_TSR: u128 = 500;
+
+/// Where the market's services listen and keep their state.
+#[derive(Clone, Debug)]
+pub struct MarketConfig {
+    pub node: String,
+    pub provider_port: u16,
+    pub gateway_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub blob_dir: PathBuf,
+}
+
+/// The running services, to stop in order.
+pub struct Market {
+    gateway: tessera_gateway::Running,
+    providers: Vec<tessera_provider::Running>,
+}
+
+impl Market {
+    /// Stop the gateway, then the providers (each claims what it is owed).
+    pub async fn stop(self) {
+        if let Err(e) = self.gateway.stop().await {
+            eprintln!("{PREFIX}gateway: {e}");
+        }
+        for p in self.providers {
+            if let Err(e) = p.stop().await {
+                eprintln!("{PREFIX}provider: {e}");
+            }
+        }
+    }
+}
+
+/// Wait for the shipped models, register the providers, start everything.
+pub async fn start(config: MarketConfig) -> anyhow::Result<Market> {
+    let client = RpcClient::new(&config.node);
+    let models = wait_for_models(&client).await?;
+    for (i, (account, tenths)) in PROVIDERS.iter().enumerate() {
+        let port = config
+            .provider_port
+            .saturating_add(u16::try_from(i).unwrap_or(0));
+        register(&client, *account, *tenths, port, &models).await?;
+    }
+    let mut providers = Vec::new();
+    for (i, (account, _)) in PROVIDERS.iter().enumerate() {
+        let port = config
+            .provider_port
+            .saturating_add(u16::try_from(i).unwrap_or(0));
+        let listen = SocketAddr::from(([127, 0, 0, 1], port));
+        let data_dir = config.data_dir.join(format!("provider-dev{account}"));
+        let provider_config =
+            tessera_provider::Config::new(&config.node, listen, data_dir, config.blob_dir.clone());
+        let progress = crate::services::progress_printer();
+        let running = tessera_provider::start(dev_key(*account), provider_config, &progress)
+            .await
+            .with_context(|| format!("provider dev{account} on {listen}"))?;
+        eprintln!(
+            "{PREFIX}provider dev{account} serves both models on http://{}",
+            running.addr
+        );
+        providers.push(running);
+    }
+    let gateway_config = tessera_gateway::Config::new(
+        &config.node,
+        config.gateway_addr,
+        config.data_dir.join(format!("gateway-dev{USER}")),
+        Amount::from_base(BUDGET_TSR * tessera_types::amount::BASE_PER_TSR),
+    );
+    let gateway = tessera_gateway::start(dev_key(USER), gateway_config)
+        .await
+        .with_context(|| format!("gateway on {}", config.gateway_addr))?;
+    let url = format!("http://{}/v1", gateway.addr);
+    eprintln!("{PREFIX}OpenAI-compatible gateway for dev{USER} (budget {BUDGET_TSR} TSR): {url}");
+    eprintln!(
+        "  try: curl {url}/chat/completions -H 'content-type: application/json' -d '{{\"model\":\"smollm2-chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hi\"}}],\"stream\":true}}'"
+    );
+    println!("{url}");
+    Ok(Market { gateway, providers })
+}
+
+/// The shipped models' ids and prices, once both are registered.
+async fn wait_for_models(
+    client: &RpcClient,
+) -> anyhow::Result<Vec<(tessera_types::tx::ModelId, Price)>> {
+    let started = std::time::Instant::now();
+    loop {
+        let mut found = Vec::new();
+        for name in MODELS {
+            if let Ok(listing) = client.model_providers(name).await {
+                found.push((listing.model, listing.price));
+            }
+        }
+        if found.len() == MODELS.len() {
+            return Ok(found);
+        }
+        if started.elapsed() > Duration::from_secs(1_800) {
+            anyhow::bail!("the shipped models were not registered within 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Register dev `account` for every model at `tenths`/10 of its price, unless it is.
+async fn register(
+    client: &RpcClient,
+    account: u64,
+    tenths: u128,
+    port: u16,
+    models: &[(tessera_types::tx::ModelId, Price)],
+) -> anyhow::Result<()> {
+    let key = dev_key(account);
+    let registered: Vec<_> = client
+        .registrations(&key.address())
+        .await?
+        .into_iter()
+        .map(|l| l.model)
+        .collect();
+    for (model, price) in models {
+        if registered.contains(model) {
+            continue;
+        }
+        let scale = |a: Amount| Amount::from_base(a.base().saturating_mul(tenths) / 10);
+        let call = Call::RegisterProvider {
+            model: *model,
+            stake: Amount::from_base(STAKE_TSR * tessera_types::amount::BASE_PER_TSR),
+            price: Price {
+                per_call: scale(price.per_call),
+                per_token: scale(price.per_token),
+            },
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let id = client.sign_and_submit(&key, call, None).await?;
+        match client.wait_for_tx(id, Duration::from_secs(60)).await? {
+            TxResponse::Committed { receipt, .. } => {
+                if let TxStatus::Failed(f) = receipt.status {
+                    anyhow::bail!(
+                        "dev{account} could not register for model {model}: {}",
+                        f.text()
+                    );
+                }
+            }
+            other => anyhow::bail!("dev{account}'s registration was not committed: {other:?}"),
+        }
+    }
+    Ok(())
+}
