@@ -29,6 +29,20 @@ pub const USER: u64 = 6;
 const BUDGET_TSR: u128 = 50;
 const STAKE_TSR: u128 = 500;
 
+/// Set to 0 to publish the shipped models without starting providers and a gateway.
+pub const ENV: &str = "TESSERA_DEVNET_MARKET";
+
+/// Seconds after which the devnet providers claim (default 60).
+pub const CLAIM_ENV: &str = "TESSERA_DEVNET_CLAIM_SECS";
+
+/// Whether to start the market ([`ENV`], on unless `0`).
+pub fn enabled() -> bool {
+    !matches!(
+        std::env::var(ENV).as_deref(),
+        Ok("0") | Ok("false") | Ok("off") | Ok("no")
+    )
+}
+
 /// Where the market's services listen and keep their state.
 #[derive(Clone, Debug)]
 pub struct MarketConfig {
@@ -76,8 +90,11 @@ pub async fn start(config: MarketConfig) -> anyhow::Result<Market> {
             .saturating_add(u16::try_from(i).unwrap_or(0));
         let listen = SocketAddr::from(([127, 0, 0, 1], port));
         let data_dir = config.data_dir.join(format!("provider-dev{account}"));
-        let provider_config =
+        let mut provider_config =
             tessera_provider::Config::new(&config.node, listen, data_dir, config.blob_dir.clone());
+        if let Some(secs) = std::env::var(CLAIM_ENV).ok().and_then(|v| v.parse().ok()) {
+            provider_config.claims.max_age = Duration::from_secs(secs);
+        }
         let progress = crate::services::progress_printer();
         let running = tessera_provider::start(dev_key(*account), provider_config, &progress)
             .await

@@ -133,7 +133,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             from,
             listen,
             passphrase_file,
-        }) => services::run_provider(&home, &cli.node, &from, listen, passphrase_file.as_deref()),
+            claim_after_secs,
+            claim_at,
+        }) => services::run_provider(
+            &home,
+            &cli.node,
+            services::ProviderRun {
+                from,
+                listen,
+                passphrase_file,
+                claim_after: std::time::Duration::from_secs(claim_after_secs),
+                claim_at,
+            },
+        ),
         command => client_command(&home, &cli.node, command, &out),
     }
 }

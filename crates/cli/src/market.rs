@@ -64,6 +64,12 @@ pub enum ProviderCommand {
         /// Read the passphrase from the first line of this file.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<std::path::PathBuf>,
+        /// Claim a channel's charges once the oldest is this old.
+        #[arg(long, default_value_t = 60, value_name = "SECS")]
+        claim_after_secs: u64,
+        /// Claim a channel's charges once they reach this much.
+        #[arg(long, default_value = "1", value_name = "TSR")]
+        claim_at: Amount,
     },
 }
 

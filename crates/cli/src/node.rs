@@ -180,8 +180,10 @@ fn serve(home: &Home, args: DevnetArgs, publish_models: bool) -> anyhow::Result<
         let app = router(AppState::new(chain.clone(), "dev").with_blobs(Arc::new(blobs), true));
         let server = tessera_http::spawn(listener, app, tessera_http::Limits::default());
         announce(&chain, &genesis, args.rpc_addr);
-        let market = publish_models.then(|| {
+        if publish_models {
             crate::devnet_models::spawn(blob_dir.clone(), args.rpc_addr);
+        }
+        let market = (publish_models && crate::devnet_market::enabled()).then(|| {
             let config = crate::devnet_market::MarketConfig {
                 node: format!("http://{}", loopback(args.rpc_addr)),
                 provider_port: args.provider_port,

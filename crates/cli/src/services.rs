@@ -100,15 +100,25 @@ pub fn endpoint_addr(endpoint: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("the endpoint {endpoint:?} is not http://IP:PORT: pass --listen"))
 }
 
+/// `tessera provider run`'s arguments.
+pub struct ProviderRun {
+    pub from: String,
+    pub listen: Option<SocketAddr>,
+    pub passphrase_file: Option<PathBuf>,
+    pub claim_after: std::time::Duration,
+    pub claim_at: Amount,
+}
+
 /// `tessera provider run`.
-pub fn run_provider(
-    home: &Home,
-    node: &str,
-    from: &str,
-    listen: Option<SocketAddr>,
-    passphrase_file: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    let key = unlock(home, from, passphrase_file)?;
+pub fn run_provider(home: &Home, node: &str, args: ProviderRun) -> anyhow::Result<()> {
+    let ProviderRun {
+        from,
+        listen,
+        passphrase_file,
+        claim_after,
+        claim_at,
+    } = args;
+    let key = unlock(home, &from, passphrase_file.as_deref())?;
     let address = key.address();
     runtime()?.block_on(async move {
         let client = tessera_rpc::RpcClient::new(node);
@@ -121,7 +131,9 @@ pub fn run_provider(
             None => endpoint_addr(&first.provider.endpoint)?,
         };
         let data_dir = home.data_dir().join("provider").join(address.to_string());
-        let config = tessera_provider::Config::new(node, listen, data_dir, home.blob_dir());
+        let mut config = tessera_provider::Config::new(node, listen, data_dir, home.blob_dir());
+        config.claims.max_age = claim_after;
+        config.claims.min_amount = claim_at;
         let progress = progress_printer();
         let running = tessera_provider::start(key, config, &progress).await?;
         for r in &registrations {

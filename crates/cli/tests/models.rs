@@ -64,6 +64,8 @@ fn start_node(home: &Path, command: &[&str], log: &Path) -> Node {
         .env("TESSERA_HOME", home)
         .env("TESSERA_LOG", "warn")
         .env_remove("TESSERA_DEVNET_MODELS")
+        // Providers and a gateway are tested in market.rs; here only the models.
+        .env("TESSERA_DEVNET_MARKET", "0")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()

