@@ -412,3 +412,364 @@ fn devnet_serves_paid_split_openai_calls() {
         "received {received} tokens, paid for {tokens}"
     );
 }
+
+/// `tessera provider run` (or `gateway`) as a process.
+fn service(env: &Env, name: &str, args: &[&str]) -> Proc {
+    env.spawn(name, args, &[])
+}
+
+/// Waits until `url` answers HTTP at all.
+fn wait_http(url: &str, env: &Env, name: &str) {
+    wait_until(
+        &format!("{name} to answer"),
+        Duration::from_secs(120),
+        || http().get(url).send().is_ok(),
+    );
+    let _ = env;
+}
+
+/// A paid request built by hand: the lease's voucher and request signature by `payer`.
+fn paid(
+    url: &str,
+    payer: &tessera_types::Keypair,
+    chain: &str,
+    lease: &tessera_gateway::book::Lease,
+    body: &Value,
+) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let chain_id = tessera_types::ChainId::new(chain).unwrap();
+    let mut request = http().post(url).header("content-type", "application/json");
+    for (name, value) in tessera_gateway::pay::headers(payer, &chain_id, lease, &bytes) {
+        request = request.header(name, value);
+    }
+    let r = request.body(bytes).send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn providers_and_gateway_survive_kills() {
+    if !models_present("providers_and_gateway_survive_kills") {
+        return;
+    }
+    let root = fresh_root("kills");
+    let ports = common::free_port_range(4, &[]);
+    let env = Env {
+        root,
+        node: format!("http://127.0.0.1:{ports}"),
+    };
+    let (p1_port, p2_port, gw_port) = (ports + 1, ports + 2, ports + 3);
+    let _node = env.spawn(
+        "node",
+        &[
+            "node",
+            "--dev",
+            "--block-time-ms",
+            "200",
+            "--rpc-addr",
+            &format!("127.0.0.1:{ports}"),
+        ],
+        &[
+            ("TESSERA_HOME", env.root.join("node").to_str().unwrap()),
+            ("TESSERA_DEVNET_MODELS", "1"),
+            ("TESSERA_DEVNET_MARKET", "0"),
+        ],
+    );
+    wait_until("the shipped models", Duration::from_secs(300), || {
+        env.cmd(&["--json", "model", "list"])
+            .output()
+            .ok()
+            .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+            .is_some_and(|v| v.as_array().is_some_and(|a| a.len() == 2))
+    });
+    for (i, name) in [(4, "p1"), (5, "p2"), (7, "user"), (8, "payer")] {
+        env.run(&["keys", "import-dev", &i.to_string(), name]);
+    }
+    let chain = env.json(&["status"])["chain_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (who, port, embed, chat) in [
+        ("p1", p1_port, "0.002", "0.0001"),
+        ("p2", p2_port, "0.003", "0.00015"),
+    ] {
+        let endpoint = format!("http://127.0.0.1:{port}");
+        for (model, price) in [("minilm-embed", embed), ("smollm2-chat", chat)] {
+            env.run(&[
+                "provider",
+                "register",
+                "--from",
+                who,
+                model,
+                "--stake",
+                "200",
+                "--price",
+                price,
+                "--endpoint",
+                &endpoint,
+            ]);
+        }
+    }
+    // p1 claims only when it stops or restarts; p2 a second after each charge.
+    let mut p1 = service(
+        &env,
+        "p1",
+        &[
+            "provider",
+            "run",
+            "--from",
+            "p1",
+            "--claim-after-secs",
+            "3600",
+            "--claim-at",
+            "1000",
+        ],
+    );
+    let mut p2 = service(
+        &env,
+        "p2",
+        &["provider", "run", "--from", "p2", "--claim-after-secs", "1"],
+    );
+    let gw_args = [
+        "gateway",
+        "--from",
+        "user",
+        "--listen",
+        &format!("127.0.0.1:{gw_port}"),
+        "--budget",
+        "20",
+    ];
+    let mut gw = service(&env, "gateway", &gw_args);
+    let p1_url = format!("http://127.0.0.1:{p1_port}");
+    let gateway = format!("http://127.0.0.1:{gw_port}/v1");
+    wait_http(&format!("{p1_url}/health"), &env, "p1");
+    wait_http(&format!("http://127.0.0.1:{p2_port}/health"), &env, "p2");
+    wait_http(&format!("{gateway}/models"), &env, "gateway");
+
+    // Three calls go to p1, the cheaper one.
+    let embed = json!({"model": "minilm-embed", "input": "hello"});
+    for _ in 0..3 {
+        let (status, body) = post(&format!("{gateway}/embeddings"), &embed);
+        assert_eq!(status, 200, "{body}");
+    }
+    let user_channels = |env: &Env| {
+        env.json(&["channel", "list", "user"])
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(user_channels(&env).len(), 1);
+
+    // p1 is SIGKILLed: the next call fails over to p2 and the user sees no error.
+    let _ = p1.0.kill();
+    let _ = p1.0.wait();
+    let (status, body) = post(&format!("{gateway}/embeddings"), &embed);
+    assert_eq!(status, 200, "{body} {}", env.log("gateway"));
+    assert_eq!(user_channels(&env).len(), 2, "a channel to p2 was opened");
+
+    // Restarted, p1 claims everything it served before the kill.
+    let p1 = service(
+        &env,
+        "p1-again",
+        &["provider", "run", "--from", "p1", "--claim-after-secs", "1"],
+    );
+    wait_http(&format!("{p1_url}/health"), &env, "p1 again");
+    let p1_address = dev_key(4).address().to_string();
+    wait_until("p1's claim", Duration::from_secs(60), || {
+        user_channels(&env).iter().any(|l| {
+            l["channel"]["provider"] == p1_address.as_str()
+                && base(&l["channel"]["claimed"]) == 3 * MINILM_PER_CALL
+        })
+    });
+
+    // The gateway is SIGKILLed mid-stream, restarted on its book, and pays the next call
+    // on the same channel without a new deposit. (p2 goes away first, so both calls go
+    // to p1: the gateway still has p1 cooling down from its failure.)
+    let _ = p2.0.kill();
+    let _ = p2.0.wait();
+    let long = json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Count from one to one hundred."}], "max_tokens": 100, "stream": true});
+    let r = http()
+        .post(format!("{gateway}/chat/completions"))
+        .json(&long)
+        .send()
+        .unwrap();
+    let mut reader = BufReader::new(r);
+    let mut line = String::new();
+    let mut chunks = 0;
+    while chunks < 3 {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        chunks += usize::from(line.contains("\"content\""));
+    }
+    let _ = gw.0.kill();
+    let _ = gw.0.wait();
+    drop(reader);
+    let channels_before = user_channels(&env).len();
+    let mut _gw = service(&env, "gateway-again", &gw_args);
+    wait_http(&format!("{gateway}/models"), &env, "gateway again");
+    let short = json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5});
+    let (status, body) = post(&format!("{gateway}/chat/completions"), &short);
+    assert_eq!(status, 200, "{body} {}", env.log("gateway-again"));
+    assert_eq!(
+        user_channels(&env).len(),
+        channels_before,
+        "no new channel after the restart"
+    );
+    let deposits: u128 = user_channels(&env)
+        .iter()
+        .map(|l| base(&l["channel"]["deposit"]))
+        .sum();
+    assert!(
+        deposits <= 20 * 1_000_000_000,
+        "the budget holds: {deposits}"
+    );
+    // What p1 charged on its chat lanes: the interrupted stream (what it delivered before
+    // the gateway vanished, at most 100 tokens) and the new call, each once.
+    let chat_channel = user_channels(&env)
+        .into_iter()
+        .find(|l| l["channel"]["model"] == 2)
+        .unwrap();
+    let id = chat_channel["id"].as_str().unwrap().to_string();
+    let charged: u128 = (0..4)
+        .map(|lane| {
+            let v: Value = http()
+                .get(format!("{p1_url}/v1/lanes/{id}/{lane}"))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            base(&v["charged"])
+        })
+        .sum();
+    let tokens = charged / SMOLLM_PER_TOKEN;
+    assert!((4..=105).contains(&tokens), "p1 charged {tokens} tokens");
+
+    // Hand-made vouchers on a channel of their own, each refused with its own code.
+    let payer = dev_key(8);
+    let p1_addr = p1_address.clone();
+    let opened = env.run(&[
+        "channel",
+        "open",
+        "--from",
+        "payer",
+        "--to",
+        &p1_addr,
+        "--model",
+        "minilm-embed",
+        "--deposit",
+        "0.003",
+        "--expiry-blocks",
+        "2000",
+    ]);
+    let text = String::from_utf8_lossy(&opened.stdout).to_string();
+    let channel: tessera_types::Hash = text
+        .lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("channel ")
+        .parse()
+        .unwrap();
+    let lease = |lane: u32, cumulative: u128| tessera_gateway::book::Lease {
+        channel,
+        lane,
+        cumulative: tessera_types::Amount::from_base(cumulative),
+        reserve: tessera_types::Amount::from_base(MINILM_PER_CALL),
+        provider: dev_key(4).address(),
+        endpoint: p1_url.clone(),
+    };
+    let url = format!("{p1_url}/v1/embeddings");
+    let code = |(status, body): (u16, Value)| {
+        (
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let ok = paid(&url, &payer, &chain, &lease(0, MINILM_PER_CALL), &embed);
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    let cases = [
+        (
+            "forged",
+            paid(
+                &url,
+                &dev_key(9),
+                &chain,
+                &lease(1, MINILM_PER_CALL),
+                &embed,
+            ),
+            "voucher_forged",
+        ),
+        (
+            "replayed",
+            paid(&url, &payer, &chain, &lease(0, MINILM_PER_CALL), &embed),
+            "voucher_replayed",
+        ),
+        (
+            "stale",
+            paid(&url, &payer, &chain, &lease(0, MINILM_PER_CALL + 1), &embed),
+            "voucher_stale",
+        ),
+        (
+            "under-funded",
+            paid(&url, &payer, &chain, &lease(1, MINILM_PER_CALL), &embed),
+            "channel_underfunded",
+        ),
+        (
+            "wrong lane",
+            paid(&url, &payer, &chain, &lease(5_000, MINILM_PER_CALL), &embed),
+            "voucher_wrong_lane",
+        ),
+        (
+            "wrong chain",
+            paid(
+                &url,
+                &payer,
+                "another-chain",
+                &lease(1, MINILM_PER_CALL),
+                &embed,
+            ),
+            "voucher_wrong_chain",
+        ),
+    ];
+    for (what, got, want) in cases {
+        assert_eq!(code(got), (402, want.to_string()), "{what}");
+    }
+    let short_lived = env.run(&[
+        "channel",
+        "open",
+        "--from",
+        "payer",
+        "--to",
+        &p1_addr,
+        "--model",
+        "minilm-embed",
+        "--deposit",
+        "0.01",
+        "--expiry-blocks",
+        "10",
+    ]);
+    let text = String::from_utf8_lossy(&short_lived.stdout).to_string();
+    let expiring: tessera_types::Hash = text
+        .lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("channel ")
+        .parse()
+        .unwrap();
+    let expired = tessera_gateway::book::Lease {
+        channel: expiring,
+        ..lease(0, MINILM_PER_CALL)
+    };
+    assert_eq!(
+        code(paid(&url, &payer, &chain, &expired, &embed)),
+        (402, "channel_expired".to_string())
+    );
+    // None of the refused calls was charged: lane 0 holds the one good call.
+    let v: Value = http()
+        .get(format!("{p1_url}/v1/lanes/{channel}/0"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(base(&v["charged"]), MINILM_PER_CALL);
+    drop(p1);
+}
