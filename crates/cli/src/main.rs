@@ -89,6 +89,12 @@ enum Command {
         /// Model name or id.
         model: String,
     },
+    /// What an account's open channels hold and paid, per model.
+    Spend {
+        /// A key name or an address.
+        #[arg(long, value_name = "KEY")]
+        from: String,
+    },
     /// Run the user's OpenAI-compatible gateway: pays providers per call within --budget.
     Gateway(services::GatewayArgs),
     /// Payment channels: open, top-up, extend, show, list, refund.
@@ -180,6 +186,7 @@ fn client_command(
             Command::Provider(cmd) => market::provider(home, &client, cmd, out).await,
             Command::Providers { model } => market::providers(&client, &model, out).await,
             Command::Channel(cmd) => market::channel(home, &client, cmd, out).await,
+            Command::Spend { from } => market::spend(home, &client, &from, out).await,
             Command::Keys(_)
             | Command::Gateway(_)
             | Command::Node(_)

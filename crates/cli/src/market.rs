@@ -383,3 +383,44 @@ pub async fn channel(
         }
     }
 }
+
+/// `tessera spend --from KEY`: what an account's open channels hold and paid, per model.
+pub async fn spend(
+    home: &crate::home::Home,
+    client: &RpcClient,
+    account: &str,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let address = resolve_account(home, account)?;
+    let lines = client.channels_of(&address, true).await?;
+    let mut per_model: std::collections::BTreeMap<ModelId, (usize, Amount, Amount)> =
+        std::collections::BTreeMap::new();
+    for l in &lines {
+        let entry = per_model
+            .entry(l.channel.model)
+            .or_insert((0, Amount::ZERO, Amount::ZERO));
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = entry.1.checked_add(l.channel.deposit).unwrap_or(entry.1);
+        entry.2 = entry.2.checked_add(l.channel.claimed).unwrap_or(entry.2);
+    }
+    let json: Vec<_> = per_model
+        .iter()
+        .map(|(model, (channels, deposit, claimed))| {
+            serde_json::json!({"model": model, "channels": channels, "deposit": deposit, "claimed": claimed})
+        })
+        .collect();
+    out.show(&json, || {
+        if per_model.is_empty() {
+            return format!("{address} has no open channels");
+        }
+        per_model
+            .iter()
+            .map(|(model, (channels, deposit, claimed))| {
+                format!(
+                    "model {model}: {claimed} TSR claimed by providers, of {deposit} TSR deposited in {channels} channel(s)"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}

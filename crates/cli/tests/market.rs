@@ -582,11 +582,36 @@ fn providers_and_gateway_survive_kills() {
         })
     });
 
+    // A provider killed mid-stream: the stream goes on at the other provider from the
+    // text already sent, and the client sees one answer. (The gateway still has p1
+    // cooling down from its failure, so p2 takes the stream.)
+    let story = json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Tell me a long story about the sea."}], "max_tokens": 40, "stream": true});
+    let r = http()
+        .post(format!("{gateway}/chat/completions"))
+        .json(&story)
+        .send()
+        .unwrap();
+    let mut events = Vec::new();
+    for line in BufReader::new(r).lines() {
+        let line = line.unwrap();
+        if let Some(data) = line.strip_prefix("data: ") {
+            events.push(data.to_string());
+            if events.len() == 4 {
+                let _ = p2.0.kill();
+                let _ = p2.0.wait();
+            }
+        }
+    }
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert!(
+        !events.iter().any(|e| e.contains("\"error\"")),
+        "{events:?} {}",
+        env.log("gateway")
+    );
+    assert!(stream_text(&events).len() > 20, "{events:?}");
+
     // The gateway is SIGKILLed mid-stream, restarted on its book, and pays the next call
-    // on the same channel without a new deposit. (p2 goes away first, so both calls go
-    // to p1: the gateway still has p1 cooling down from its failure.)
-    let _ = p2.0.kill();
-    let _ = p2.0.wait();
+    // on the same channel without a new deposit (p2 is gone: both calls go to p1).
     let long = json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Count from one to one hundred."}], "max_tokens": 100, "stream": true});
     let r = http()
         .post(format!("{gateway}/chat/completions"))

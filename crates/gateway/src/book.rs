@@ -318,13 +318,14 @@ impl Book {
         Ok(())
     }
 
-    /// Lease a lane of a channel to `provider` for `model` with room for `reserve`,
-    /// valid at `height` plus `margin` blocks. `None`: no channel has room.
+    /// Lease a lane of a channel to `provider` for `model` with room for a call of at
+    /// most `tokens` tokens (at the channel's own price), valid at `height` plus `margin`
+    /// blocks. `None`: no channel has room.
     pub fn lease(
         &self,
         provider: &Address,
         model: ModelId,
-        reserve: Amount,
+        tokens: u64,
         height: u64,
         margin: u64,
     ) -> Result<Option<Lease>, BookError> {
@@ -333,8 +334,9 @@ impl Book {
             c.provider == *provider
                 && c.model == model
                 && height.saturating_add(margin) <= c.expires_at
-                && c.exposure()
-                    .checked_add(reserve)
+                && c.price
+                    .of_call(tokens)
+                    .and_then(|r| c.exposure().checked_add(r))
                     .is_some_and(|e| e <= c.deposit)
                 && (c.lanes.iter().any(|l| l.busy.is_none())
                     || u32::try_from(c.lanes.len()).is_ok_and(|n| n < MAX_LANES))
@@ -343,6 +345,9 @@ impl Book {
             return Ok(None);
         };
         let Some(c) = state.channels.get_mut(&channel) else {
+            return Ok(None);
+        };
+        let Some(reserve) = c.price.of_call(tokens) else {
             return Ok(None);
         };
         let index = match c.lanes.iter().position(|l| l.busy.is_none()) {
@@ -479,13 +484,17 @@ mod tests {
         d
     }
 
+    /// A channel at 1 base unit per call and 1 per token.
     fn channel(deposit: u128) -> ChannelState {
         ChannelState {
             id: Hash([1; 32]),
             provider: Address([2; 32]),
             model: ModelId(1),
             endpoint: "http://p".into(),
-            price: Price::default(),
+            price: Price {
+                per_call: Amount::from_base(1),
+                per_token: Amount::from_base(1),
+            },
             deposit: Amount::from_base(deposit),
             expires_at: 1_000,
             lanes: Vec::new(),
@@ -498,18 +507,34 @@ mod tests {
         let book = Book::open(&d, Amount::from_base(1_000)).unwrap();
         assert!(book.take_budget(Amount::from_base(300)).unwrap());
         book.add_channel(channel(300)).unwrap();
-        let a = Amount::from_base(100);
+        // 99 tokens at 1 per token plus 1 per call: 100 per call.
+        let (a, tokens) = (Amount::from_base(100), 99);
         let who = Address([2; 32]);
-        let l1 = book.lease(&who, ModelId(1), a, 10, 5).unwrap().unwrap();
-        let l2 = book.lease(&who, ModelId(1), a, 10, 5).unwrap().unwrap();
-        let l3 = book.lease(&who, ModelId(1), a, 10, 5).unwrap().unwrap();
+        let l1 = book
+            .lease(&who, ModelId(1), tokens, 10, 5)
+            .unwrap()
+            .unwrap();
+        let l2 = book
+            .lease(&who, ModelId(1), tokens, 10, 5)
+            .unwrap()
+            .unwrap();
+        let l3 = book
+            .lease(&who, ModelId(1), tokens, 10, 5)
+            .unwrap()
+            .unwrap();
         assert_eq!((l1.lane, l2.lane, l3.lane), (0, 1, 2));
         // 300 deposit, 300 reserved: no room for a fourth.
-        assert!(book.lease(&who, ModelId(1), a, 10, 5).unwrap().is_none());
+        assert!(book
+            .lease(&who, ModelId(1), tokens, 10, 5)
+            .unwrap()
+            .is_none());
         // Expired channels are not leased.
         book.fail(&l3).unwrap();
         book.resync(&l3.channel, l3.lane, Amount::ZERO).unwrap();
-        assert!(book.lease(&who, ModelId(1), a, 996, 5).unwrap().is_none());
+        assert!(book
+            .lease(&who, ModelId(1), tokens, 996, 5)
+            .unwrap()
+            .is_none());
         drop(book);
         // After a crash every signed lane is uncertain (charged up to its voucher).
         let book = Book::open(&d, Amount::from_base(1_000)).unwrap();
@@ -519,7 +544,10 @@ mod tests {
         assert_eq!(book.uncertain().unwrap().len(), 2);
         // A new lease on lane 0 signs at least what was signed before.
         book.resync(&l1.channel, 0, Amount::from_base(40)).unwrap();
-        let again = book.lease(&who, ModelId(1), a, 10, 5).unwrap().unwrap();
+        let again = book
+            .lease(&who, ModelId(1), tokens, 10, 5)
+            .unwrap()
+            .unwrap();
         assert!(again.cumulative >= a);
     }
 

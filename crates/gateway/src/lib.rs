@@ -118,32 +118,37 @@ impl Gateway {
         Arc::clone(map.entry((provider, model)).or_default())
     }
 
-    /// A lease on a channel to `provider` for `model` with room for `reserve`: from an
-    /// open channel, else after a top-up, else a new channel.
+    /// A lease on a channel to `provider` for `model` with room for a call of at most
+    /// `tokens` tokens: from an open channel, else on a new channel.
     pub async fn lease(
         &self,
         provider: &directory::Candidate,
         model: ModelId,
-        reserve: Amount,
+        tokens: u64,
     ) -> Result<book::Lease, GatewayError> {
         let margin = self.config.margin_blocks;
-        if let Some(lease) =
-            self.book
-                .lease(&provider.address, model, reserve, self.height(), margin)?
+        let address = provider.address;
+        if let Some(lease) = self
+            .book
+            .lease(&address, model, tokens, self.height(), margin)?
         {
             return Ok(lease);
         }
-        let opener = self.opener(provider.address, model);
+        let opener = self.opener(address, model);
         let _guard = opener.lock().await;
-        if let Some(lease) =
-            self.book
-                .lease(&provider.address, model, reserve, self.height(), margin)?
+        if let Some(lease) = self
+            .book
+            .lease(&address, model, tokens, self.height(), margin)?
         {
             return Ok(lease);
         }
+        let reserve = provider
+            .price
+            .of_call(tokens)
+            .ok_or_else(|| GatewayError::Open("the call's maximum cost overflows".into()))?;
         self.open_channel(provider, model, reserve).await?;
         self.book
-            .lease(&provider.address, model, reserve, self.height(), margin)?
+            .lease(&address, model, tokens, self.height(), margin)?
             .ok_or_else(|| GatewayError::Open("the new channel has no room for the call".into()))
     }
 

@@ -2,9 +2,7 @@
 //! the exact body, sent as the provider's payment headers (see `tessera_provider::admit`).
 
 use crate::book::Lease;
-use tessera_types::{
-    call::sign_request, channel::Price, voucher::Voucher, Amount, ChainId, Keypair,
-};
+use tessera_types::{call::sign_request, voucher::Voucher, ChainId, Keypair};
 
 /// The payment headers for `body` paid by `lease`.
 pub fn headers(
@@ -36,9 +34,4 @@ pub fn embedding_tokens_bound(inputs: &[&str]) -> u64 {
         .iter()
         .map(|t| u64::try_from(t.len()).unwrap_or(u64::MAX).saturating_add(2))
         .fold(0, u64::saturating_add)
-}
-
-/// The most a call of at most `tokens` tokens costs at `price`.
-pub fn most(price: &Price, tokens: u64) -> Option<Amount> {
-    price.of_call(tokens)
 }

@@ -211,10 +211,7 @@ async fn forward(g: Arc<Gateway>, spec: CallSpec, body: bytes::Bytes) -> Respons
     }
     let mut failures = Vec::new();
     for candidate in candidates.iter().take(g.config.attempts.max(1)) {
-        let Some(reserve) = pay::most(&candidate.price, spec.tokens) else {
-            return invalid("the call's maximum cost overflows");
-        };
-        let lease = match g.lease(candidate, model, reserve).await {
+        let lease = match g.lease(candidate, model, spec.tokens).await {
             Ok(l) => l,
             Err(GatewayError::BudgetExhausted { budget }) => {
                 return error(
@@ -293,7 +290,13 @@ async fn attempt(
     }
     let request_hash = body_hash(body);
     if spec.stream {
-        return relay_stream(g, response, lease, request_hash, candidate, started).await;
+        let call = StreamCall {
+            path: spec.path,
+            model: spec.model.clone(),
+            tokens: spec.tokens,
+            body: body.clone(),
+        };
+        return relay_stream(g, response, lease, request_hash, candidate, started, call).await;
     }
     let value: serde_json::Value = match response.json().await {
         Ok(v) => v,
@@ -334,8 +337,19 @@ fn next_event(buffer: &mut Vec<u8>) -> Option<String> {
     Some(data.join("\n"))
 }
 
-/// Relay a streamed answer. Failover is possible until the first chunk reaches the
-/// client; the receipt event is checked and kept, never relayed.
+/// What a stream needs to continue on another provider.
+struct StreamCall {
+    path: &'static str,
+    model: String,
+    tokens: u64,
+    body: bytes::Bytes,
+}
+
+/// Relay a streamed answer: the receipt event is checked and kept, never relayed. Until
+/// the first chunk reaches the client a failure is retried whole; after it, a chat
+/// stream that breaks continues on another provider from the text already sent
+/// ([`continuation`]).
+#[allow(clippy::too_many_arguments)]
 async fn relay_stream(
     g: &Arc<Gateway>,
     response: reqwest::Response,
@@ -343,6 +357,7 @@ async fn relay_stream(
     request_hash: Hash,
     candidate: &Candidate,
     started: Instant,
+    call: StreamCall,
 ) -> Attempt {
     let mut upstream = response.bytes_stream();
     let mut buffer = Vec::new();
@@ -369,7 +384,16 @@ async fn relay_stream(
     g.directory.ok(&candidate.address, started.elapsed());
     let g = Arc::clone(g);
     let provider = candidate.address;
-    let events = async_stream(g, upstream, buffer, first, lease, request_hash, provider);
+    let events = async_stream(
+        g,
+        upstream,
+        buffer,
+        first,
+        lease,
+        request_hash,
+        provider,
+        call,
+    );
     Attempt::Done(
         Response::builder()
             .status(StatusCode::OK)
@@ -383,8 +407,69 @@ async fn relay_stream(
 type Upstream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Send>>;
 
+/// A stream taken over by another provider.
+struct Next {
+    upstream: Upstream,
+    lease: Lease,
+    request_hash: Hash,
+    provider: tessera_types::Address,
+}
+
+/// Continue a broken chat stream on another provider: the same request with the text
+/// already sent (`tessera_continue`) and the tokens left, paid on its own lease.
+async fn continuation(
+    g: &Arc<Gateway>,
+    call: &StreamCall,
+    text: &str,
+    sent: u64,
+    tried: &[tessera_types::Address],
+) -> Option<Next> {
+    if call.path != "/v1/chat/completions" || sent >= call.tokens {
+        return None;
+    }
+    let left = call.tokens - sent;
+    let mut body: serde_json::Value = serde_json::from_slice(&call.body).ok()?;
+    let map = body.as_object_mut()?;
+    map.insert("tessera_continue".into(), serde_json::json!(text));
+    map.insert("max_tokens".into(), serde_json::json!(left));
+    map.remove("max_completion_tokens");
+    let body = bytes::Bytes::from(serde_json::to_vec(&body).ok()?);
+    let (model, candidates) = g.directory.candidates(&call.model).await.ok()?;
+    for candidate in candidates.iter().filter(|c| !tried.contains(&c.address)) {
+        let Ok(lease) = g.lease(candidate, model, left).await else {
+            continue;
+        };
+        let mut request = g
+            .http
+            .post(format!("{}{}", candidate.endpoint, call.path))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.clone());
+        for (name, value) in pay::headers(&g.key, &g.chain_id, &lease, &body) {
+            request = request.header(name, value);
+        }
+        match tokio::time::timeout(g.config.first_byte_timeout, request.send()).await {
+            Ok(Ok(r)) if r.status().is_success() => {
+                tracing::info!(provider = %candidate.address, "a broken stream continues on another provider");
+                return Some(Next {
+                    upstream: Box::pin(r.bytes_stream()),
+                    lease,
+                    request_hash: body_hash(&body),
+                    provider: candidate.address,
+                });
+            }
+            _ => {
+                let _ = g.book.fail(&lease);
+                g.directory.failed(&candidate.address);
+            }
+        }
+    }
+    None
+}
+
 /// The client's stream: the provider's events, its receipt settled and removed, always
-/// ending with `[DONE]` (after an error event when the provider's stream broke).
+/// ending with `[DONE]` (after an error event when the stream broke and no provider
+/// could continue it).
+#[allow(clippy::too_many_arguments)]
 fn async_stream(
     g: Arc<Gateway>,
     upstream: impl futures::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Send + 'static,
@@ -393,6 +478,7 @@ fn async_stream(
     lease: Lease,
     request_hash: Hash,
     provider: tessera_types::Address,
+    call: StreamCall,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
     struct Relay {
         g: Arc<Gateway>,
@@ -404,6 +490,13 @@ fn async_stream(
         settled: bool,
         done: bool,
         provider: tessera_types::Address,
+        call: StreamCall,
+        /// Content sent to the client, and how many content chunks.
+        text: String,
+        sent: u64,
+        tried: Vec<tessera_types::Address>,
+        /// The next event is a continuation's role chunk: not relayed.
+        skip_role: bool,
     }
     impl Drop for Relay {
         fn drop(&mut self) {
@@ -424,6 +517,11 @@ fn async_stream(
         settled: false,
         done: false,
         provider,
+        call,
+        text: String::new(),
+        sent: 0,
+        tried: vec![provider],
+        skip_role: false,
     };
     futures::stream::unfold(relay, |mut r| async move {
         if r.done {
@@ -437,10 +535,21 @@ fn async_stream(
                         r.buffer.extend_from_slice(&bytes);
                         continue;
                     }
-                    _ => {
-                        // The provider's stream broke: close the client's properly.
-                        if !r.settled {
-                            r.g.directory.failed(&r.provider);
+                    _ if !r.settled => {
+                        // The provider's stream broke: continue elsewhere if possible.
+                        r.g.directory.failed(&r.provider);
+                        let _ = r.g.book.fail(&r.lease);
+                        if let Some(next) =
+                            continuation(&r.g, &r.call, &r.text, r.sent, &r.tried).await
+                        {
+                            r.tried.push(next.provider);
+                            r.upstream = next.upstream;
+                            r.lease = next.lease;
+                            r.request_hash = next.request_hash;
+                            r.provider = next.provider;
+                            r.buffer.clear();
+                            r.skip_role = true;
+                            continue;
                         }
                         r.done = true;
                         let error = ErrorResponse::new(
@@ -453,6 +562,12 @@ fn async_stream(
                             serde_json::to_string(&error).unwrap_or_default()
                         );
                         return Some((Ok(bytes::Bytes::from(text)), r));
+                    }
+                    _ => {
+                        // Settled, but the provider closed without `[DONE]`: end it here.
+                        r.done = true;
+                        let done = format!("data: {STREAM_DONE}\n\n");
+                        return Some((Ok(bytes::Bytes::from(done)), r));
                     }
                 },
             };
@@ -474,6 +589,20 @@ fn async_stream(
                     None => tracing::warn!("an unreadable receipt in a stream"),
                 }
                 continue;
+            }
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&event) {
+                if r.skip_role && value.pointer("/choices/0/delta/role").is_some() {
+                    r.skip_role = false;
+                    continue;
+                }
+                let piece = value
+                    .pointer("/choices/0/delta/content")
+                    .or_else(|| value.pointer("/choices/0/text"))
+                    .and_then(serde_json::Value::as_str);
+                if let Some(piece) = piece {
+                    r.text.push_str(piece);
+                    r.sent = r.sent.saturating_add(1);
+                }
             }
             return Some((Ok(bytes::Bytes::from(format!("data: {event}\n\n"))), r));
         }

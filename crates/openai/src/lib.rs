@@ -137,6 +137,10 @@ pub struct ChatRequest {
     pub n: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Tessera's extension (sent by a gateway failing over mid-stream): the assistant's
+    /// answer so far, to continue from; only new tokens are generated and billed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tessera_continue: Option<String>,
 }
 
 impl ChatRequest {

@@ -46,13 +46,14 @@ pub struct Embedded {
 
 /// What a generation is asked to continue.
 pub enum Prompt {
-    /// `(role, content)` messages in the chat template.
-    Chat(Vec<(String, String)>),
+    /// `(role, content)` messages in the chat template, and the start of the assistant's
+    /// answer to continue from, if any.
+    Chat(Vec<(String, String)>, Option<String>),
     /// Raw text (completions).
     Text(String),
 }
 
-/// A generation's result; `delivered` counts the tokens the sink accepted.
+/// A generation's result.
 pub struct Generated {
     pub prompt_tokens: u64,
     pub token_ids: Vec<u32>,
@@ -186,12 +187,16 @@ impl Served {
         tokio::task::spawn_blocking(move || -> Result<Generated, RunError> {
             let mut model = model.lock().map_err(|_| RunError::Poisoned)?;
             let ids = match &prompt {
-                Prompt::Chat(messages) => {
+                Prompt::Chat(messages, prefix) => {
                     let pairs: Vec<(&str, &str)> = messages
                         .iter()
                         .map(|(r, c)| (r.as_str(), c.as_str()))
                         .collect();
-                    model.tokenizer().chat_prompt_messages(&pairs)?
+                    let mut ids = model.tokenizer().chat_prompt_messages(&pairs)?;
+                    if let Some(prefix) = prefix.as_deref().filter(|p| !p.is_empty()) {
+                        ids.extend(model.tokenizer().encode(prefix)?);
+                    }
+                    ids
                 }
                 Prompt::Text(text) => model.tokenizer().encode(text)?,
             };

@@ -328,7 +328,7 @@ fn chat_prompt(request: &ChatRequest) -> Result<Prompt, Refusal> {
             Ok((m.role.clone(), text))
         })
         .collect::<Result<Vec<_>, Refusal>>()
-        .map(Prompt::Chat)
+        .map(|messages| Prompt::Chat(messages, request.tessera_continue.clone()))
 }
 
 fn check_limit(max_tokens: u32, n: Option<u32>) -> Result<(), Refusal> {

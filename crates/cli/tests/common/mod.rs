@@ -20,9 +20,13 @@ pub fn tessera() -> Command {
 /// A base port such that `base..base + count` are all free on loopback and none is in
 /// `not`.
 pub fn free_port_range(count: u16, not: &[u16]) -> u16 {
+    // Tests of one process run in parallel: each call starts from its own seed.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     for attempt in 0..200u32 {
         let seed = std::process::id()
             .wrapping_mul(7919)
+            .wrapping_add(call.wrapping_mul(15_485_863))
             .wrapping_add(attempt * 104_729);
         let base = 20_000 + u16::try_from(seed % 30_000).unwrap();
         let ports: Vec<u16> = (0..count).map(|i| base + i).collect();

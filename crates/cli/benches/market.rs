@@ -1,0 +1,191 @@
+//! What the market adds to a call: the gateway and a provider, payment included, against
+//! the inference runtime called in this process.
+//!
+//! ```sh
+//! bash scripts/fetch-models.sh
+//! cargo bench -p tessera-cli --bench market             # TESSERA_BENCH_CALLS=300
+//! cargo bench -p tessera-cli --features llama --bench market
+//! ```
+//!
+//! Set-up: `tessera devnet` (this build) on free ports, its gateway warmed with 20 calls
+//! (the first opens the channels). Then:
+//! * **embedding**: CALLS sequential `POST /v1/embeddings` of one short sentence through
+//!   the gateway (keep-alive client), each paid with a voucher and answered with a
+//!   receipt, against CALLS `Embedder::embed` of the same sentence here. Added latency =
+//!   gateway − direct, at p50 and p99.
+//! * **chat**: 5 streamed answers of 128 tokens through the gateway against 5 local
+//!   generations of the same prompt: time to first token and tokens/s after it.
+//!
+//! Not a criterion bench: percentiles over real HTTP calls, printed for
+//! `docs/benchmarks.md`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use serde_json::json;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+use tessera_infer::{default_minilm_dir, Embedder, GenerateParams};
+
+const SENTENCE: &str = "a short sentence to embed";
+const PROMPT: &str = "Write a long story about a lighthouse keeper.";
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn stats(mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (percentile(&samples, 0.5), percentile(&samples, 0.99))
+}
+
+struct Devnet(std::process::Child);
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let calls: usize = std::env::var("TESSERA_BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let root = std::env::temp_dir().join(format!("tessera-market-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let ports = common::free_port_range(4, &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "devnet",
+            "--rpc-addr",
+            &format!("127.0.0.1:{ports}"),
+            "--gateway-addr",
+            &format!("127.0.0.1:{}", ports + 1),
+            "--provider-port",
+            &(ports + 2).to_string(),
+        ])
+        .env("TESSERA_HOME", &root)
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _devnet = Devnet(child);
+    let gateway = line.trim().to_string();
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let embed_body = json!({"model": "minilm-embed", "input": SENTENCE});
+    let call = |body: &serde_json::Value| {
+        let r = http
+            .post(format!("{gateway}/embeddings"))
+            .json(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.bytes().unwrap();
+    };
+    for _ in 0..20 {
+        call(&embed_body);
+    }
+
+    let embedder = Embedder::load(default_minilm_dir()).unwrap();
+    for _ in 0..20 {
+        embedder.embed(&[SENTENCE]).unwrap();
+    }
+    let mut direct = Vec::with_capacity(calls);
+    let mut through = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        embedder.embed(&[SENTENCE]).unwrap();
+        direct.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        call(&embed_body);
+        through.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (d50, d99) = stats(direct);
+    let (g50, g99) = stats(through);
+    println!("embedding, {calls} sequential calls (ms): direct p50 {d50:.3} p99 {d99:.3}; gateway p50 {g50:.3} p99 {g99:.3}; added p50 {:.3} p99 {:.3}", g50 - d50, g99 - d99);
+
+    // Chat: time to first token and tokens/s, through the gateway and here.
+    let chat_body = json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128, "stream": true});
+    let mut gw_ttft = Vec::new();
+    let mut gw_rate = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = http
+            .post(format!("{gateway}/chat/completions"))
+            .json(&chat_body)
+            .send()
+            .unwrap();
+        let mut first = None;
+        let mut tokens = 0u32;
+        for l in BufReader::new(r).lines() {
+            let l = l.unwrap();
+            if l.contains("\"content\"") {
+                tokens += 1;
+                first.get_or_insert_with(|| t.elapsed());
+            }
+        }
+        let first = first.unwrap();
+        gw_ttft.push(first.as_secs_f64() * 1e3);
+        gw_rate.push(f64::from(tokens - 1) / (t.elapsed() - first).as_secs_f64());
+    }
+    #[cfg(feature = "llama")]
+    let mut generator =
+        tessera_infer::LlamaGenerator::load(tessera_infer::default_smollm2_gguf()).unwrap();
+    #[cfg(not(feature = "llama"))]
+    let mut generator =
+        tessera_infer::Generator::load(tessera_infer::default_smollm2_gguf()).unwrap();
+    let prompt = generator.tokenizer().chat_prompt(None, PROMPT).unwrap();
+    let mut local_ttft = Vec::new();
+    let mut local_rate = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let mut first = None;
+        let out = generator
+            .generate(
+                &prompt,
+                &GenerateParams {
+                    max_new_tokens: 128,
+                },
+                |_, _| {
+                    first.get_or_insert_with(|| t.elapsed());
+                },
+            )
+            .unwrap();
+        let first = first.unwrap();
+        local_ttft.push(first.as_secs_f64() * 1e3);
+        local_rate.push((out.token_ids.len() as f64 - 1.0) / (t.elapsed() - first).as_secs_f64());
+    }
+    let (gt, _) = stats(gw_ttft);
+    let (lt, _) = stats(local_ttft);
+    let (gr, _) = stats(gw_rate);
+    let (lr, _) = stats(local_rate);
+    println!(
+        "chat, 5 answers of 128 tokens (medians): time to first token local {lt:.1} ms, gateway {gt:.1} ms (added {:.1} ms); tokens/s local {lr:.1}, gateway {gr:.1} ({:.3}x)",
+        gt - lt,
+        gr / lr
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
