@@ -58,6 +58,36 @@ impl Drop for Devnet {
     }
 }
 
+/// dev7 opens a channel to dev4 for `smollm2-chat`; returns the chain id and its id.
+fn open_channel(node: &str) -> (tessera_types::ChainId, tessera_types::Hash) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = tessera_rpc::RpcClient::new(node);
+        let chain = client.status().await.unwrap().chain_id;
+        let model = client.model_providers("smollm2-chat").await.unwrap().model;
+        let payer = tessera_chain::genesis::dev_key(7);
+        let call = tessera_types::Call::OpenChannel {
+            provider: tessera_chain::genesis::dev_key(4).address(),
+            model,
+            deposit: tessera_types::Amount::from_tsr(10).unwrap(),
+            expiry_blocks: 20_000,
+        };
+        let nonce = client.account(&payer.address()).await.unwrap().next_nonce;
+        let id = client.sign_and_submit(&payer, call, None).await.unwrap();
+        client
+            .wait_for_tx(id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        (
+            chain,
+            tessera_types::channel::channel_id(&payer.address(), nonce),
+        )
+    })
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -151,6 +181,53 @@ fn main() {
         gw_ttft.push(first.as_secs_f64() * 1e3);
         gw_rate.push(f64::from(tokens - 1) / (t.elapsed() - first).as_secs_f64());
     }
+    // The same answers from the provider directly (paid by hand from dev7 on a channel
+    // of its own), to separate the gateway's cost from the provider's.
+    let provider = format!("http://127.0.0.1:{}", ports + 2);
+    let (chain, channel) = open_channel(&format!("http://127.0.0.1:{ports}"));
+    let payer = tessera_chain::genesis::dev_key(7);
+    let body = serde_json::to_vec(&chat_body).unwrap();
+    let mut pv_ttft = Vec::new();
+    let mut pv_rate = Vec::new();
+    for _ in 0..5 {
+        let lane: serde_json::Value = http
+            .get(format!("{provider}/v1/lanes/{channel}/0"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let charged: u128 = lane["charged"].as_str().unwrap().parse().unwrap();
+        let lease = tessera_gateway::book::Lease {
+            channel,
+            lane: 0,
+            cumulative: tessera_types::Amount::from_base(charged + 128 * 100_000),
+            reserve: tessera_types::Amount::from_base(128 * 100_000),
+            provider: tessera_chain::genesis::dev_key(4).address(),
+            endpoint: provider.clone(),
+        };
+        let mut request = http
+            .post(format!("{provider}/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        for (name, value) in tessera_gateway::pay::headers(&payer, &chain, &lease, &body) {
+            request = request.header(name, value);
+        }
+        let t = Instant::now();
+        let r = request.send().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let mut first = None;
+        let mut tokens = 0u32;
+        for l in BufReader::new(r).lines() {
+            if l.unwrap().contains("\"content\"") {
+                tokens += 1;
+                first.get_or_insert_with(|| t.elapsed());
+            }
+        }
+        let first = first.unwrap();
+        pv_ttft.push(first.as_secs_f64() * 1e3);
+        pv_rate.push(f64::from(tokens - 1) / (t.elapsed() - first).as_secs_f64());
+    }
+
     #[cfg(feature = "llama")]
     let mut generator =
         tessera_infer::LlamaGenerator::load(tessera_infer::default_smollm2_gguf()).unwrap();
@@ -179,12 +256,15 @@ fn main() {
         local_rate.push((out.token_ids.len() as f64 - 1.0) / (t.elapsed() - first).as_secs_f64());
     }
     let (gt, _) = stats(gw_ttft);
+    let (pt, _) = stats(pv_ttft);
     let (lt, _) = stats(local_ttft);
     let (gr, _) = stats(gw_rate);
+    let (pr, _) = stats(pv_rate);
     let (lr, _) = stats(local_rate);
     println!(
-        "chat, 5 answers of 128 tokens (medians): time to first token local {lt:.1} ms, gateway {gt:.1} ms (added {:.1} ms); tokens/s local {lr:.1}, gateway {gr:.1} ({:.3}x)",
-        gt - lt,
+        "chat, 5 answers of 128 tokens (medians): time to first token local {lt:.1} ms, provider {pt:.1} ms, gateway {gt:.1} ms (gateway adds {:.1} ms); tokens/s local {lr:.1}, provider {pr:.1}, gateway {gr:.1} (gateway/provider {:.3}x, gateway/local {:.3}x)",
+        gt - pt,
+        gr / pr,
         gr / lr
     );
     let _ = std::fs::remove_dir_all(&root);

@@ -239,7 +239,17 @@ fn devnet_serves_paid_split_openai_calls() {
         "receipts stay in the gateway"
     );
     let local = env.json(&["model", "run", "minilm-embed", "a sentence to embed"]);
-    assert_eq!(emb["data"][0]["embedding"], local["embedding"]);
+    let floats = |v: &Value| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x.as_f64().unwrap() as f32).to_bits())
+            .collect()
+    };
+    assert_eq!(
+        floats(&emb["data"][0]["embedding"]),
+        floats(&local["embedding"])
+    );
     assert_eq!(emb["data"].as_array().unwrap().len(), 2);
 
     // Chat, whole and streamed, equals `model run` on the same runtime.

@@ -42,6 +42,10 @@ pub struct LaneState {
     /// A call ended without a receipt: charged may be up to `signed`.
     #[serde(default)]
     pub uncertain: bool,
+    /// The provider says a call still runs on this lane (one this gateway lost, e.g. by
+    /// a restart): not leased until the provider says it ended.
+    #[serde(skip)]
+    pub held: bool,
 }
 
 impl LaneState {
@@ -331,6 +335,7 @@ impl Book {
     ) -> Result<Option<Lease>, BookError> {
         let mut state = self.lock()?;
         let found = state.channels.values().find(|c| {
+            let free = |l: &LaneState| l.busy.is_none() && !l.held;
             c.provider == *provider
                 && c.model == model
                 && height.saturating_add(margin) <= c.expires_at
@@ -338,7 +343,7 @@ impl Book {
                     .of_call(tokens)
                     .and_then(|r| c.exposure().checked_add(r))
                     .is_some_and(|e| e <= c.deposit)
-                && (c.lanes.iter().any(|l| l.busy.is_none())
+                && (c.lanes.iter().any(free)
                     || u32::try_from(c.lanes.len()).is_ok_and(|n| n < MAX_LANES))
         });
         let Some(channel) = found.map(|c| c.id) else {
@@ -350,7 +355,7 @@ impl Book {
         let Some(reserve) = c.price.of_call(tokens) else {
             return Ok(None);
         };
-        let index = match c.lanes.iter().position(|l| l.busy.is_none()) {
+        let index = match c.lanes.iter().position(|l| l.busy.is_none() && !l.held) {
             Some(i) => i,
             None => {
                 c.lanes.push(LaneState::default());
@@ -451,7 +456,23 @@ impl Book {
             charged: charged.min(signed),
         };
         self.append(&record)?;
-        self.lock()?.apply(&record);
+        let mut state = self.lock()?;
+        state.apply(&record);
+        if let Some(l) = lane_mut(&mut state.channels, channel, lane) {
+            l.held = false;
+        }
+        Ok(())
+    }
+
+    /// The provider says a call still runs on this lane: end the lease and keep the lane
+    /// out of use until a resync finds it free.
+    pub fn hold(&self, lease: &Lease) -> Result<(), BookError> {
+        let mut state = self.lock()?;
+        if let Some(l) = lane_mut(&mut state.channels, &lease.channel, lease.lane) {
+            l.busy = None;
+            l.uncertain = true;
+            l.held = true;
+        }
         Ok(())
     }
 

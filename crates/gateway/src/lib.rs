@@ -241,6 +241,15 @@ impl Gateway {
                 continue;
             };
             if value.get("busy").and_then(serde_json::Value::as_bool) == Some(true) {
+                let lease = book::Lease {
+                    channel,
+                    lane,
+                    cumulative: Amount::ZERO,
+                    reserve: Amount::ZERO,
+                    provider: Address([0; 32]),
+                    endpoint,
+                };
+                let _ = self.book.hold(&lease);
                 continue;
             }
             let charged = value

@@ -31,6 +31,9 @@ use tessera_openai::{
 };
 use tessera_types::{call::body_hash, call::CallReceipt, Amount, Hash};
 
+/// Lanes tried on one provider when the first ones are still busy there.
+const LANE_RETRIES: usize = 4;
+
 pub fn router(g: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/models", get(models))
@@ -176,6 +179,9 @@ enum Attempt {
     Done(Response),
     /// The provider failed: try the next one.
     Failed(String),
+    /// The lane is still busy at the provider (a call this gateway lost): try another
+    /// lane of the same provider.
+    LaneBusy,
 }
 
 async fn forward(g: Arc<Gateway>, spec: CallSpec, body: bytes::Bytes) -> Response {
@@ -210,7 +216,16 @@ async fn forward(g: Arc<Gateway>, spec: CallSpec, body: bytes::Bytes) -> Respons
         );
     }
     let mut failures = Vec::new();
-    for candidate in candidates.iter().take(g.config.attempts.max(1)) {
+    let tries = candidates
+        .iter()
+        .take(g.config.attempts.max(1))
+        .flat_map(|c| std::iter::repeat_n(c, LANE_RETRIES));
+    let mut last: Option<tessera_types::Address> = None;
+    for candidate in tries {
+        if last == Some(candidate.address) {
+            // That provider failed outright: the repeats are for busy lanes only.
+            continue;
+        }
         let lease = match g.lease(candidate, model, spec.tokens).await {
             Ok(l) => l,
             Err(GatewayError::BudgetExhausted { budget }) => {
@@ -224,15 +239,18 @@ async fn forward(g: Arc<Gateway>, spec: CallSpec, body: bytes::Bytes) -> Respons
             Err(e) => {
                 failures.push(format!("{}: {e}", candidate.address));
                 g.directory.failed(&candidate.address);
+                last = Some(candidate.address);
                 continue;
             }
         };
         match attempt(&g, &spec, &body, candidate, lease).await {
             Attempt::Done(response) => return response,
+            Attempt::LaneBusy => last = None,
             Attempt::Failed(why) => {
                 tracing::warn!(provider = %candidate.address, "call failed, trying the next provider: {why}");
                 g.directory.failed(&candidate.address);
                 failures.push(format!("{}: {why}", candidate.address));
+                last = Some(candidate.address);
             }
         }
     }
@@ -284,6 +302,10 @@ async fn attempt(
                 .unwrap_or_else(|_| invalid("bad provider answer")),
         );
     }
+    if status == StatusCode::CONFLICT {
+        let _ = g.book.hold(&lease);
+        return Attempt::LaneBusy;
+    }
     if !status.is_success() {
         let text = response.text().await.unwrap_or_default();
         return fail(g, &lease, format!("HTTP {status}: {text}"));
@@ -298,15 +320,15 @@ async fn attempt(
         };
         return relay_stream(g, response, lease, request_hash, candidate, started, call).await;
     }
-    let value: serde_json::Value = match response.json().await {
-        Ok(v) => v,
+    let receipt = response
+        .headers()
+        .get("x-tessera-receipt")
+        .and_then(|v| v.to_str().ok())
+        .and_then(CallReceipt::from_hex);
+    let bytes = match response.bytes().await {
+        Ok(b) => b,
         Err(e) => return fail(g, &lease, format!("unreadable answer: {e}")),
     };
-    let mut value = value;
-    let receipt = value
-        .as_object_mut()
-        .and_then(|m| m.remove("tessera_receipt"))
-        .and_then(|r| serde_json::from_value::<CallReceipt>(r).ok());
     let Some(receipt) = receipt else {
         return fail(g, &lease, "the answer carries no receipt".into());
     };
@@ -315,7 +337,13 @@ async fn attempt(
         let _ = g.book.fail(&lease);
     }
     g.directory.ok(&candidate.address, started.elapsed());
-    Attempt::Done(Json(value).into_response())
+    Attempt::Done(
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(bytes))
+            .unwrap_or_else(|_| invalid("bad provider answer")),
+    )
 }
 
 fn fail(g: &Gateway, lease: &Lease, why: String) -> Attempt {

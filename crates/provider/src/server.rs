@@ -1,7 +1,7 @@
 //! The provider's HTTP API: OpenAI's `/v1/embeddings`, `/v1/completions` and
 //! `/v1/chat/completions`, each paid (see [`crate::admit`] for the headers), answered
-//! with the output and a signed [`CallReceipt`] (`tessera_receipt` in the JSON, or one
-//! `data:` event before `[DONE]` when streamed); `GET /v1/lanes/{channel}/{lane}` tells
+//! with the output and a signed [`CallReceipt`] (hex in the `x-tessera-receipt` header,
+//! or one `data: {"tessera_receipt": …}` event before `[DONE]` when streamed); `GET /v1/lanes/{channel}/{lane}` tells
 //! a gateway what a lane has charged (after it lost an answer); `GET /health`.
 
 use crate::{
@@ -201,20 +201,22 @@ fn settle(p: &Shared, call: Admitted, out: Outcome) -> Result<CallReceipt, Strin
         lane_charged,
         first_output_ms: out.first_output_ms,
         total_ms: millis(call.started),
-        signature: p.key.sign(b"unsigned", b""),
+        signature: CallReceipt::unsigned_signature(),
     }
     .sign(&p.key))
 }
 
+/// A whole answer: the OpenAI body, and the receipt in the `x-tessera-receipt` header
+/// (so a gateway passes the body through untouched).
 fn with_receipt<T: serde::Serialize>(body: &T, receipt: &CallReceipt) -> Response {
-    let mut value = match serde_json::to_value(body) {
-        Ok(v) => v,
-        Err(e) => return internal(e),
-    };
-    if let (Some(map), Ok(r)) = (value.as_object_mut(), serde_json::to_value(receipt)) {
-        map.insert("tessera_receipt".into(), r);
+    let mut response = Json(body).into_response();
+    match axum::http::HeaderValue::from_str(&receipt.to_hex()) {
+        Ok(value) => {
+            response.headers_mut().insert("x-tessera-receipt", value);
+            response
+        }
+        Err(e) => internal(e),
     }
-    Json(value).into_response()
 }
 
 async fn embeddings(

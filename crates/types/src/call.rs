@@ -165,6 +165,31 @@ impl CallReceipt {
         out
     }
 
+    /// An all-zero signature to fill `signature` before [`CallReceipt::sign`] replaces it
+    /// (it verifies for nothing).
+    pub fn unsigned_signature() -> Signature {
+        use commonware_codec::DecodeExt;
+        Signature::decode(bytes::Bytes::from_static(&[0u8; 64]))
+            .unwrap_or_else(|_| Keypair::from_seed(0).sign(RECEIPT_NAMESPACE, b"unsigned"))
+    }
+
+    /// The receipt's canonical bytes, hex: how a provider sends it in the
+    /// `x-tessera-receipt` header of a whole (not streamed) answer.
+    pub fn to_hex(&self) -> String {
+        use commonware_codec::Encode;
+        hex::encode(self.encode())
+    }
+
+    /// A receipt from [`CallReceipt::to_hex`]'s text (bounded by the decoder's limits).
+    pub fn from_hex(text: &str) -> Option<CallReceipt> {
+        use commonware_codec::DecodeExt;
+        if text.len() > 2 * (MAX_RECEIPT_TOKENS * 4 + 1_024) {
+            return None;
+        }
+        let bytes = hex::decode(text).ok()?;
+        CallReceipt::decode(bytes::Bytes::from(bytes)).ok()
+    }
+
     /// Sign with the provider's key (which must be `self.provider`'s).
     pub fn sign(mut self, provider: &Keypair) -> CallReceipt {
         self.provider = provider.address();
@@ -309,6 +334,8 @@ mod tests {
         assert_eq!(CallReceipt::decode(bytes.clone()).unwrap(), receipt);
         let json = serde_json::to_string(&receipt).unwrap();
         assert_eq!(serde_json::from_str::<CallReceipt>(&json).unwrap(), receipt);
+        assert_eq!(CallReceipt::from_hex(&receipt.to_hex()).unwrap(), receipt);
+        assert!(CallReceipt::from_hex("zz").is_none());
         let inflated = CallReceipt {
             lane_charged: Amount::from_base(91),
             ..receipt.clone()
