@@ -81,6 +81,17 @@ fn internal(message: impl ToString) -> Response {
     )
 }
 
+/// `text` cut to at most `max` bytes (on a character boundary), so a receipt always
+/// decodes.
+fn bounded(mut text: String, max: usize) -> String {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    text.truncate(end);
+    text
+}
+
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -193,7 +204,7 @@ fn settle(p: &Shared, call: Admitted, out: Outcome) -> Result<CallReceipt, Strin
         request_hash: call.request_hash,
         model: call.served.id,
         manifest_cid: call.served.manifest_cid.clone(),
-        kernel_path: out.kernel_path,
+        kernel_path: bounded(out.kernel_path, tessera_types::call::MAX_KERNEL_ID_BYTES),
         output_hash: out.output_hash,
         token_ids: out.token_ids,
         tokens_charged: out.tokens_charged,

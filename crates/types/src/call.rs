@@ -38,8 +38,9 @@ pub const RECEIPT_NAMESPACE: &[u8] = b"tessera/call-receipt/v1";
 const BODY_DOMAIN: &[u8] = b"tessera/request-body/v1";
 /// Most generated token ids one receipt lists.
 pub const MAX_RECEIPT_TOKENS: usize = 8_192;
-/// Longest kernel-path id.
-pub const MAX_KERNEL_ID_BYTES: usize = 128;
+/// Longest kernel-path id (llama.cpp's names the CPU features it loaded: a few hundred
+/// bytes).
+pub const MAX_KERNEL_ID_BYTES: usize = 1_024;
 
 /// The hash of a request body, as receipts and request signatures name it.
 pub fn body_hash(body: &[u8]) -> Hash {
