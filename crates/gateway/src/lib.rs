@@ -288,18 +288,13 @@ pub async fn start(key: Keypair, config: Config) -> Result<Running, GatewayError
     let client = RpcClient::new(&config.node);
     let status = client.status().await?;
     let book = Book::open(&config.data_dir, config.budget)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| GatewayError::Listen {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| GatewayError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let (listener, addr) =
+        tessera_http::bind(config.listen)
+            .await
+            .map_err(|source| GatewayError::Listen {
+                addr: config.listen,
+                source,
+            })?;
     let gateway = Arc::new(Gateway {
         me: key.address(),
         key,
@@ -315,10 +310,7 @@ pub async fn start(key: Keypair, config: Config) -> Result<Running, GatewayError
         height: AtomicU64::new(status.height),
         openers: std::sync::Mutex::new(HashMap::new()),
     });
-    let limits = tessera_http::Limits {
-        request_timeout: Duration::from_secs(600),
-        ..tessera_http::Limits::default()
-    };
+    let limits = tessera_http::Limits::for_inference();
     let server = tessera_http::spawn(listener, server::router(Arc::clone(&gateway)), limits);
     let tasks = vec![
         spawn_follower(Arc::clone(&gateway)),

@@ -16,4 +16,4 @@ mod serve;
 
 pub use error::{ApiError, ErrorBody};
 pub use extract::{JsonBody, PathParam, RawBody};
-pub use serve::{serve, spawn, HttpError, Limits, Server, Subscribers};
+pub use serve::{bind, serve, spawn, HttpError, Limits, Server, Subscribers};

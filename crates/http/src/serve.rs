@@ -51,6 +51,24 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// For services whose answers take long (inference, streamed or not): handlers get
+    /// ten minutes to start their response instead of 30 s.
+    pub fn for_inference() -> Limits {
+        Limits {
+            request_timeout: Duration::from_secs(600),
+            ..Limits::default()
+        }
+    }
+}
+
+/// Bind `addr` and say which address was bound (port 0 picks a free one).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("invalid HTTP limits: {0}")]

@@ -141,18 +141,14 @@ pub async fn start(
     }
     let view = Arc::new(ChainView::connect(client).await?);
     let ledger = Ledger::open(&config.data_dir.join("ledger.log"))?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ProviderError::Listen {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ProviderError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let (listener, addr) =
+        tessera_http::bind(config.listen)
+            .await
+            .map_err(|source| ProviderError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+
     let shared = Arc::new(Shared {
         key,
         me,
@@ -161,10 +157,7 @@ pub async fn start(
         ledger,
         models,
     });
-    let limits = tessera_http::Limits {
-        request_timeout: Duration::from_secs(600),
-        ..tessera_http::Limits::default()
-    };
+    let limits = tessera_http::Limits::for_inference();
     let server = tessera_http::spawn(listener, server::router(Arc::clone(&shared)), limits);
     let syncer = {
         let shared = Arc::clone(&shared);

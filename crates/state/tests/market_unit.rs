@@ -100,6 +100,24 @@ fn claim(id: Hash, lanes: Vec<LaneClaim>) -> Call {
 }
 
 /// The transaction fee in a receipt's events (the claim fee is an escrow-paid `Fee`).
+/// Stage 1 (admission) of `tx` in the chain's next block.
+fn admission(
+    chain: &Chain,
+    tx: &tessera_types::SignedTransaction,
+) -> Result<tessera_state::exec::Admission, StateError> {
+    let exec = tessera_state::Executor::new(
+        &chain.state,
+        tessera_state::BlockContext {
+            chain_id: support::chain_id(),
+            height: chain.height + 1,
+            view: chain.height + 1,
+            proposer: chain.addr(CREATOR),
+        },
+    )
+    .unwrap();
+    exec.check(tx)
+}
+
 fn fees(events: &[Event]) -> u128 {
     events
         .iter()
@@ -248,19 +266,8 @@ fn every_bad_voucher_is_refused_with_its_own_error() {
     );
     // Lanes listed twice or out of order never reach a block.
     let twice = chain.sign(CAROL, claim(id, vec![good.clone(), good.clone()]));
-    let base = chain.state.clone();
-    let exec = tessera_state::Executor::new(
-        &base,
-        tessera_state::BlockContext {
-            chain_id: support::chain_id(),
-            height: chain.height + 1,
-            view: chain.height + 1,
-            proposer: chain.addr(CREATOR),
-        },
-    )
-    .unwrap();
     assert!(matches!(
-        exec.check(&twice),
+        admission(&chain, &twice),
         Err(StateError::BadClaimLanes { .. })
     ));
 }
@@ -477,19 +484,8 @@ fn a_provider_claims_what_it_charged_not_the_whole_reservation() {
     // Claiming beyond what the voucher signs never reaches a block.
     let over = LaneClaim::partial(&reserved, Amount::from_base(15_001));
     let tx = chain.sign(CAROL, claim(id, vec![over]));
-    let base = chain.state.clone();
-    let exec = tessera_state::Executor::new(
-        &base,
-        tessera_state::BlockContext {
-            chain_id: support::chain_id(),
-            height: chain.height + 1,
-            view: chain.height + 1,
-            proposer: chain.addr(CREATOR),
-        },
-    )
-    .unwrap();
     assert!(matches!(
-        exec.check(&tx),
+        admission(&chain, &tx),
         Err(StateError::BadClaimLanes { .. })
     ));
 }

@@ -60,16 +60,20 @@ pub fn request_message(
     message
 }
 
-/// The payer signs a request body with its voucher.
-pub fn sign_request(payer: &Keypair, voucher: &Voucher, body: &[u8]) -> Signature {
-    let message = request_message(
+/// [`request_message`] for `body` paid by `voucher`.
+fn voucher_request(voucher: &Voucher, body: &[u8]) -> Vec<u8> {
+    request_message(
         &voucher.chain_id,
         &voucher.channel,
         voucher.lane,
         voucher.cumulative,
         body,
-    );
-    payer.sign(REQUEST_NAMESPACE, &message)
+    )
+}
+
+/// The payer signs a request body with its voucher.
+pub fn sign_request(payer: &Keypair, voucher: &Voucher, body: &[u8]) -> Signature {
+    payer.sign(REQUEST_NAMESPACE, &voucher_request(voucher, body))
 }
 
 /// Whether `signature` is `payer`'s over `body` with `voucher`.
@@ -79,14 +83,11 @@ pub fn verify_request(
     body: &[u8],
     signature: &Signature,
 ) -> bool {
-    let message = request_message(
-        &voucher.chain_id,
-        &voucher.channel,
-        voucher.lane,
-        voucher.cumulative,
-        body,
-    );
-    payer.verify(REQUEST_NAMESPACE, &message, signature)
+    payer.verify(
+        REQUEST_NAMESPACE,
+        &voucher_request(voucher, body),
+        signature,
+    )
 }
 
 /// What a provider answered and charged for one call, signed by it.
