@@ -58,8 +58,12 @@ impl Drop for Devnet {
     }
 }
 
-/// dev7 opens a channel to dev4 for `smollm2-chat`; returns the chain id and its id.
-fn open_channel(node: &str) -> (tessera_types::ChainId, tessera_types::Hash) {
+/// Dev account `payer` opens a channel to dev4 for `model`; returns the chain id and its id.
+fn open_channel(
+    node: &str,
+    payer: u64,
+    model: &str,
+) -> (tessera_types::ChainId, tessera_types::Hash) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -67,8 +71,8 @@ fn open_channel(node: &str) -> (tessera_types::ChainId, tessera_types::Hash) {
     rt.block_on(async {
         let client = tessera_rpc::RpcClient::new(node);
         let chain = client.status().await.unwrap().chain_id;
-        let model = client.model_providers("smollm2-chat").await.unwrap().model;
-        let payer = tessera_chain::genesis::dev_key(7);
+        let model = client.model_providers(model).await.unwrap().model;
+        let payer = tessera_chain::genesis::dev_key(payer);
         let call = tessera_types::Call::OpenChannel {
             provider: tessera_chain::genesis::dev_key(4).address(),
             model,
@@ -86,6 +90,67 @@ fn open_channel(node: &str) -> (tessera_types::ChainId, tessera_types::Hash) {
             tessera_types::channel::channel_id(&payer.address(), nonce),
         )
     })
+}
+
+/// One paid embedding call straight to the provider on `lane` of `channel`, lane charged
+/// `charged` so far; returns the lane's new charged total.
+fn paid_embedding(
+    http: &reqwest::blocking::Client,
+    provider: &str,
+    payer: u64,
+    chain: &tessera_types::ChainId,
+    channel: tessera_types::Hash,
+    lane: u32,
+    charged: u128,
+) -> u128 {
+    const PER_CALL: u128 = 2_000_000;
+    let body = serde_json::to_vec(&json!({"model": "minilm-embed", "input": SENTENCE})).unwrap();
+    let lease = tessera_gateway::book::Lease {
+        channel,
+        lane,
+        cumulative: tessera_types::Amount::from_base(charged + PER_CALL),
+        reserve: tessera_types::Amount::from_base(PER_CALL),
+        provider: tessera_chain::genesis::dev_key(4).address(),
+        endpoint: provider.to_string(),
+    };
+    let key = tessera_chain::genesis::dev_key(payer);
+    let mut request = http
+        .post(format!("{provider}/v1/embeddings"))
+        .header("content-type", "application/json")
+        .body(body.clone());
+    for (name, value) in tessera_gateway::pay::headers(&key, chain, &lease, &body) {
+        request = request.header(name, value);
+    }
+    let r = request.send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.bytes().unwrap();
+    charged + PER_CALL
+}
+
+/// Calls per second of 8 threads × `per_thread` embedding calls, from lane `first_lane`
+/// on: each thread on its own lane of one channel, or each on its own channel.
+fn concurrent(
+    http: &reqwest::blocking::Client,
+    provider: &str,
+    chain: &tessera_types::ChainId,
+    channels: &[(u64, tessera_types::Hash)],
+    per_thread: usize,
+    first_lane: u32,
+) -> f64 {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..8u32 {
+            let (payer, channel) = channels[t as usize % channels.len()];
+            let lane = first_lane + if channels.len() == 1 { t } else { 0 };
+            s.spawn(move || {
+                let mut charged = 0;
+                for _ in 0..per_thread {
+                    charged = paid_embedding(http, provider, payer, chain, channel, lane, charged);
+                }
+            });
+        }
+    });
+    (8 * per_thread) as f64 / start.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -184,7 +249,8 @@ fn main() {
     // The same answers from the provider directly (paid by hand from dev7 on a channel
     // of its own), to separate the gateway's cost from the provider's.
     let provider = format!("http://127.0.0.1:{}", ports + 2);
-    let (chain, channel) = open_channel(&format!("http://127.0.0.1:{ports}"));
+    let node = format!("http://127.0.0.1:{ports}");
+    let (chain, channel) = open_channel(&node, 7, "smollm2-chat");
     let payer = tessera_chain::genesis::dev_key(7);
     let body = serde_json::to_vec(&chat_body).unwrap();
     let mut pv_ttft = Vec::new();
@@ -266,6 +332,23 @@ fn main() {
         gt - pt,
         gr / pr,
         gr / lr
+    );
+
+    // Eight concurrent callers: on eight lanes of one channel, then on eight channels.
+    let one = vec![(8, open_channel(&node, 8, "minilm-embed").1)];
+    let eight: Vec<(u64, tessera_types::Hash)> = [0u64, 1, 2, 3, 5, 7, 9, 6]
+        .iter()
+        .map(|p| (*p, open_channel(&node, *p, "minilm-embed").1))
+        .collect();
+    let per_thread = (calls / 8).max(5);
+    // Warm-up on lanes of its own (8..), then the measured runs from lane 0.
+    concurrent(&http, &provider, &chain, &one, 2, 8);
+    concurrent(&http, &provider, &chain, &eight, 2, 8);
+    let on_one = concurrent(&http, &provider, &chain, &one, per_thread, 0);
+    let on_eight = concurrent(&http, &provider, &chain, &eight, per_thread, 0);
+    println!(
+        "8 concurrent callers x {per_thread} embeddings, straight to one provider: one channel {on_one:.1} calls/s, eight channels {on_eight:.1} calls/s ({:.3}x)",
+        on_one / on_eight
     );
     let _ = std::fs::remove_dir_all(&root);
 }
