@@ -35,7 +35,6 @@ use tessera_rpc::{
 use tessera_types::{
     tx::ModelId, Address, Amount, Call, Event, Hash, Keypair, Transaction, TxStatus,
 };
-use tessera_wallet::read_passphrase;
 
 /// Deepest directory nesting under a model directory.
 pub const MAX_DIR_DEPTH: usize = 16;
@@ -613,12 +612,7 @@ pub async fn publish_command(
         }
         None => None,
     };
-    let passphrase = read_passphrase(
-        &format!("passphrase for '{}': ", args.from),
-        args.passphrase_file.as_deref(),
-        false,
-    )?;
-    let key = keystore.load(&args.from, &passphrase)?;
+    let key = keystore.unlock(&args.from, args.passphrase_file.as_deref())?;
     let store = BlobStore::open(home.blob_dir()).with_context(|| {
         format!(
             "cannot open the blob store in {}",

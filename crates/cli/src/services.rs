@@ -7,7 +7,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::{net::SocketAddr, path::PathBuf, sync::Mutex};
 use tessera_provider::fetch::FetchEvent;
 use tessera_types::{Amount, Keypair};
-use tessera_wallet::read_passphrase;
 
 #[derive(clap::Args)]
 pub struct GatewayArgs {
@@ -29,11 +28,8 @@ pub struct GatewayArgs {
 }
 
 /// Unlock `name` from the home's keystore.
-pub fn unlock(home: &Home, name: &str, file: Option<&std::path::Path>) -> anyhow::Result<Keypair> {
-    let store = home.keystore();
-    store.address(name)?;
-    let passphrase = read_passphrase(&format!("passphrase for '{name}': "), file, false)?;
-    Ok(store.load(name, &passphrase)?)
+fn unlock(home: &Home, name: &str, file: Option<&std::path::Path>) -> anyhow::Result<Keypair> {
+    Ok(home.keystore().unlock(name, file)?)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -324,14 +324,9 @@ pub(crate) async fn send_for(
     call: Call,
     out: &Output,
 ) -> anyhow::Result<Option<TxResponse>> {
-    let store = home.keystore();
-    store.address(&opts.from)?;
-    let passphrase = read_passphrase(
-        &format!("passphrase for '{}': ", opts.from),
-        opts.pass.passphrase_file.as_deref(),
-        false,
-    )?;
-    let key = store.load(&opts.from, &passphrase)?;
+    let key = home
+        .keystore()
+        .unlock(&opts.from, opts.pass.passphrase_file.as_deref())?;
     let id = client.sign_and_submit(&key, call, opts.max_fee).await?;
     if opts.no_wait {
         out.show(

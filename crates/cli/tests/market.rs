@@ -438,6 +438,37 @@ fn wait_http(url: &str, env: &Env, name: &str) {
     let _ = env;
 }
 
+/// `tessera channel open` from key `from` to `provider` for MiniLM; the id it prints.
+fn open_channel(
+    env: &Env,
+    from: &str,
+    provider: &str,
+    deposit: &str,
+    expiry_blocks: &str,
+) -> tessera_types::Hash {
+    let opened = env.run(&[
+        "channel",
+        "open",
+        "--from",
+        from,
+        "--to",
+        provider,
+        "--model",
+        "minilm-embed",
+        "--deposit",
+        deposit,
+        "--expiry-blocks",
+        expiry_blocks,
+    ]);
+    let text = String::from_utf8_lossy(&opened.stdout).to_string();
+    text.lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("channel ")
+        .parse()
+        .unwrap()
+}
+
 /// A paid request built by hand: the lease's voucher and request signature by `payer`.
 fn paid(
     url: &str,
@@ -682,28 +713,7 @@ fn providers_and_gateway_survive_kills() {
     // Hand-made vouchers on a channel of their own, each refused with its own code.
     let payer = dev_key(8);
     let p1_addr = p1_address.clone();
-    let opened = env.run(&[
-        "channel",
-        "open",
-        "--from",
-        "payer",
-        "--to",
-        &p1_addr,
-        "--model",
-        "minilm-embed",
-        "--deposit",
-        "0.003",
-        "--expiry-blocks",
-        "2000",
-    ]);
-    let text = String::from_utf8_lossy(&opened.stdout).to_string();
-    let channel: tessera_types::Hash = text
-        .lines()
-        .last()
-        .unwrap()
-        .trim_start_matches("channel ")
-        .parse()
-        .unwrap();
+    let channel = open_channel(&env, "payer", &p1_addr, "0.003", "2000");
     let lease = |lane: u32, cumulative: u128| tessera_gateway::book::Lease {
         channel,
         lane,
@@ -768,28 +778,7 @@ fn providers_and_gateway_survive_kills() {
     for (what, got, want) in cases {
         assert_eq!(code(got), (402, want.to_string()), "{what}");
     }
-    let short_lived = env.run(&[
-        "channel",
-        "open",
-        "--from",
-        "payer",
-        "--to",
-        &p1_addr,
-        "--model",
-        "minilm-embed",
-        "--deposit",
-        "0.01",
-        "--expiry-blocks",
-        "10",
-    ]);
-    let text = String::from_utf8_lossy(&short_lived.stdout).to_string();
-    let expiring: tessera_types::Hash = text
-        .lines()
-        .last()
-        .unwrap()
-        .trim_start_matches("channel ")
-        .parse()
-        .unwrap();
+    let expiring = open_channel(&env, "payer", &p1_addr, "0.01", "10");
     let expired = tessera_gateway::book::Lease {
         channel: expiring,
         ..lease(0, MINILM_PER_CALL)

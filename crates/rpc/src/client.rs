@@ -453,18 +453,42 @@ impl RpcClient {
 /// Check that the channel's proof verifies against `state_root` and proves the record.
 pub fn verify_channel(response: &ChannelResponse) -> Result<(), RpcError> {
     use commonware_codec::Encode;
+    check_proof(
+        Proven {
+            what: "the channel",
+            address: response.channel.payer,
+            root: response.state_root,
+        },
+        &tessera_state::channels::channel_key(&response.id),
+        &response.proof,
+        Some(response.channel.encode().to_vec()),
+    )
+}
+
+/// What a proof is of, for its error.
+struct Proven {
+    what: &'static str,
+    address: Address,
+    root: Hash,
+}
+
+/// Check that `proof_hex` proves `key` holds `expected` (absent: `None`) under `root`.
+fn check_proof(
+    of: Proven,
+    key: &[u8],
+    proof_hex: &str,
+    expected: Option<Vec<u8>>,
+) -> Result<(), RpcError> {
     let bad = |reason: String| RpcError::BadProof {
-        what: "the channel",
-        address: response.channel.payer,
-        root: response.state_root,
+        what: of.what,
+        address: of.address,
+        root: of.root,
         reason,
     };
-    let bytes = hex::decode(&response.proof).map_err(|e| bad(e.to_string()))?;
+    let bytes = hex::decode(proof_hex).map_err(|e| bad(e.to_string()))?;
     let proof = StateProof::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
-    let key = tessera_state::channels::channel_key(&response.id);
-    let proven =
-        verify_proof(&response.state_root.0, &key, &proof).map_err(|e| bad(e.to_string()))?;
-    if proven != Some(response.channel.encode().to_vec()) {
+    let proven = verify_proof(&of.root.0, key, &proof).map_err(|e| bad(e.to_string()))?;
+    if proven != expected {
         return Err(bad("the proven value differs from the reported one".into()));
     }
     Ok(())
@@ -472,26 +496,18 @@ pub fn verify_channel(response: &ChannelResponse) -> Result<(), RpcError> {
 
 /// Check that both proofs verify against `state_root` and prove the reported values.
 pub fn verify_account(response: &AccountResponse) -> Result<(), RpcError> {
-    let root = response.state_root;
-    let address = response.address;
-    let check = |what: &'static str,
-                 key: Vec<u8>,
-                 proof_hex: &str,
-                 expected: Option<Vec<u8>>|
-     -> Result<(), RpcError> {
-        let bad = |reason: String| RpcError::BadProof {
-            what,
-            address,
-            root,
-            reason,
-        };
-        let bytes = hex::decode(proof_hex).map_err(|e| bad(e.to_string()))?;
-        let proof = StateProof::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
-        let proven = verify_proof(&root.0, &key, &proof).map_err(|e| bad(e.to_string()))?;
-        if proven != expected {
-            return Err(bad("the proven value differs from the reported one".into()));
-        }
-        Ok(())
+    let (root, address) = (response.state_root, response.address);
+    let check = |what, key: Vec<u8>, proof_hex: &str, expected| {
+        check_proof(
+            Proven {
+                what,
+                address,
+                root,
+            },
+            &key,
+            proof_hex,
+            expected,
+        )
     };
     use commonware_codec::Encode;
     let account =

@@ -311,6 +311,22 @@ impl Keystore {
         unseal(&sealed, passphrase, &path)
     }
 
+    /// Decrypts the key `name` with the passphrase from `passphrase_file`, else
+    /// `TESSERA_PASSPHRASE`, else a prompt (asked only once the key is known to exist).
+    pub fn unlock(
+        &self,
+        name: &str,
+        passphrase_file: Option<&Path>,
+    ) -> Result<Keypair, KeystoreError> {
+        self.address(name)?;
+        let passphrase = read_passphrase(
+            &format!("passphrase for '{name}': "),
+            passphrase_file,
+            false,
+        )?;
+        self.load(name, &passphrase)
+    }
+
     /// The address of key `name`, read from its file without decrypting it.
     pub fn address(&self, name: &str) -> Result<Address, KeystoreError> {
         self.read(name).map(|(_, sealed)| sealed.address)

@@ -134,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn a_worked_example_splits_to_the_base_unit() {
+    fn a_worked_example_splits_to_the_base_unit() -> Result<(), StateError> {
         // Model 1,000 per call; provider asks 1,500; 7 calls = 10,500.
         let links = [
             DataLink {
@@ -153,8 +153,7 @@ mod tests {
             &terms(5_000, 3_000, 1_000, 1_000),
             &links,
             100,
-        )
-        .unwrap();
+        )?;
         assert_eq!(s.model_part, Amount::from_base(7_000));
         assert_eq!(s.owners, Amount::from_base(2_100));
         assert_eq!(s.data_total, Amount::from_base(700));
@@ -165,10 +164,11 @@ mod tests {
         assert_eq!(s.fee, Amount::from_base(105));
         // 10,500 − 2,100 − 700 − 700 − 105
         assert_eq!(s.provider, Amount::from_base(6_895));
+        Ok(())
     }
 
     #[test]
-    fn the_fee_never_takes_more_than_the_provider_has() {
+    fn the_fee_never_takes_more_than_the_provider_has() -> Result<(), StateError> {
         let s = split(
             Amount::from_base(1_000),
             &per_call(1_000),
@@ -176,15 +176,15 @@ mod tests {
             &terms(0, 10_000, 0, 0),
             &[],
             10_000,
-        )
-        .unwrap();
+        )?;
         assert_eq!(s.owners, Amount::from_base(1_000));
         assert_eq!(s.fee, Amount::ZERO);
         assert_eq!(s.provider, Amount::ZERO);
+        Ok(())
     }
 
     #[test]
-    fn a_free_model_gives_everything_to_the_provider_and_fee() {
+    fn a_free_model_gives_everything_to_the_provider_and_fee() -> Result<(), StateError> {
         let s = split(
             Amount::from_base(999),
             &per_call(0),
@@ -192,9 +192,9 @@ mod tests {
             &terms(0, 5_000, 0, 5_000),
             &[],
             0,
-        )
-        .unwrap();
+        )?;
         assert_eq!(s.model_part, Amount::ZERO);
         assert_eq!(s.provider, Amount::from_base(999));
+        Ok(())
     }
 }
