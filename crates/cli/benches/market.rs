@@ -39,6 +39,28 @@ use tessera_infer::{default_minilm_dir, Embedder, GenerateParams};
 const SENTENCE: &str = "a short sentence to embed";
 const PROMPT: &str = "Write a long story about a lighthouse keeper.";
 
+/// Answers of 128 tokens timed for tokens/s, per path.
+const RATE_ROUNDS: usize = 9;
+
+/// Short answers timed for the time to first token, per path.
+const TTFT_ROUNDS: usize = 60;
+
+/// Milliseconds to the first content chunk of a streamed answer sent at `t`, and tokens
+/// per second after it.
+fn read_stream(r: reqwest::blocking::Response, t: Instant) -> (f64, f64) {
+    let mut first = None;
+    let mut tokens = 0u32;
+    for l in BufReader::new(r).lines() {
+        if l.unwrap().contains("\"content\"") {
+            tokens += 1;
+            first.get_or_insert_with(|| t.elapsed());
+        }
+    }
+    let first = first.unwrap();
+    let rate = f64::from(tokens.saturating_sub(1)) / (t.elapsed() - first).as_secs_f64();
+    (first.as_secs_f64() * 1e3, rate)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
@@ -208,54 +230,59 @@ fn main() {
     for _ in 0..20 {
         embedder.embed(&[SENTENCE]).unwrap();
     }
+    // The provider straight, paid by hand from dev9 on a channel of its own, to split the
+    // added time between the gateway's hop and the provider's.
+    let provider = format!("http://127.0.0.1:{}", ports + 2);
+    let node = format!("http://127.0.0.1:{ports}");
+    let (chain, embed_channel) = open_channel(&node, 9, "minilm-embed");
+    let mut charged = 0;
+    for _ in 0..20 {
+        charged = paid_embedding(&http, &provider, 9, &chain, embed_channel, 100, charged);
+    }
     let mut direct = Vec::with_capacity(calls);
+    let mut straight = Vec::with_capacity(calls);
     let mut through = Vec::with_capacity(calls);
     for _ in 0..calls {
         let t = Instant::now();
         embedder.embed(&[SENTENCE]).unwrap();
         direct.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
+        charged = paid_embedding(&http, &provider, 9, &chain, embed_channel, 100, charged);
+        straight.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
         call(&embed_body);
         through.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let (d50, d99) = stats(direct);
+    let (p50, p99) = stats(straight);
     let (g50, g99) = stats(through);
-    println!("embedding, {calls} sequential calls (ms): direct p50 {d50:.3} p99 {d99:.3}; gateway p50 {g50:.3} p99 {g99:.3}; added p50 {:.3} p99 {:.3}", g50 - d50, g99 - d99);
+    println!("embedding, {calls} sequential calls (ms): direct p50 {d50:.3} p99 {d99:.3}; provider p50 {p50:.3} p99 {p99:.3}; gateway p50 {g50:.3} p99 {g99:.3}; added p50 {:.3} p99 {:.3} (provider alone {:.3} / {:.3})", g50 - d50, g99 - d99, p50 - d50, p99 - d99);
 
-    // Chat: time to first token and tokens/s, through the gateway and here.
-    let chat_body = json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128, "stream": true});
-    let mut gw_ttft = Vec::new();
-    let mut gw_rate = Vec::new();
-    for _ in 0..5 {
+    // Chat: time to first token and tokens/s, through the gateway, from the provider
+    // straight (paid by hand from dev7 on a channel of its own, to separate the gateway's
+    // cost from the provider's) and here, interleaved so that the VM's noise falls on all
+    // three alike.
+    let (_, channel) = open_channel(&node, 7, "smollm2-chat");
+    let payer = tessera_chain::genesis::dev_key(7);
+    #[cfg(feature = "llama")]
+    let mut generator =
+        tessera_infer::LlamaGenerator::load(tessera_infer::default_smollm2_gguf()).unwrap();
+    #[cfg(not(feature = "llama"))]
+    let mut generator =
+        tessera_infer::Generator::load(tessera_infer::default_smollm2_gguf()).unwrap();
+    let through_gateway = |max_tokens: u32| {
+        let body = json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens, "stream": true});
         let t = Instant::now();
         let r = http
             .post(format!("{gateway}/chat/completions"))
-            .json(&chat_body)
+            .json(&body)
             .send()
             .unwrap();
-        let mut first = None;
-        let mut tokens = 0u32;
-        for l in BufReader::new(r).lines() {
-            let l = l.unwrap();
-            if l.contains("\"content\"") {
-                tokens += 1;
-                first.get_or_insert_with(|| t.elapsed());
-            }
-        }
-        let first = first.unwrap();
-        gw_ttft.push(first.as_secs_f64() * 1e3);
-        gw_rate.push(f64::from(tokens - 1) / (t.elapsed() - first).as_secs_f64());
-    }
-    // The same answers from the provider directly (paid by hand from dev7 on a channel
-    // of its own), to separate the gateway's cost from the provider's.
-    let provider = format!("http://127.0.0.1:{}", ports + 2);
-    let node = format!("http://127.0.0.1:{ports}");
-    let (chain, channel) = open_channel(&node, 7, "smollm2-chat");
-    let payer = tessera_chain::genesis::dev_key(7);
-    let body = serde_json::to_vec(&chat_body).unwrap();
-    let mut pv_ttft = Vec::new();
-    let mut pv_rate = Vec::new();
-    for _ in 0..5 {
+        assert_eq!(r.status().as_u16(), 200);
+        read_stream(r, t)
+    };
+    let from_provider = |max_tokens: u32| {
+        let body = serde_json::to_vec(&json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens, "stream": true})).unwrap();
         let lane: serde_json::Value = http
             .get(format!("{provider}/v1/lanes/{channel}/0"))
             .send()
@@ -263,11 +290,12 @@ fn main() {
             .json()
             .unwrap();
         let charged: u128 = lane["charged"].as_str().unwrap().parse().unwrap();
+        let reserve = u128::from(max_tokens) * 100_000;
         let lease = tessera_gateway::book::Lease {
             channel,
             lane: 0,
-            cumulative: tessera_types::Amount::from_base(charged + 128 * 100_000),
-            reserve: tessera_types::Amount::from_base(128 * 100_000),
+            cumulative: tessera_types::Amount::from_base(charged + reserve),
+            reserve: tessera_types::Amount::from_base(reserve),
             provider: tessera_chain::genesis::dev_key(4).address(),
             endpoint: provider.clone(),
         };
@@ -281,36 +309,18 @@ fn main() {
         let t = Instant::now();
         let r = request.send().unwrap();
         assert_eq!(r.status().as_u16(), 200);
-        let mut first = None;
-        let mut tokens = 0u32;
-        for l in BufReader::new(r).lines() {
-            if l.unwrap().contains("\"content\"") {
-                tokens += 1;
-                first.get_or_insert_with(|| t.elapsed());
-            }
-        }
-        let first = first.unwrap();
-        pv_ttft.push(first.as_secs_f64() * 1e3);
-        pv_rate.push(f64::from(tokens - 1) / (t.elapsed() - first).as_secs_f64());
-    }
-
-    #[cfg(feature = "llama")]
-    let mut generator =
-        tessera_infer::LlamaGenerator::load(tessera_infer::default_smollm2_gguf()).unwrap();
-    #[cfg(not(feature = "llama"))]
-    let mut generator =
-        tessera_infer::Generator::load(tessera_infer::default_smollm2_gguf()).unwrap();
-    let prompt = generator.tokenizer().chat_prompt(None, PROMPT).unwrap();
-    let mut local_ttft = Vec::new();
-    let mut local_rate = Vec::new();
-    for _ in 0..5 {
+        read_stream(r, t)
+    };
+    // Here, as a program calling the runtime would: template, tokenize, generate.
+    let mut here = |max_tokens: u32| {
         let t = Instant::now();
+        let prompt = generator.tokenizer().chat_prompt(None, PROMPT).unwrap();
         let mut first = None;
         let out = generator
             .generate(
                 &prompt,
                 &GenerateParams {
-                    max_new_tokens: 128,
+                    max_new_tokens: max_tokens as usize,
                 },
                 |_, _| {
                     first.get_or_insert_with(|| t.elapsed());
@@ -318,22 +328,43 @@ fn main() {
             )
             .unwrap();
         let first = first.unwrap();
-        local_ttft.push(first.as_secs_f64() * 1e3);
-        local_rate.push((out.token_ids.len() as f64 - 1.0) / (t.elapsed() - first).as_secs_f64());
+        let rate = (out.token_ids.len() as f64 - 1.0) / (t.elapsed() - first).as_secs_f64();
+        (first.as_secs_f64() * 1e3, rate)
+    };
+    // Warm-up: the gateway's first chat call opens its channel.
+    for _ in 0..3 {
+        through_gateway(2);
+        from_provider(2);
+        here(2);
     }
-    let (gt, _) = stats(gw_ttft);
-    let (pt, _) = stats(pv_ttft);
-    let (lt, _) = stats(local_ttft);
+    let (mut gw_ttft, mut pv_ttft, mut local_ttft) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..TTFT_ROUNDS {
+        gw_ttft.push(through_gateway(2).0);
+        pv_ttft.push(from_provider(2).0);
+        local_ttft.push(here(2).0);
+    }
+    let (mut gw_rate, mut pv_rate, mut local_rate) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RATE_ROUNDS {
+        gw_rate.push(through_gateway(128).1);
+        pv_rate.push(from_provider(128).1);
+        local_rate.push(here(128).1);
+    }
+    let (gt, gt99) = stats(gw_ttft);
+    let (pt, pt99) = stats(pv_ttft);
+    let (lt, lt99) = stats(local_ttft);
     let (gr, _) = stats(gw_rate);
     let (pr, _) = stats(pv_rate);
     let (lr, _) = stats(local_rate);
     println!(
-        "chat, 5 answers of 128 tokens (medians): time to first token local {lt:.1} ms, provider {pt:.1} ms, gateway {gt:.1} ms (gateway adds {:.1} ms); tokens/s local {lr:.1}, provider {pr:.1}, gateway {gr:.1} (gateway/provider {:.3}x, gateway/local {:.3}x)",
+        "chat, time to first token, {TTFT_ROUNDS} answers each (p50 / p99 ms): local {lt:.1} / {lt99:.1}, provider {pt:.1} / {pt99:.1}, gateway {gt:.1} / {gt99:.1} (gateway adds {:.1} ms at p50; provider and gateway add {:.1} ms)",
         gt - pt,
+        gt - lt
+    );
+    println!(
+        "chat, {RATE_ROUNDS} answers of 128 tokens each (medians): tokens/s local {lr:.1}, provider {pr:.1}, gateway {gr:.1} (gateway/provider {:.3}x, gateway/local {:.3}x)",
         gr / pr,
         gr / lr
     );
-
     // Eight concurrent callers: on eight lanes of one channel, then on eight channels.
     let one = vec![(8, open_channel(&node, 8, "minilm-embed").1)];
     let eight: Vec<(u64, tessera_types::Hash)> = [0u64, 1, 2, 3, 5, 7, 9, 6]

@@ -56,6 +56,8 @@ pub enum FetchError {
         runtime: String,
         cid: String,
     },
+    #[error("cannot start the generation thread of model {name}: {reason}")]
+    Thread { name: String, reason: String },
     #[error("the chain's manifest CID {0:?} does not parse")]
     BadCid(String),
     #[error("the manifest {cid} says runtime {found:?} but the chain registered {registered:?}: refusing to guess")]

@@ -1,13 +1,17 @@
 //! The models a provider serves, loaded and verified, and how one call runs on them:
 //! embeddings on candle's BERT, text generation on llama.cpp (`--features llama`,
-//! decision 0010) or candle's quantized kernels. Inference runs on blocking threads;
-//! a generator serves one call at a time (its KV cache is per call).
+//! decision 0010) or candle's quantized kernels. Embeddings run on blocking threads.
+//! Each chat model runs on **one thread of its own** that owns the generator and takes
+//! calls from a bounded queue, one at a time (the KV cache is per call): llama.cpp's
+//! OpenMP keeps a team of worker threads per calling thread, so calling it from tokio's
+//! changing blocking threads piled up idle teams that throttled every barrier to futex
+//! sleeps (~100 tok/s instead of ~150 on 2 cores, `docs/benchmarks.md`).
 
 use crate::fetch::{fetch_model, FetchError, FetchEvent, LocalModel};
 use std::{
     ops::ControlFlow,
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{mpsc, Arc},
 };
 use tessera_infer::{Embedder, GenerateParams, InferError, StopReason, RUNTIME_BERT, RUNTIME_GGUF};
 use tessera_rpc::RpcClient;
@@ -19,10 +23,109 @@ pub type ChatModel = tessera_infer::LlamaGenerator;
 #[cfg(not(feature = "llama"))]
 pub type ChatModel = tessera_infer::Generator;
 
+/// Generations waiting for a chat model's thread beyond the one running; more are
+/// refused as busy (each waiting call holds a paid lane, so this only bounds memory).
+pub const MAX_QUEUED_GENERATIONS: usize = 64;
+
 /// A loaded model.
 pub enum Engine {
     Embed(Arc<Embedder>),
-    Chat(Arc<Mutex<ChatModel>>),
+    Chat(ChatWorker),
+}
+
+/// Where a generation's tokens go, one `(id, text)` at a time; breaking stops it.
+type Sink = Box<dyn FnMut(u32, &str) -> ControlFlow<()> + Send>;
+
+/// What a chat model's thread is asked to do.
+struct Job {
+    prompt: Prompt,
+    max_tokens: usize,
+    sink: Sink,
+    reply: tokio::sync::oneshot::Sender<Result<Generated, RunError>>,
+}
+
+/// The thread that owns a chat model and runs its generations in order. It ends when
+/// the last handle is dropped.
+pub struct ChatWorker {
+    jobs: mpsc::SyncSender<Job>,
+    eos_id: u32,
+}
+
+impl ChatWorker {
+    /// Start `model`'s thread, with room for `queued` calls waiting behind the running one.
+    pub fn start(mut model: ChatModel, name: &str, queued: usize) -> std::io::Result<ChatWorker> {
+        let eos_id = model.tokenizer().eos_id();
+        let (jobs, queue) = mpsc::sync_channel::<Job>(queued);
+        std::thread::Builder::new()
+            .name(format!("generate {name}"))
+            .spawn(move || {
+                for job in queue {
+                    let result = run_job(&mut model, job.prompt, job.max_tokens, job.sink);
+                    let _ = job.reply.send(result);
+                }
+            })?;
+        Ok(ChatWorker { jobs, eos_id })
+    }
+}
+
+impl ChatWorker {
+    /// Queue a generation (refused as busy when the queue is full) and await its end.
+    pub async fn generate(
+        &self,
+        name: &str,
+        prompt: Prompt,
+        max_tokens: usize,
+        sink: impl FnMut(u32, &str) -> ControlFlow<()> + Send + 'static,
+    ) -> Result<Generated, RunError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            prompt,
+            max_tokens,
+            sink: Box::new(sink),
+            reply,
+        };
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => RunError::Busy(name.into()),
+            mpsc::TrySendError::Disconnected(_) => RunError::WorkerGone(name.into()),
+        })?;
+        answer
+            .await
+            .map_err(|_| RunError::WorkerGone(name.into()))?
+    }
+}
+
+fn run_job(
+    model: &mut ChatModel,
+    prompt: Prompt,
+    max_tokens: usize,
+    sink: impl FnMut(u32, &str) -> ControlFlow<()>,
+) -> Result<Generated, RunError> {
+    let ids = match &prompt {
+        Prompt::Chat(messages, prefix) => {
+            let pairs: Vec<(&str, &str)> = messages
+                .iter()
+                .map(|(r, c)| (r.as_str(), c.as_str()))
+                .collect();
+            let mut ids = model.tokenizer().chat_prompt_messages(&pairs)?;
+            if let Some(prefix) = prefix.as_deref().filter(|p| !p.is_empty()) {
+                ids.extend(model.tokenizer().encode(prefix)?);
+            }
+            ids
+        }
+        Prompt::Text(text) => model.tokenizer().encode(text)?,
+    };
+    let params = GenerateParams {
+        max_new_tokens: max_tokens,
+    };
+    let out = model.generate_until(&ids, &params, sink)?;
+    Ok(Generated {
+        prompt_tokens: u64::try_from(out.prompt_ids.len()).unwrap_or(u64::MAX),
+        output_hash: Hash(out.output_hash),
+        token_ids: out.token_ids,
+        text: out.text,
+        stop: out.stop,
+        kernel_path: out.kernel_path_id,
+    })
 }
 
 /// One model this provider serves.
@@ -73,8 +176,12 @@ pub enum RunError {
     NotEmbed(String),
     #[error("the inference thread failed: {0}")]
     Thread(String),
-    #[error("the model's lock was poisoned by a panic in an earlier call: restart the provider")]
-    Poisoned,
+    #[error("model {0}'s generation thread has stopped: restart the provider")]
+    WorkerGone(String),
+    #[error(
+        "model {0} has as many generations waiting as its queue holds: retry later or use another provider"
+    )]
+    Busy(String),
 }
 
 impl From<InferError> for RunError {
@@ -101,13 +208,21 @@ impl Served {
                     })
                     .await?,
             )),
-            RUNTIME_GGUF => Engine::Chat(Arc::new(Mutex::new(
-                local
+            RUNTIME_GGUF => {
+                let model = local
                     .load(client, progress, |d, m| {
                         ChatModel::load_verified(d, m).map_err(Box::new)
                     })
-                    .await?,
-            ))),
+                    .await?;
+                Engine::Chat(
+                    ChatWorker::start(model, &local.name, MAX_QUEUED_GENERATIONS).map_err(|e| {
+                        FetchError::Thread {
+                            name: local.name.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?,
+                )
+            }
             other => {
                 return Err(FetchError::Unrunnable {
                     name: local.name,
@@ -172,56 +287,102 @@ impl Served {
         .map_err(|e| RunError::Thread(e.to_string()))?
     }
 
-    /// Generate up to `max_tokens` for `prompt` on a blocking thread. `sink` gets each
-    /// token's id and text; when it breaks (the client went away) generation stops.
+    /// Generate up to `max_tokens` for `prompt` on the model's thread, after the calls
+    /// queued before it. `sink` gets each token's id and text; when it breaks (the
+    /// client went away) generation stops.
     pub async fn generate(
         &self,
         prompt: Prompt,
         max_tokens: usize,
         sink: impl FnMut(u32, &str) -> ControlFlow<()> + Send + 'static,
     ) -> Result<Generated, RunError> {
-        let Engine::Chat(model) = &self.engine else {
+        let Engine::Chat(worker) = &self.engine else {
             return Err(RunError::NotChat(self.name.clone()));
         };
-        let model = Arc::clone(model);
-        tokio::task::spawn_blocking(move || -> Result<Generated, RunError> {
-            let mut model = model.lock().map_err(|_| RunError::Poisoned)?;
-            let ids = match &prompt {
-                Prompt::Chat(messages, prefix) => {
-                    let pairs: Vec<(&str, &str)> = messages
-                        .iter()
-                        .map(|(r, c)| (r.as_str(), c.as_str()))
-                        .collect();
-                    let mut ids = model.tokenizer().chat_prompt_messages(&pairs)?;
-                    if let Some(prefix) = prefix.as_deref().filter(|p| !p.is_empty()) {
-                        ids.extend(model.tokenizer().encode(prefix)?);
-                    }
-                    ids
-                }
-                Prompt::Text(text) => model.tokenizer().encode(text)?,
-            };
-            let params = GenerateParams {
-                max_new_tokens: max_tokens,
-            };
-            let out = model.generate_until(&ids, &params, sink)?;
-            Ok(Generated {
-                prompt_tokens: u64::try_from(out.prompt_ids.len()).unwrap_or(u64::MAX),
-                output_hash: Hash(out.output_hash),
-                token_ids: out.token_ids,
-                text: out.text,
-                stop: out.stop,
-                kernel_path: out.kernel_path_id,
-            })
-        })
-        .await
-        .map_err(|e| RunError::Thread(e.to_string()))?
+        worker.generate(&self.name, prompt, max_tokens, sink).await
     }
 
     /// The end-of-sequence id of a chat model (not billed as a token).
     pub fn eos_id(&self) -> Option<u32> {
         match &self.engine {
-            Engine::Chat(model) => model.lock().ok().map(|m| m.tokenizer().eos_id()),
+            Engine::Chat(worker) => Some(worker.eos_id),
             Engine::Embed(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn model() -> Option<ChatModel> {
+        let path = tessera_infer::default_smollm2_gguf();
+        if !path.exists() {
+            assert!(
+                std::env::var("TESSERA_REQUIRE_MODELS").map_or(true, |v| v != "1"),
+                "{} is absent and TESSERA_REQUIRE_MODELS=1: run scripts/fetch-models.sh",
+                path.display()
+            );
+            return None;
+        }
+        Some(ChatModel::load(path).unwrap())
+    }
+
+    fn prompt() -> Prompt {
+        Prompt::Chat(vec![("user".into(), "Name a colour.".into())], None)
+    }
+
+    /// The worker's answer equals the model's own; calls wait in order behind the running
+    /// one, and a call beyond the queue is refused as busy, not queued without bound.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_queue_in_order_and_a_full_queue_is_busy() {
+        let Some(mut direct) = model() else { return };
+        let ids = direct
+            .tokenizer()
+            .chat_prompt_messages(&[("user", "Name a colour.")])
+            .unwrap();
+        let expected = direct
+            .generate_until(&ids, &GenerateParams { max_new_tokens: 8 }, |_, _| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let worker = Arc::new(ChatWorker::start(model().unwrap(), "test", 1).unwrap());
+
+        // The first call holds the thread until released.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let mut started = Some(started);
+        let blocking = {
+            let worker = Arc::clone(&worker);
+            tokio::spawn(async move {
+                worker
+                    .generate("test", prompt(), 8, move |_, _| {
+                        if let Some(s) = started.take() {
+                            let _ = s.send(());
+                            let _ = hold.recv();
+                        }
+                        ControlFlow::Continue(())
+                    })
+                    .await
+            })
+        };
+        running.await.unwrap();
+        // The second call is queued at its first poll; the third finds the queue full.
+        let second = worker.generate("test", prompt(), 8, |_, _| ControlFlow::Continue(()));
+        tokio::pin!(second);
+        assert!(futures::poll!(&mut second).is_pending());
+        let third = worker.generate("test", prompt(), 8, |_, _| ControlFlow::Continue(()));
+        match third.await {
+            Err(RunError::Busy(name)) => assert_eq!(name, "test"),
+            Ok(_) => panic!("a call ran while the thread was held"),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+        release.send(()).unwrap();
+        let first = blocking.await.unwrap().unwrap();
+        let second = second.await.unwrap();
+        assert_eq!(first.token_ids, expected.token_ids);
+        assert_eq!(second.token_ids, expected.token_ids);
+        assert_eq!(second.output_hash, Hash(expected.output_hash));
     }
 }

@@ -644,33 +644,51 @@ fn stream_response(
         None,
         None,
     );
-    let events =
-        futures::stream::unfold((rx, Some(first), false), move |(mut rx, pending, done)| {
-            let chunk = chunk.clone();
-            async move {
-                if let Some(bytes) = pending {
-                    return Some((Ok::<_, std::io::Error>(bytes), (rx, None, done)));
-                }
-                if done {
-                    return None;
-                }
-                let out = match rx.recv().await {
-                    Some(Piece::Text(text)) if text.is_empty() => bytes::Bytes::new(),
-                    Some(Piece::Text(text)) => chunk(
+    // The role chunk waits for the first token, and tokens that are already waiting go
+    // out in one write: no wake-ups on either side while the prompt is read, and fewer
+    // while the client is slower than generation (llama.cpp's threads share the cores).
+    let events = futures::stream::unfold((rx, Some(first), false), move |(mut rx, role, done)| {
+        let chunk = chunk.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let mut out: Vec<u8> = role.map(Vec::from).unwrap_or_default();
+            let mut piece = rx.recv().await;
+            let mut finished = false;
+            loop {
+                match piece {
+                    Some(Piece::Text(text)) if text.is_empty() => {}
+                    Some(Piece::Text(text)) => out.extend_from_slice(&chunk(
                         Delta {
                             role: None,
                             content: Some(text),
                         },
                         None,
                         None,
-                    ),
-                    Some(Piece::End(end)) => end_events(&chunk, *end, include_usage),
-                    None => return None,
-                };
-                let finished = out.ends_with(b"data: [DONE]\n\n");
-                Some((Ok(out), (rx, None, finished)))
+                    )),
+                    Some(Piece::End(end)) => {
+                        out.extend_from_slice(&end_events(&chunk, *end, include_usage));
+                        finished = true;
+                        break;
+                    }
+                    None => {
+                        finished = true;
+                        break;
+                    }
+                }
+                match rx.try_recv() {
+                    Ok(next) => piece = Some(next),
+                    Err(_) => break,
+                }
             }
-        });
+            if out.is_empty() && finished {
+                return None;
+            }
+            let out = bytes::Bytes::from(out);
+            Some((Ok::<_, std::io::Error>(out), (rx, None, finished)))
+        }
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
