@@ -579,6 +579,9 @@ fn providers_and_gateway_survive_kills() {
         &format!("127.0.0.1:{gw_port}"),
         "--budget",
         "20",
+        // Room for two embeddings per deposit, so the third is paid by a top-up.
+        "--deposit",
+        "0.004",
     ];
     let mut gw = service(&env, "gateway", &gw_args);
     let p1_url = format!("http://127.0.0.1:{p1_port}");
@@ -599,7 +602,16 @@ fn providers_and_gateway_survive_kills() {
             .unwrap()
             .clone()
     };
-    assert_eq!(user_channels(&env).len(), 1);
+    let channels = user_channels(&env);
+    assert_eq!(
+        channels.len(),
+        1,
+        "the dry channel was topped up, not replaced"
+    );
+    assert_eq!(
+        base(&channels[0]["channel"]["deposit"]),
+        4 * MINILM_PER_CALL
+    );
 
     // p1 is SIGKILLed: the next call fails over to p2 and the user sees no error.
     let _ = p1.0.kill();

@@ -322,6 +322,32 @@ impl Book {
         Ok(())
     }
 
+    /// The channel to `provider` for `model` to top up when none has room for a call: the
+    /// one open longest past `height` plus `margin` blocks (a top-up does not move the
+    /// expiry). `None`: open a new channel.
+    pub fn to_top_up(
+        &self,
+        provider: &Address,
+        model: ModelId,
+        height: u64,
+        margin: u64,
+    ) -> Result<Option<Hash>, BookError> {
+        let state = self.lock()?;
+        Ok(state
+            .channels
+            .values()
+            .filter(|c| {
+                let free = |l: &LaneState| l.busy.is_none() && !l.held;
+                c.provider == *provider
+                    && c.model == model
+                    && height.saturating_add(margin) <= c.expires_at
+                    && (c.lanes.iter().any(free)
+                        || u32::try_from(c.lanes.len()).is_ok_and(|n| n < MAX_LANES))
+            })
+            .max_by_key(|c| (c.expires_at, c.id))
+            .map(|c| c.id))
+    }
+
     /// Lease a lane of a channel to `provider` for `model` with room for a call of at
     /// most `tokens` tokens (at the channel's own price), valid at `height` plus `margin`
     /// blocks. `None`: no channel has room.
@@ -570,6 +596,61 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(again.cumulative >= a);
+    }
+
+    /// A channel out of room is the one to top up (not one near expiry); the top-up's
+    /// deposit comes from the budget, lets the next call lease, and survives a restart.
+    #[test]
+    fn a_dry_channel_is_topped_up_from_the_budget() {
+        let d = dir("top-up");
+        let book = Book::open(&d, Amount::from_base(500)).unwrap();
+        let who = Address([2; 32]);
+        assert!(book.take_budget(Amount::from_base(100)).unwrap());
+        book.add_channel(channel(100)).unwrap();
+        let mut soon = channel(100);
+        soon.id = Hash([9; 32]);
+        soon.expires_at = 12;
+        assert!(book.take_budget(Amount::from_base(100)).unwrap());
+        book.add_channel(soon).unwrap();
+        let l = book.lease(&who, ModelId(1), 99, 10, 5).unwrap().unwrap();
+        assert_eq!(l.channel, Hash([1; 32]));
+        assert!(book.lease(&who, ModelId(1), 99, 10, 5).unwrap().is_none());
+        assert_eq!(
+            book.to_top_up(&who, ModelId(1), 10, 5).unwrap(),
+            Some(Hash([1; 32]))
+        );
+        assert_eq!(
+            book.to_top_up(&Address([3; 32]), ModelId(1), 10, 5)
+                .unwrap(),
+            None
+        );
+        assert_eq!(book.to_top_up(&who, ModelId(2), 10, 5).unwrap(), None);
+        // 200 of 500 sits in deposits: 300 more fits, 301 does not.
+        assert!(!book.take_budget(Amount::from_base(301)).unwrap());
+        assert!(book.take_budget(Amount::from_base(300)).unwrap());
+        book.funded(
+            &Hash([1; 32]),
+            Amount::from_base(300),
+            Amount::from_base(400),
+            1_000,
+        )
+        .unwrap();
+        assert_eq!(
+            book.budget().unwrap(),
+            (Amount::from_base(500), Amount::from_base(500))
+        );
+        let next = book.lease(&who, ModelId(1), 99, 10, 5).unwrap().unwrap();
+        assert_eq!((next.channel, next.lane), (Hash([1; 32]), 1));
+        drop(book);
+        let book = Book::open(&d, Amount::from_base(500)).unwrap();
+        let c = book
+            .channels()
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == Hash([1; 32]))
+            .unwrap();
+        assert_eq!(c.deposit, Amount::from_base(400));
+        assert!(!book.take_budget(Amount::from_base(1)).unwrap());
     }
 
     #[test]

@@ -146,10 +146,65 @@ impl Gateway {
             .price
             .of_call(tokens)
             .ok_or_else(|| GatewayError::Open("the call's maximum cost overflows".into()))?;
-        self.open_channel(provider, model, reserve).await?;
+        // A channel that is running dry is topped up; a new one is opened only when none
+        // to this provider has time left.
+        match self
+            .book
+            .to_top_up(&address, model, self.height(), margin)?
+        {
+            Some(channel) => self.top_up(channel, reserve).await?,
+            None => self.open_channel(provider, model, reserve).await?,
+        }
         self.book
             .lease(&address, model, tokens, self.height(), margin)?
-            .ok_or_else(|| GatewayError::Open("the new channel has no room for the call".into()))
+            .ok_or_else(|| GatewayError::Open("the funded channel has no room for the call".into()))
+    }
+
+    /// Add the configured deposit (at least `reserve`) to `channel` from the budget.
+    async fn top_up(&self, channel: Hash, reserve: Amount) -> Result<(), GatewayError> {
+        let amount = self.config.deposit.max(reserve);
+        if !self.book.take_budget(amount)? {
+            return Err(GatewayError::BudgetExhausted {
+                budget: self.config.budget,
+            });
+        }
+        let call = Call::TopUpChannel { channel, amount };
+        let funded = self.submit(call).await.and_then(|events| {
+            events
+                .iter()
+                .find_map(|e| match e {
+                    Event::Market(MarketEvent::ChannelFunded {
+                        deposit,
+                        expires_at,
+                        ..
+                    }) => Some((*deposit, *expires_at)),
+                    _ => None,
+                })
+                .ok_or_else(|| GatewayError::Open("no ChannelFunded event in the receipt".into()))
+        });
+        let (deposit, expires_at) = match funded {
+            Ok(v) => v,
+            Err(e) => {
+                self.book.return_budget(amount)?;
+                return Err(e);
+            }
+        };
+        self.book.funded(&channel, amount, deposit, expires_at)?;
+        tracing::info!(%channel, %amount, %deposit, "topped up a channel");
+        Ok(())
+    }
+
+    /// Sign and submit `call`, wait for it, and return its events.
+    async fn submit(&self, call: Call) -> Result<Vec<Event>, GatewayError> {
+        let tx = self.client.sign_and_submit(&self.key, call, None).await?;
+        let response = self.client.wait_for_tx(tx, Duration::from_secs(60)).await?;
+        let TxResponse::Committed { receipt, .. } = response else {
+            return Err(GatewayError::Open(format!("not committed: {response:?}")));
+        };
+        if let TxStatus::Failed(f) = &receipt.status {
+            return Err(GatewayError::Open(f.text()));
+        }
+        Ok(receipt.events)
     }
 
     async fn open_channel(
@@ -199,16 +254,8 @@ impl Gateway {
             deposit,
             expiry_blocks: self.config.expiry_blocks,
         };
-        let tx = self.client.sign_and_submit(&self.key, call, None).await?;
-        let response = self.client.wait_for_tx(tx, Duration::from_secs(60)).await?;
-        let TxResponse::Committed { receipt, .. } = response else {
-            return Err(GatewayError::Open(format!("not committed: {response:?}")));
-        };
-        if let TxStatus::Failed(f) = &receipt.status {
-            return Err(GatewayError::Open(f.text()));
-        }
-        receipt
-            .events
+        self.submit(call)
+            .await?
             .iter()
             .find_map(|e| match e {
                 Event::Market(MarketEvent::ChannelOpened {
