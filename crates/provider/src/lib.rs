@@ -38,7 +38,7 @@ pub struct Config {
     /// Stop serving a channel this many blocks before it expires.
     pub expiry_margin_blocks: u64,
     pub claims: claims::ClaimPolicy,
-    /// How often to read the head height.
+    /// How often to read the head height while the node's event stream is down.
     pub poll: Duration,
 }
 

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod blobs;
 pub mod client;
+pub mod events;
 mod market;
 mod models;
 pub mod server;

@@ -77,6 +77,8 @@ fn api_round_trip() {
         // The event stream sees the block we are about to commit.
         let events = reqwest::get(format!("{url}/v1/events")).await.unwrap();
         let mut body = events.bytes_stream();
+        let typed = client.events().await.unwrap();
+        tokio::pin!(typed);
 
         // Submit, commit a block, look the transaction up.
         let tx = transfer(1, 0, Amount::from_base(500), DEV_CHAIN_ID);
@@ -109,6 +111,17 @@ fn api_round_trip() {
             seen.contains(&id.to_string()),
             "the event names the transaction: {seen}"
         );
+        // The typed reader sees the same block, its transaction and receipt.
+        let event = tokio::time::timeout(Duration::from_secs(5), typed.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let tessera_rpc::events::StreamEvent::Block(block) = event else {
+            panic!("expected a block, got {event:?}")
+        };
+        assert_eq!((block.height, block.txs.as_slice()), (1, [id].as_slice()));
+        assert_eq!(block.receipts.txs.len(), 1);
 
         // Verified account query, and a lying answer is caught.
         let recipient = Keypair::from_seed(77).address();

@@ -256,6 +256,18 @@ pub enum MarketEvent {
 }
 
 impl MarketEvent {
+    /// The channel whose state (deposit, expiry, claimed total, open or not) this event
+    /// changed, if any.
+    pub fn changed_channel(&self) -> Option<&Hash> {
+        match self {
+            MarketEvent::ChannelOpened { channel, .. }
+            | MarketEvent::ChannelFunded { channel, .. }
+            | MarketEvent::ChannelClaimed { channel, .. }
+            | MarketEvent::ChannelRefunded { channel, .. } => Some(channel),
+            _ => None,
+        }
+    }
+
     fn tag(&self) -> u8 {
         match self {
             MarketEvent::ProviderRegistered { .. } => 0,
