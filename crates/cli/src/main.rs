@@ -15,6 +15,7 @@ mod query;
 mod run_model;
 mod services;
 mod signals;
+mod subnets;
 mod validator;
 mod wallet;
 
@@ -103,6 +104,13 @@ enum Command {
     /// Files by content: CIDs, upload to and download from a node.
     #[command(subcommand)]
     Blob(blob::BlobCommand),
+    /// Run one Yuma consensus epoch on stakes, weights, bonds and hyperparameters from a
+    /// JSON file (format in docs/subnets.md) and print every intermediate vector as JSON.
+    Yuma {
+        /// The epoch's input.
+        #[arg(long, value_name = "FILE")]
+        input: std::path::PathBuf,
+    },
 }
 
 fn main() {
@@ -134,6 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Localnet(args) => localnet::run(&home, args),
         Command::Genesis(args) => node::write_genesis(&home, args, &out),
         Command::Keys(cmd) => wallet::keys(&home, cmd, &out),
+        Command::Yuma { input } => subnets::yuma(&input),
         Command::Gateway(args) => services::run_gateway(&home, &cli.node, args),
         Command::Provider(market::ProviderCommand::Run {
             from,
@@ -192,7 +201,8 @@ fn client_command(
             | Command::Node(_)
             | Command::Localnet(_)
             | Command::Devnet(_)
-            | Command::Genesis(_) => Ok(()),
+            | Command::Genesis(_)
+            | Command::Yuma { .. } => Ok(()),
         }
     })
 }

@@ -11,7 +11,8 @@
 //! [`models`] (model registry, versions, ownership shares, and the royalty hook that
 //! pays share holders pro rata), [`providers`] (staked providers of a model, their
 //! prices and endpoints) and [`channels`] (payment channels, lane vouchers, claims and
-//! the split of every claim; decision 0017).
+//! the split of every claim; decision 0017), [`subnets`] (so far the Yuma epoch, a pure
+//! function from stakes, weights and bonds to incentive, dividends and emission).
 //! [`exec`] drives a block: admission checks, fee and nonce, the call, emission.
 //!
 //! # Invariants (property-tested in `tests/ledger_props.rs`)
@@ -38,6 +39,7 @@ pub mod models;
 pub mod params;
 pub mod providers;
 pub mod staking;
+pub mod subnets;
 
 pub use error::StateError;
 pub use exec::{BlockContext, BlockOutcome, Executor};
