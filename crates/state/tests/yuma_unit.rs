@@ -154,3 +154,55 @@ fn an_empty_subnet_pays_the_owner() {
     let out = epoch(&input).unwrap();
     assert_eq!(out.owner_emission, 777);
 }
+
+/// Why weights are committed before they are revealed: a validator that copies the
+/// weights others revealed one tempo earlier (all it can see under commit-reveal) earns
+/// less than the validator it copies, at equal stake. The best miner changes every
+/// epoch; honest validators weight it now, the copier a tempo late, so its weights are
+/// clipped by consensus and its bonds sit on yesterday's miner.
+#[test]
+fn a_copier_of_revealed_weights_earns_less_than_the_validator_it_copies() {
+    const MINERS: u16 = 4;
+    let truth = |epoch: u16| -> Vec<(u16, u16)> {
+        (0..MINERS)
+            .map(|m| (3 + m, if m == epoch % MINERS { 60_000 } else { 2_000 }))
+            .collect()
+    };
+    let mut bonds: Vec<Vec<(u16, Frac)>> = vec![Vec::new(); 3];
+    let mut revealed = truth(0);
+    let (mut honest, mut copier) = (0u128, 0u128);
+    for e in 0..40u16 {
+        let now = truth(e);
+        let block = 1_000 + u64::from(e) * 360;
+        let weights = [now.clone(), now.clone(), revealed.clone()];
+        let mut neurons: Vec<Neuron> = (0..3)
+            .map(|v| Neuron {
+                stake: if v == 0 { 50 } else { 25 },
+                last_update: Some(block),
+                weights: weights[v].clone(),
+                bonds: bonds[v].clone(),
+                ..Neuron::default()
+            })
+            .collect();
+        neurons.extend((0..MINERS).map(|_| miner()));
+        let out = epoch(&EpochInput {
+            block,
+            last_epoch_block: block - 360,
+            emission: 1_000_000_000,
+            params: YumaParams::default(),
+            neurons,
+        })
+        .unwrap();
+        bonds = (0..3).map(|v| out.neurons[v].bonds.clone()).collect();
+        if e >= 10 {
+            honest += out.neurons[1].validator_emission;
+            copier += out.neurons[2].validator_emission;
+        }
+        revealed = now;
+    }
+    // V1 (honest) and V2 (copier) have equal stake.
+    assert!(
+        copier * 10 < honest * 9,
+        "copier {copier} vs the validator it copies {honest}"
+    );
+}
