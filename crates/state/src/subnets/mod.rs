@@ -3,9 +3,11 @@
 //! weights into each UID's share of the subnet's emission.
 //!
 //! Built so far: [`yuma`], the epoch itself, a pure function of stakes, weights, bonds
-//! and hyperparameters (`tessera yuma --input FILE` runs it on JSON). Registration,
-//! weights with commit-reveal, delegation and emission across subnets come next
-//! (issue 16).
+//! and hyperparameters (`tessera yuma --input FILE` runs it on JSON), and [`emission`],
+//! the versioned rule dividing emission among subnets (decision 0019). Registration,
+//! weights with commit-reveal and delegation come next (issue 16), and then the chain
+//! runs both each tempo.
 
+pub mod emission;
 pub mod fixed;
 pub mod yuma;
