@@ -7,7 +7,9 @@
 #![cfg(test)]
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use proptest::{prelude::*, test_runner::RngSeed};
+mod seeded;
+
+use proptest::prelude::*;
 use tessera_state::subnets::emission::{
     divide, matured_stake, EmissionError, EmissionParams, Position, SubnetFlow,
 };
@@ -15,16 +17,7 @@ use tessera_state::subnets::emission::{
 const DEFAULT_SEED: u64 = 0x7e55_e7a0_0019;
 
 fn config() -> ProptestConfig {
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEED);
-    ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        rng_seed: RngSeed::Fixed(seed),
-        ..ProptestConfig::default()
-    }
+    seeded::config(512, DEFAULT_SEED)
 }
 
 fn flow() -> impl Strategy<Value = SubnetFlow> {

@@ -8,9 +8,10 @@
 //! Seeded: set `PROPTEST_RNG_SEED` to replay a run.
 #![cfg(test)]
 
+mod seeded;
 mod support;
 
-use proptest::{prelude::*, test_runner::RngSeed};
+use proptest::prelude::*;
 use support::{market, Chain};
 use tessera_state::{bank, channels, providers, staking, StateError};
 use tessera_types::{
@@ -422,16 +423,7 @@ fn run(prices: (Price, Price), ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 fn config() -> ProptestConfig {
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEED);
-    ProptestConfig {
-        cases: 64,
-        failure_persistence: None,
-        rng_seed: RngSeed::Fixed(seed),
-        ..ProptestConfig::default()
-    }
+    seeded::config(64, DEFAULT_SEED)
 }
 
 proptest! {

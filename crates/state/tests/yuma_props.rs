@@ -7,7 +7,9 @@
 #![cfg(test)]
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use proptest::{prelude::*, test_runner::RngSeed};
+mod seeded;
+
+use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use tessera_state::subnets::{
     fixed::Frac,
@@ -19,16 +21,7 @@ const DEFAULT_SEED: u64 = 0x7e55_e7a0_0016;
 const ULP_PER_ENTRY: u128 = 8;
 
 fn config() -> ProptestConfig {
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEED);
-    ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        rng_seed: RngSeed::Fixed(seed),
-        ..ProptestConfig::default()
-    }
+    seeded::config(512, DEFAULT_SEED)
 }
 
 fn stake() -> impl Strategy<Value = u128> {
