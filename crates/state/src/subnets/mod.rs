@@ -5,10 +5,12 @@
 //! Built so far: [`yuma`], the epoch itself, a pure function of stakes, weights, bonds
 //! and hyperparameters (`tessera yuma --input FILE` runs it on JSON), and [`emission`],
 //! the versioned rule dividing emission among subnets (decision 0019), and [`uids`], a
-//! subnet's UID table (immunity, and who a newcomer replaces). Storing subnets on chain,
-//! registration by burn, weights with commit-reveal and delegation come next (issue 16),
-//! and then the chain runs the epoch each tempo.
+//! subnet's UID table (immunity, and who a newcomer replaces), and [`delegation`], how a
+//! validator's emission is shared with its delegators (the take and its bounds). Storing
+//! subnets on chain, registration by burn, weights with commit-reveal and delegation
+//! transactions come next (issue 16), and then the chain runs the epoch each tempo.
 
+pub mod delegation;
 pub mod emission;
 pub mod fixed;
 pub mod uids;
