@@ -6,12 +6,14 @@
 //! and hyperparameters (`tessera yuma --input FILE` runs it on JSON), and [`emission`],
 //! the versioned rule dividing emission among subnets (decision 0019), and [`uids`], a
 //! subnet's UID table (immunity, and who a newcomer replaces), and [`delegation`], how a
-//! validator's emission is shared with its delegators (the take and its bounds). Storing
-//! subnets on chain, registration by burn, weights with commit-reveal and delegation
-//! transactions come next (issue 16), and then the chain runs the epoch each tempo.
+//! validator's emission is shared with its delegators (the take and its bounds), and
+//! [`weights`], commit-reveal of a validator's weights. Storing subnets on chain,
+//! registration by burn and the weights and delegation transactions come next (issue 16),
+//! and then the chain runs the epoch each tempo.
 
 pub mod delegation;
 pub mod emission;
 pub mod fixed;
 pub mod uids;
+pub mod weights;
 pub mod yuma;
