@@ -114,6 +114,40 @@ fn open_channel(
     })
 }
 
+/// A request to `path` at the dev4 provider, paid from dev `payer` on `lane` of `channel`
+/// (charged `charged` so far) with room for `reserve` more.
+#[allow(clippy::too_many_arguments)]
+fn paid_post(
+    http: &reqwest::blocking::Client,
+    provider: &str,
+    path: &str,
+    payer: u64,
+    chain: &tessera_types::ChainId,
+    channel: tessera_types::Hash,
+    lane: u32,
+    (charged, reserve): (u128, u128),
+    body: Vec<u8>,
+) -> reqwest::blocking::RequestBuilder {
+    let lease = tessera_gateway::book::Lease {
+        channel,
+        lane,
+        cumulative: tessera_types::Amount::from_base(charged + reserve),
+        reserve: tessera_types::Amount::from_base(reserve),
+        provider: tessera_chain::genesis::dev_key(4).address(),
+        endpoint: provider.to_string(),
+    };
+    let key = tessera_chain::genesis::dev_key(payer);
+    let headers = tessera_gateway::pay::headers(&key, chain, &lease, &body);
+    let mut request = http
+        .post(format!("{provider}{path}"))
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request
+}
+
 /// One paid embedding call straight to the provider on `lane` of `channel`, lane charged
 /// `charged` so far; returns the lane's new charged total.
 fn paid_embedding(
@@ -127,22 +161,17 @@ fn paid_embedding(
 ) -> u128 {
     const PER_CALL: u128 = 2_000_000;
     let body = serde_json::to_vec(&json!({"model": "minilm-embed", "input": SENTENCE})).unwrap();
-    let lease = tessera_gateway::book::Lease {
+    let request = paid_post(
+        http,
+        provider,
+        "/v1/embeddings",
+        payer,
+        chain,
         channel,
         lane,
-        cumulative: tessera_types::Amount::from_base(charged + PER_CALL),
-        reserve: tessera_types::Amount::from_base(PER_CALL),
-        provider: tessera_chain::genesis::dev_key(4).address(),
-        endpoint: provider.to_string(),
-    };
-    let key = tessera_chain::genesis::dev_key(payer);
-    let mut request = http
-        .post(format!("{provider}/v1/embeddings"))
-        .header("content-type", "application/json")
-        .body(body.clone());
-    for (name, value) in tessera_gateway::pay::headers(&key, chain, &lease, &body) {
-        request = request.header(name, value);
-    }
+        (charged, PER_CALL),
+        body,
+    );
     let r = request.send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
     r.bytes().unwrap();
@@ -263,7 +292,6 @@ fn main() {
     // cost from the provider's) and here, interleaved so that the VM's noise falls on all
     // three alike.
     let (_, channel) = open_channel(&node, 7, "smollm2-chat");
-    let payer = tessera_chain::genesis::dev_key(7);
     #[cfg(feature = "llama")]
     let mut generator =
         tessera_infer::LlamaGenerator::load(tessera_infer::default_smollm2_gguf()).unwrap();
@@ -291,21 +319,17 @@ fn main() {
             .unwrap();
         let charged: u128 = lane["charged"].as_str().unwrap().parse().unwrap();
         let reserve = u128::from(max_tokens) * 100_000;
-        let lease = tessera_gateway::book::Lease {
+        let request = paid_post(
+            &http,
+            &provider,
+            "/v1/chat/completions",
+            7,
+            &chain,
             channel,
-            lane: 0,
-            cumulative: tessera_types::Amount::from_base(charged + reserve),
-            reserve: tessera_types::Amount::from_base(reserve),
-            provider: tessera_chain::genesis::dev_key(4).address(),
-            endpoint: provider.clone(),
-        };
-        let mut request = http
-            .post(format!("{provider}/v1/chat/completions"))
-            .header("content-type", "application/json")
-            .body(body.clone());
-        for (name, value) in tessera_gateway::pay::headers(&payer, &chain, &lease, &body) {
-            request = request.header(name, value);
-        }
+            0,
+            (charged, reserve),
+            body,
+        );
         let t = Instant::now();
         let r = request.send().unwrap();
         assert_eq!(r.status().as_u16(), 200);

@@ -47,6 +47,7 @@ struct Job {
 /// The thread that owns a chat model and runs its generations in order. It ends when
 /// the last handle is dropped.
 pub struct ChatWorker {
+    name: String,
     jobs: mpsc::SyncSender<Job>,
     eos_id: u32,
 }
@@ -64,15 +65,16 @@ impl ChatWorker {
                     let _ = job.reply.send(result);
                 }
             })?;
-        Ok(ChatWorker { jobs, eos_id })
+        Ok(ChatWorker {
+            name: name.to_string(),
+            jobs,
+            eos_id,
+        })
     }
-}
 
-impl ChatWorker {
     /// Queue a generation (refused as busy when the queue is full) and await its end.
     pub async fn generate(
         &self,
-        name: &str,
         prompt: Prompt,
         max_tokens: usize,
         sink: impl FnMut(u32, &str) -> ControlFlow<()> + Send + 'static,
@@ -85,12 +87,12 @@ impl ChatWorker {
             reply,
         };
         self.jobs.try_send(job).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => RunError::Busy(name.into()),
-            mpsc::TrySendError::Disconnected(_) => RunError::WorkerGone(name.into()),
+            mpsc::TrySendError::Full(_) => RunError::Busy(self.name.clone()),
+            mpsc::TrySendError::Disconnected(_) => RunError::WorkerGone(self.name.clone()),
         })?;
         answer
             .await
-            .map_err(|_| RunError::WorkerGone(name.into()))?
+            .map_err(|_| RunError::WorkerGone(self.name.clone()))?
     }
 }
 
@@ -299,7 +301,7 @@ impl Served {
         let Engine::Chat(worker) = &self.engine else {
             return Err(RunError::NotChat(self.name.clone()));
         };
-        worker.generate(&self.name, prompt, max_tokens, sink).await
+        worker.generate(prompt, max_tokens, sink).await
     }
 
     /// The end-of-sequence id of a chat model (not billed as a token).
@@ -357,7 +359,7 @@ mod tests {
             let worker = Arc::clone(&worker);
             tokio::spawn(async move {
                 worker
-                    .generate("test", prompt(), 8, move |_, _| {
+                    .generate(prompt(), 8, move |_, _| {
                         if let Some(s) = started.take() {
                             let _ = s.send(());
                             let _ = hold.recv();
@@ -369,10 +371,10 @@ mod tests {
         };
         running.await.unwrap();
         // The second call is queued at its first poll; the third finds the queue full.
-        let second = worker.generate("test", prompt(), 8, |_, _| ControlFlow::Continue(()));
+        let second = worker.generate(prompt(), 8, |_, _| ControlFlow::Continue(()));
         tokio::pin!(second);
         assert!(futures::poll!(&mut second).is_pending());
-        let third = worker.generate("test", prompt(), 8, |_, _| ControlFlow::Continue(()));
+        let third = worker.generate(prompt(), 8, |_, _| ControlFlow::Continue(()));
         match third.await {
             Err(RunError::Busy(name)) => assert_eq!(name, "test"),
             Ok(_) => panic!("a call ran while the thread was held"),

@@ -1,15 +1,29 @@
 //! The fraction type of the epoch: unsigned 64.64 fixed point (`fixed::types::U64F64`),
 //! with the few operations Yuma needs, each checked (an overflow is an error, never a
-//! wrap or a panic) and rounding down.
+//! wrap or a panic) and rounding down; and [`mul_div`], the exact `⌊a·b/c⌋` the
+//! subnets' integer splits share.
 //!
-//! # Invariants (unit-tested below)
+//! # Invariants (tested in `tests/subnets_unit.rs`)
 //! * [`Frac::ratio`] of parts of a whole is ≤ 1, and the parts' ratios sum to at most 1,
 //!   short of it by at most one unit in the last place (2^-64) per part, five when the
 //!   whole is 2^63 or more (both are shifted right first, each part losing < 2^-62).
 //! * [`Frac::of_amount`] of an amount is ≤ the amount for a fraction ≤ 1, exact for 0 and 1.
 
 use fixed::types::U64F64;
+use num_bigint::BigUint;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// `⌊a · b / c⌋` exactly (the product is formed as a big integer), `None` when the result
+/// does not fit in 128 bits; 0 when `c` is 0.
+pub fn mul_div(a: u128, b: u128, c: u128) -> Option<u128> {
+    if c == 0 {
+        return Some(0);
+    }
+    // A big integer's product cannot overflow, and `c` is not zero.
+    #[allow(clippy::arithmetic_side_effects)]
+    let quotient = BigUint::from(a) * BigUint::from(b) / BigUint::from(c);
+    u128::try_from(quotient).ok()
+}
 
 /// A non-negative fraction (in practice within [0, 1]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,14 +74,9 @@ impl Frac {
         self.0 == U64F64::ZERO
     }
 
-    /// `amount × self`, rounded down (exact in 256-bit arithmetic, then checked to fit).
+    /// `amount × self`, rounded down (exact), `None` if it does not fit.
     pub fn of_amount(self, amount: u128) -> Option<u128> {
-        let bits = self.0.to_bits();
-        // amount × bits / 2^64 with amount = hi·2^64 + lo.
-        let (hi, lo) = (amount >> 64, amount & u128::from(u64::MAX));
-        let high = hi.checked_mul(bits)?;
-        let low = lo.checked_mul(bits)? >> 64;
-        high.checked_add(low)
+        mul_div(amount, self.0.to_bits(), 1 << 64)
     }
 
     /// Sum of fractions; `None` on overflow.
@@ -105,59 +114,5 @@ impl<'de> Deserialize<'de> for Frac {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Frac, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn ratios_of_parts_sum_to_at_most_one() {
-        for parts in [
-            vec![1u128, 1, 1],
-            vec![u128::MAX / 4, u128::MAX / 4, 7],
-            vec![3, 5, 0, 11],
-        ] {
-            let whole: u128 = parts.iter().sum();
-            let fracs: Vec<Frac> = parts
-                .iter()
-                .map(|p| Frac::ratio(*p, whole).unwrap())
-                .collect();
-            let sum = Frac::sum(&fracs).unwrap();
-            assert!(sum <= Frac::ONE, "{sum}");
-            let ulp_short = Frac::ONE.0.to_bits() - sum.0.to_bits();
-            let per_part = if whole >> 63 > 0 { 5 } else { 1 };
-            assert!(ulp_short <= per_part * parts.len() as u128, "{ulp_short}");
-        }
-        assert_eq!(Frac::ratio(1, 0), None);
-    }
-
-    #[test]
-    fn amounts_scale_down_exactly() {
-        let half = Frac::of_parts(1, 2).unwrap();
-        assert_eq!(half.of_amount(u128::MAX), Some(u128::MAX / 2));
-        assert_eq!(Frac::ONE.of_amount(u128::MAX), Some(u128::MAX));
-        assert_eq!(Frac::ZERO.of_amount(12345), Some(0));
-        assert_eq!(Frac::of_parts(1, 3).unwrap().of_amount(3_000), Some(999));
-        assert_eq!(
-            "0.25".parse::<Frac>().unwrap(),
-            Frac::of_parts(1, 4).unwrap()
-        );
-        assert!("-1".parse::<Frac>().is_err());
-    }
-
-    /// The decimal text of a fraction parses back to the same bits (JSON is exact).
-    #[test]
-    fn text_round_trips() {
-        let mut bits: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834;
-        for _ in 0..10_000 {
-            bits = bits.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(1) >> 60;
-            let f = Frac(U64F64::from_bits(bits));
-            assert_eq!(f.to_string().parse::<Frac>().unwrap(), f, "{bits}");
-            let json = serde_json::to_string(&f).unwrap();
-            assert_eq!(serde_json::from_str::<Frac>(&json).unwrap(), f);
-        }
     }
 }

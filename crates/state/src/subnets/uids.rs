@@ -13,7 +13,7 @@
 //! * [`Uids::next_to_replace`] answers, before anyone registers, who would be replaced
 //!   now and why: the same choice [`Uids::register`] makes.
 //!
-//! # Invariants (property-tested below)
+//! # Invariants (property-tested in `tests/subnets_unit.rs`)
 //! * UIDs are dense `0..len`, `len ≤ max_uids`; keys are unique.
 //! * a replaced UID was out of immunity and had the lowest score among those that were.
 //! * registration into a non-full subnet never replaces anyone.
@@ -145,98 +145,6 @@ impl Uids {
     pub fn set_scores(&mut self, scores: impl IntoIterator<Item = u128>) {
         for (slot, score) in self.slots.iter_mut().zip(scores) {
             slot.score = score;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::*;
-    use proptest::prelude::*;
-
-    fn key(i: u8) -> Address {
-        Address([i; 32])
-    }
-
-    #[test]
-    fn the_lowest_scoring_uid_out_of_immunity_is_replaced() {
-        let mut u = Uids::default();
-        for i in 0..3 {
-            assert_eq!(
-                u.register(key(i), 10 * u64::from(i), 3, 100).unwrap().uid,
-                u16::from(i)
-            );
-        }
-        u.set_scores([5, 1, 1]);
-        // At block 105 only UID 0 (registered at 0) is out of immunity.
-        assert_eq!(u.next_to_replace(105, 3, 100).unwrap().uid, 0);
-        // At 200 all are: UIDs 1 and 2 tie on score, the older (UID 1) goes.
-        let next = u.next_to_replace(200, 3, 100).unwrap();
-        assert_eq!((next.uid, next.key), (1, key(1)));
-        let r = u.register(key(9), 200, 3, 100).unwrap();
-        assert_eq!((r.uid, r.replaced), (1, Some(next)));
-        assert_eq!(u.slots[1].score, 0);
-        assert_eq!(
-            u.register(key(9), 201, 3, 100),
-            Err(UidError::AlreadyRegistered {
-                key: key(9),
-                uid: 1
-            })
-        );
-        // Everyone immune right after: refused, with the block it opens.
-        let mut fresh = Uids::default();
-        fresh.register(key(1), 50, 1, 100).unwrap();
-        assert_eq!(
-            fresh.register(key(2), 60, 1, 100),
-            Err(UidError::AllImmune {
-                max_uids: 1,
-                free_at: 150
-            })
-        );
-        assert_eq!(
-            Uids::default().register(key(1), 0, 0, 0),
-            Err(UidError::Closed)
-        );
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
-
-        #[test]
-        fn uids_stay_dense_unique_and_replacements_are_fair(
-            ops in prop::collection::vec((0u8..40, 0u64..50, prop::collection::vec(0u128..5, 0..8)), 1..80),
-            max_uids in 0u16..8,
-            immunity in 0u64..200,
-        ) {
-            let mut u = Uids::default();
-            let mut block = 0u64;
-            for (k, dt, scores) in ops {
-                block += dt;
-                u.set_scores(scores);
-                let before = u.clone();
-                let predicted = u.next_to_replace(block, max_uids, immunity);
-                match u.register(key(k), block, max_uids, immunity) {
-                    Ok(r) => {
-                        prop_assert_eq!(&r.replaced, &predicted);
-                        if before.slots.len() < usize::from(max_uids) {
-                            prop_assert!(r.replaced.is_none());
-                        }
-                        if let Some(rep) = &r.replaced {
-                            let eligible = before.slots.iter().filter(|s| block - s.registered_at >= immunity);
-                            prop_assert!(block - rep.registered_at >= immunity);
-                            prop_assert!(eligible.clone().all(|s| s.score >= rep.score));
-                        }
-                        prop_assert_eq!(u.slots[usize::from(r.uid)].key, key(k));
-                    }
-                    Err(_) => prop_assert_eq!(&u, &before),
-                }
-                prop_assert!(u.slots.len() <= usize::from(max_uids));
-                let mut keys: Vec<_> = u.slots.iter().map(|s| s.key).collect();
-                keys.sort_by_key(|a| a.0);
-                keys.dedup();
-                prop_assert_eq!(keys.len(), u.slots.len());
-            }
         }
     }
 }

@@ -23,7 +23,7 @@
 //! * Weights are a non-empty list of distinct UIDs (sorted on reveal), each below the
 //!   subnet's UID count, at most [`MAX_WEIGHTS`].
 //!
-//! # Invariants (property-tested below)
+//! # Invariants (property-tested in `tests/subnets_unit.rs`)
 //! * a reveal is accepted only with the exact weights and salt committed, in the tempo
 //!   after the commit.
 //! * the revealed weights only change through an accepted reveal.
@@ -159,102 +159,4 @@ fn check(weights: &[(u16, u16)], n: usize) -> Result<Vec<(u16, u16)>, WeightsErr
         return Err(WeightsError::NoSuchUid { uid: *uid, n });
     }
     Ok(sorted)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::*;
-    use proptest::prelude::*;
-
-    const V: Address = Address([7; 32]);
-
-    #[test]
-    fn reveal_in_the_next_tempo_exactly_what_was_committed() {
-        let mut w = Weights::default();
-        let weights = [(3, 100), (1, 50)];
-        let salt = [9; 32];
-        w.commit(commit_hash(&V, 1, &weights, &salt), 10).unwrap();
-        assert_eq!(
-            w.commit(commit_hash(&V, 1, &weights, &[8; 32]), 10),
-            Err(WeightsError::AlreadyCommitted(10))
-        );
-        // Too early, wrong salt, wrong subnet, another validator: refused.
-        assert_eq!(
-            w.reveal(&V, 1, &weights, &salt, 10, 5),
-            Err(WeightsError::TooEarly { committed: 10 })
-        );
-        assert_eq!(
-            w.reveal(&V, 1, &weights, &[8; 32], 11, 5),
-            Err(WeightsError::NoMatchingCommit)
-        );
-        assert_eq!(
-            w.reveal(&V, 2, &weights, &salt, 11, 5),
-            Err(WeightsError::NoMatchingCommit)
-        );
-        assert_eq!(
-            w.reveal(&Address([1; 32]), 1, &weights, &salt, 11, 5),
-            Err(WeightsError::NoMatchingCommit)
-        );
-        assert_eq!(
-            w.reveal(&V, 1, &weights, &salt, 11, 3),
-            Err(WeightsError::NoSuchUid { uid: 3, n: 3 })
-        );
-        w.reveal(&V, 1, &weights, &salt, 11, 5).unwrap();
-        assert_eq!(w.revealed, vec![(1, 50), (3, 100)]);
-        assert!(w.pending.is_empty());
-        // A commit not revealed in its window expires; the old weights stay.
-        w.commit(commit_hash(&V, 1, &[(0, 1)], &salt), 12).unwrap();
-        assert_eq!(
-            w.reveal(&V, 1, &[(0, 1)], &salt, 14, 5),
-            Err(WeightsError::NoMatchingCommit)
-        );
-        assert_eq!(w.revealed, vec![(1, 50), (3, 100)]);
-        let dup = [(1, 1), (1, 2)];
-        w.commit(commit_hash(&V, 1, &dup, &salt), 20).unwrap();
-        assert_eq!(
-            w.reveal(&V, 1, &dup, &salt, 21, 5),
-            Err(WeightsError::Duplicate(1))
-        );
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
-
-        #[test]
-        fn only_exact_timely_reveals_change_the_weights(
-            ops in prop::collection::vec((any::<bool>(), 0u8..3, 0u8..3, 0u64..3), 1..60),
-        ) {
-            let sets: [Vec<(u16, u16)>; 3] = [vec![(0, 1)], vec![(1, 5), (2, 5)], vec![(3, 9)]];
-            let salts = [[1u8; 32], [2; 32], [3; 32]];
-            let mut w = Weights::default();
-            let mut tempo = 0u64;
-            // What was committed per tempo, to know which reveal must succeed.
-            let mut committed: std::collections::BTreeMap<u64, (usize, usize)> = Default::default();
-            for (is_commit, set, salt, dt) in ops {
-                tempo += dt;
-                let (set, salt) = (usize::from(set), usize::from(salt));
-                let before = w.clone();
-                if is_commit {
-                    let r = w.commit(commit_hash(&V, 1, &sets[set], &salts[salt]), tempo);
-                    if r.is_ok() {
-                        committed.insert(tempo, (set, salt));
-                    }
-                } else {
-                    let r = w.reveal(&V, 1, &sets[set], &salts[salt], tempo, 8);
-                    let valid = tempo > 0
-                        && committed.get(&(tempo - 1)) == Some(&(set, salt))
-                        && before.pending.iter().any(|c| c.tempo + 1 == tempo);
-                    prop_assert_eq!(r.is_ok(), valid, "tempo {} set {} salt {}", tempo, set, salt);
-                    if r.is_ok() {
-                        prop_assert_eq!(&w.revealed, &sets[set]);
-                    } else {
-                        prop_assert_eq!(&w.revealed, &before.revealed);
-                    }
-                }
-                prop_assert!(w.pending.len() <= MAX_PENDING_COMMITS);
-                prop_assert!(w.pending.iter().all(|c| c.tempo + 1 >= tempo));
-            }
-        }
-    }
 }
