@@ -24,7 +24,7 @@
 //! * `share_i = ⌊P · M_i / ΣM⌋ + ⌊R · T_i / ΣT⌋`; when `ΣT = 0` the revenue pool is 0
 //!   (all of `E` is the stake pool). When `ΣM = 0` the stake pool goes to nobody (split by
 //!   take, one base unit of washed take would claim all of it: the property test found
-//!   that). What rounding leaves (a few base units per subnet) and the pools nobody can
+//!   that). What rounding leaves (under two base units per subnet) and the pools nobody can
 //!   take are returned as `unassigned` (the caller burns it or keeps it in the treasury).
 //!
 //! # Invariants (property-tested in `tests/emission_props.rs`)
@@ -33,7 +33,6 @@
 //!   at most its part of the revenue pool.
 //! * adding `x` to one subnet's take raises its share by at most `ρ·x` (+1 for rounding).
 
-use super::fixed::Frac;
 use serde::{Deserialize, Serialize};
 
 /// The rule's version, recorded with every distribution (a change of rule is a new
@@ -149,8 +148,7 @@ fn bps_of(amount: u128, bps: u16) -> u128 {
     mul_div(amount, u128::from(bps), 10_000)
 }
 
-/// `a · b / c` for `b ≤ c`, rounded down through a 64.64 fraction (within 2 base units of
-/// the exact quotient for `a < 2^63`); 0 when `c` is 0.
+/// `⌊a · b / c⌋` for `b ≤ c` (it always fits then); 0 when `c` is 0.
 fn mul_div(a: u128, b: u128, c: u128) -> u128 {
-    Frac::ratio(b, c).and_then(|f| f.of_amount(a)).unwrap_or(0)
+    super::fixed::mul_div(a, b, c).unwrap_or(0)
 }
