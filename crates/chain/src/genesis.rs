@@ -19,6 +19,9 @@ pub const DEV_VALIDATOR_STAKE_TSR: u128 = 100_000;
 /// The p2p address the dev validator is registered with (the dev chain runs no p2p).
 pub const DEV_VALIDATOR_P2P: &str = "127.0.0.1:27657";
 
+/// Blocks a delegation must be bonded before it counts for its subnet, on the dev chain.
+pub const DEV_SUBNET_MATURITY_BLOCKS: u64 = 20;
+
 /// The key of dev account `i` (dev0 is the dev validator and block proposer).
 pub fn dev_key(i: u64) -> Keypair {
     Keypair::from_seed(i)
@@ -55,7 +58,12 @@ pub fn dev_genesis(genesis_time_ms: u64, extra: &[Address]) -> Genesis {
     Genesis {
         chain_id: dev_chain_id(),
         genesis_time_ms,
-        params: Params::default(),
+        params: Params {
+            // Subnet stake counts after 20 one-second blocks, not two hours, so the
+            // devnet's subnets earn emission within a minute.
+            subnet_maturity_blocks: DEV_SUBNET_MATURITY_BLOCKS,
+            ..Params::default()
+        },
         accounts,
     }
 }

@@ -8,6 +8,12 @@
 //! | dev4 | provider of both models, at the models' prices | `--provider-port` |
 //! | dev5 | provider of both models, at 1.5× | `--provider-port` + 1 |
 //! | dev6 | the user: the gateway pays from it, within 50 TSR | `--gateway-addr` |
+//! | dev1, dev2 | own the subnets of minilm-embed and smollm2-chat (they published them) | |
+//! | dev7 | a subnet validator in both subnets, with 1,000 TSR staked on itself in each | |
+//!
+//! Each model gets its subnet (named as the model, tempo 30 blocks): dev4 and dev5 hold
+//! miner UIDs, dev7 a validator UID; `tessera subnet show smollm2-chat` shows them and
+//! the emission of each epoch.
 //!
 //! Everything talks to the node through its HTTP API like any client. On Ctrl-C the
 //! gateway stops, then the providers claim what they are owed, then the node stops.
@@ -16,7 +22,11 @@ use anyhow::Context;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use tessera_chain::genesis::dev_key;
 use tessera_rpc::{api::TxResponse, RpcClient};
-use tessera_types::{channel::Price, Amount, Call, TxStatus};
+use tessera_types::{
+    channel::Price,
+    subnet::{Role, SubnetParams},
+    Amount, Call, TxStatus,
+};
 
 const PREFIX: &str = "devnet market: ";
 /// The shipped models the providers serve.
@@ -83,6 +93,9 @@ pub async fn start(config: MarketConfig) -> anyhow::Result<Market> {
             .saturating_add(u16::try_from(i).unwrap_or(0));
         register(&client, *account, *tenths, port, &models).await?;
     }
+    for (name, (model, _)) in MODELS.iter().zip(&models) {
+        subnet(&client, name, *model).await?;
+    }
     let mut providers = Vec::new();
     for (i, (account, _)) in PROVIDERS.iter().enumerate() {
         let port = config
@@ -142,6 +155,85 @@ async fn wait_for_models(
             anyhow::bail!("the shipped models were not registered within 30 minutes");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The dev account that owns each model's subnet (the one that published the model).
+const SUBNET_OWNERS: [u64; 2] = [1, 2];
+/// The dev account that validates in every subnet.
+const SUBNET_VALIDATOR: u64 = 7;
+const SUBNET_SELF_STAKE_TSR: u128 = 1_000;
+/// Blocks between the devnet subnets' epochs.
+const SUBNET_TEMPO_BLOCKS: u64 = 30;
+
+/// Create `name`'s subnet for `model` unless it exists, and register the providers as
+/// miners and dev7 as a validator staked on itself.
+async fn subnet(
+    client: &RpcClient,
+    name: &str,
+    model: tessera_types::tx::ModelId,
+) -> anyhow::Result<()> {
+    if client.subnet(name).await.is_err() {
+        let owner = MODELS
+            .iter()
+            .position(|m| *m == name)
+            .and_then(|i| SUBNET_OWNERS.get(i))
+            .copied()
+            .unwrap_or(1);
+        let params = SubnetParams {
+            tempo_blocks: SUBNET_TEMPO_BLOCKS,
+            weights_rate_limit_blocks: 1,
+            ..SubnetParams::default()
+        };
+        let call = Call::CreateSubnet {
+            name: name.to_string(),
+            model: Some(model),
+            params,
+        };
+        submit(client, owner, call, "create the subnet").await?;
+    }
+    let graph = client.subnet(name).await?;
+    let members: Vec<(u64, Role)> = PROVIDERS
+        .iter()
+        .map(|(account, _)| (*account, Role::Miner))
+        .chain([(SUBNET_VALIDATOR, Role::Validator)])
+        .collect();
+    for (account, role) in members {
+        let address = dev_key(account).address();
+        if graph.rows.iter().any(|r| r.key == address) {
+            continue;
+        }
+        let call = Call::RegisterUid {
+            subnet: graph.id,
+            role,
+        };
+        submit(client, account, call, "register in the subnet").await?;
+        if role == Role::Validator {
+            let call = Call::Delegate {
+                subnet: graph.id,
+                validator: address,
+                amount: Amount::from_base(
+                    SUBNET_SELF_STAKE_TSR * tessera_types::amount::BASE_PER_TSR,
+                ),
+            };
+            submit(client, account, call, "stake in the subnet").await?;
+        }
+    }
+    eprintln!("{PREFIX}subnet {name}: miners dev4 and dev5, validator dev{SUBNET_VALIDATOR} (`tessera subnet show {name}`)");
+    Ok(())
+}
+
+/// Sign `call` as dev `account`, submit it and wait until it succeeds.
+async fn submit(client: &RpcClient, account: u64, call: Call, what: &str) -> anyhow::Result<()> {
+    let id = client
+        .sign_and_submit(&dev_key(account), call, None)
+        .await?;
+    match client.wait_for_tx(id, Duration::from_secs(60)).await? {
+        TxResponse::Committed { receipt, .. } => match receipt.status {
+            TxStatus::Failed(f) => anyhow::bail!("dev{account} could not {what}: {}", f.text()),
+            TxStatus::Success => Ok(()),
+        },
+        other => anyhow::bail!("dev{account}'s transaction to {what} was not committed: {other:?}"),
     }
 }
 

@@ -57,8 +57,8 @@ enum Command {
     Balance(wallet::BalanceArgs),
     /// Send TSR to an address.
     Transfer(wallet::TransferArgs),
-    /// Bond TSR as stake.
-    Stake(wallet::StakeArgs),
+    /// Bond TSR as stake; `stake delegate|undelegate|take` for delegation in subnets.
+    Stake(StakeCommand),
     /// Start unbonding stake; withdraw it after the unbonding period.
     Unstake(wallet::StakeArgs),
     /// Move matured unbonded stake back to the balance.
@@ -104,6 +104,9 @@ enum Command {
     /// Files by content: CIDs, upload to and download from a node.
     #[command(subcommand)]
     Blob(blob::BlobCommand),
+    /// Subnets: list, show (the metagraph), create, register.
+    #[command(subcommand)]
+    Subnet(subnets::SubnetCommand),
     /// Run one Yuma consensus epoch on stakes, weights, bonds and hyperparameters from a
     /// JSON file (format in docs/subnets.md) and print every intermediate vector as JSON.
     Yuma {
@@ -180,7 +183,14 @@ fn client_command(
         match command {
             Command::Balance(args) => wallet::balance(home, &client, args, out).await,
             Command::Transfer(args) => wallet::transfer(home, &client, args, out).await,
-            Command::Stake(args) => wallet::stake(home, &client, args, true, out).await,
+            Command::Stake(StakeCommand {
+                delegation: Some(cmd),
+                ..
+            }) => subnets::delegate(home, &client, cmd, out).await,
+            Command::Stake(StakeCommand { bond, .. }) => {
+                wallet::stake(home, &client, bond.into_stake()?, true, out).await
+            }
+            Command::Subnet(cmd) => subnets::subnet(home, &client, cmd, out).await,
             Command::Unstake(args) => wallet::stake(home, &client, args, false, out).await,
             Command::Withdraw(args) => wallet::withdraw(home, &client, args, out).await,
             Command::Block(args) => query::block(&client, args, out).await,
@@ -205,6 +215,16 @@ fn client_command(
             | Command::Yuma { .. } => Ok(()),
         }
     })
+}
+
+/// `tessera stake`: bond an amount, or manage delegations in subnets.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct StakeCommand {
+    #[command(subcommand)]
+    delegation: Option<subnets::DelegateCommand>,
+    #[command(flatten)]
+    bond: wallet::BondArgs,
 }
 
 /// Text for people, or JSON with `--json`.

@@ -89,6 +89,49 @@ pub struct StakeArgs {
     amount: Amount,
 }
 
+/// `tessera stake`'s options when it bonds: [`TxOptions`] and the amount, all optional
+/// here because `stake delegate|undelegate|take` carry their own after the subcommand
+/// (clap's optional flatten does not combine with subcommands).
+#[derive(clap::Args)]
+pub struct BondArgs {
+    /// The key that signs (a name from `tessera keys list`).
+    #[arg(long, value_name = "KEY")]
+    from: Option<String>,
+    /// Most TSR you accept to pay as fee (default: the exact fee).
+    #[arg(long, value_name = "TSR")]
+    max_fee: Option<Amount>,
+    /// Return after submitting instead of waiting for the block.
+    #[arg(long)]
+    no_wait: bool,
+    /// Read the passphrase from the first line of this file (else TESSERA_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Amount in TSR to bond.
+    amount: Option<Amount>,
+}
+
+impl BondArgs {
+    /// The bond these options describe, or what is missing.
+    pub fn into_stake(self) -> anyhow::Result<StakeArgs> {
+        let (Some(from), Some(amount)) = (self.from, self.amount) else {
+            anyhow::bail!(
+                "give a key and an amount to bond (`tessera stake --from KEY 100`), or a subcommand: delegate, undelegate, take"
+            );
+        };
+        Ok(StakeArgs {
+            opts: TxOptions {
+                from,
+                max_fee: self.max_fee,
+                no_wait: self.no_wait,
+                pass: PassArgs {
+                    passphrase_file: self.passphrase_file,
+                },
+            },
+            amount,
+        })
+    }
+}
+
 #[derive(clap::Args)]
 pub struct WithdrawArgs {
     #[command(flatten)]

@@ -245,6 +245,19 @@ impl RpcClient {
         self.get("/v1/models").await
     }
 
+    /// Every subnet, by id.
+    pub async fn subnets(&self) -> Result<Vec<crate::subnets::SubnetSummary>, RpcError> {
+        self.get("/v1/subnets").await
+    }
+
+    /// A subnet's metagraph, by name or id.
+    pub async fn subnet(
+        &self,
+        id: &str,
+    ) -> Result<tessera_state::subnets::metagraph::Metagraph, RpcError> {
+        self.get(&format!("/v1/subnets/{id}")).await
+    }
+
     /// A model by name or id, with versions, royalty pool and largest holders.
     pub async fn model(&self, id: &str) -> Result<ModelResponse, RpcError> {
         self.get(&format!("/v1/models/{id}")).await

@@ -12,5 +12,6 @@ pub mod events;
 mod market;
 mod models;
 pub mod server;
+pub mod subnets;
 
 pub use client::{RpcClient, RpcError};

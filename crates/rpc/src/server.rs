@@ -114,6 +114,8 @@ where
             get(crate::market::registrations::<E>),
         )
         .route("/v1/channels/{id}", get(crate::market::channel::<E>))
+        .route("/v1/subnets", get(crate::subnets::list::<E>))
+        .route("/v1/subnets/{id}", get(crate::subnets::show::<E>))
         .route(
             "/v1/accounts/{address}/channels",
             get(crate::market::account_channels::<E>),

@@ -11,6 +11,7 @@
 //!   and arguments as `e`.
 //! * a failure encodes to at most [`tessera_types::receipt::MAX_FAILURE_ARGS`] arguments.
 
+use crate::subnets::error::{SubnetError, SUBNET_CODE_BASE};
 use tessera_types::{
     cid::CidReason,
     tx::{ModelId, Shares},
@@ -173,6 +174,9 @@ pub enum StateError {
     RefundTooEarly { opens_at: u64 },
     #[error("the call failed with error code {code}, which this version of tessera does not know: upgrade to read it")]
     Unrecognized { code: u16 },
+    /// A subnet call's error (codes from `SUBNET_CODE_BASE`).
+    #[error(transparent)]
+    Subnet(#[from] SubnetError),
 }
 
 /// Placeholder for text a recorded failure does not carry.
@@ -261,6 +265,7 @@ impl StateError {
             ClaimOverDeposit { .. } => 59,
             RefundTooEarly { .. } => 60,
             Unrecognized { code } => *code,
+            Subnet(e) => SUBNET_CODE_BASE.saturating_add(e.code()),
         }
     }
 
@@ -355,6 +360,7 @@ impl StateError {
             | ChannelClosed
             | BadClaimLanes { .. }
             | Unrecognized { .. } => Vec::new(),
+            Subnet(e) => e.args(),
         };
         Failure::new(self.code(), args)
     }
@@ -543,7 +549,11 @@ impl StateError {
             60 => RefundTooEarly {
                 opens_at: u64_of(a),
             },
-            code => Unrecognized { code },
+            code => f
+                .code
+                .checked_sub(SUBNET_CODE_BASE)
+                .and_then(|sub| SubnetError::from_failure(sub, f))
+                .map_or(Unrecognized { code }, Subnet),
         }
     }
 }

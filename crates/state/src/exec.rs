@@ -13,7 +13,8 @@
 //! 3. the call runs in a child overlay; on error the child is dropped and the receipt
 //!    says `failed` with the error's stable code and numeric arguments (never its text),
 //!    so a failed call costs exactly fee and nonce.
-//! 4. after the last transaction, [`Executor::finish`] mints the block reward, records
+//! 4. after the last transaction, [`Executor::finish`] mints the block reward, accrues
+//!    the subnets' emission and runs the epochs that are due (`subnets::tempo`), records
 //!    the block's view for liveness and, at an epoch's end, jails absent validators and
 //!    chooses the next set (`staking::epochs`).
 //!
@@ -24,7 +25,7 @@
 
 use crate::{
     bank, channels, error::checked, genesis::CHAIN_ID_KEY, kv::Overlay, kv::Write, models,
-    providers, staking, Params, StateError, StateView,
+    providers, staking, subnets, Params, StateError, StateView,
 };
 use tessera_types::{
     Address, Amount, BlockReceipts, Call, ChainId, Event, Receipt, SignedTransaction, TxStatus,
@@ -160,6 +161,11 @@ impl<'a> Executor<'a> {
                 amount: reward,
             });
         }
+        block_events.extend(subnets::tempo::on_block(
+            &mut self.state,
+            &self.params,
+            self.ctx.height,
+        )?);
         block_events.extend(staking::epochs::on_block(
             &mut self.state,
             &self.params,
@@ -188,7 +194,8 @@ pub fn call_spend(call: &Call) -> Amount {
         | Call::OpenChannel {
             deposit: amount, ..
         }
-        | Call::TopUpChannel { amount, .. } => *amount,
+        | Call::TopUpChannel { amount, .. }
+        | Call::Delegate { amount, .. } => *amount,
         Call::Unbond { .. }
         | Call::LeaveProvider { .. }
         | Call::ExtendChannel { .. }
@@ -201,7 +208,13 @@ pub fn call_spend(call: &Call) -> Amount {
         | Call::ClaimRoyalties { .. }
         | Call::ReportDoubleSign(_)
         | Call::RegisterValidator { .. }
-        | Call::Unjail => Amount::ZERO,
+        | Call::Unjail
+        | Call::CreateSubnet { .. }
+        | Call::RegisterUid { .. }
+        | Call::CommitWeights { .. }
+        | Call::RevealWeights { .. }
+        | Call::Undelegate { .. }
+        | Call::SetTake { .. } => Amount::ZERO,
     }
 }
 
@@ -269,6 +282,24 @@ pub fn check_stateless(
                 })
         }
         Call::RegisterValidator { p2p } => staking::validators::check_p2p(p2p),
+        Call::CreateSubnet { name, params, .. } => {
+            subnets::registry::check_name(name)?;
+            Ok(subnets::registry::check_params(params)?)
+        }
+        Call::Delegate { amount, .. } | Call::Undelegate { amount, .. } => non_zero(*amount),
+        Call::SetTake { take_bps } => {
+            if *take_bps > subnets::delegation::MAX_TAKE_BPS {
+                return Err(subnets::error::SubnetError::TakeTooHigh {
+                    take_bps: *take_bps,
+                    max_bps: subnets::delegation::MAX_TAKE_BPS,
+                }
+                .into());
+            }
+            Ok(())
+        }
+        Call::RegisterUid { .. } | Call::CommitWeights { .. } | Call::RevealWeights { .. } => {
+            Ok(())
+        }
         Call::Withdraw
         | Call::ClaimRoyalties { .. }
         | Call::Unjail
@@ -429,5 +460,34 @@ fn dispatch(
             channels::claim(state, params, &ctx.chain_id, height, signer, channel, lanes)
         }
         Call::RefundChannel { channel } => channels::refund(state, params, height, signer, channel),
+        Call::CreateSubnet {
+            name,
+            model,
+            params: hyper,
+        } => subnets::registry::create(state, params, height, signer, name, *model, hyper),
+        Call::RegisterUid { subnet, role } => {
+            subnets::registry::register(state, height, signer, *subnet, *role)
+        }
+        Call::CommitWeights { subnet, hash } => {
+            subnets::calls::commit(state, height, signer, *subnet, *hash)
+        }
+        Call::RevealWeights {
+            subnet,
+            weights,
+            salt,
+        } => subnets::calls::reveal(state, height, signer, *subnet, weights, salt),
+        Call::Delegate {
+            subnet,
+            validator,
+            amount,
+        } => subnets::stake::delegate(state, height, signer, *subnet, validator, *amount),
+        Call::Undelegate {
+            subnet,
+            validator,
+            amount,
+        } => subnets::stake::undelegate(state, params, height, signer, *subnet, validator, *amount),
+        Call::SetTake { take_bps } => {
+            subnets::stake::set_take(state, params, height, signer, *take_bps)
+        }
     }
 }

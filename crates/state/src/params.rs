@@ -60,6 +60,19 @@ pub struct Params {
     pub max_channel_blocks: u64,
     /// The protocol's fee on every claimed amount, in bps, taken from the provider's part.
     pub channel_claim_fee_bps: u16,
+    /// Bonded and locked from a subnet's creator while the subnet exists.
+    pub subnet_lock_cost: Amount,
+    /// Minted each block for the subnets (halving with the block reward), divided among
+    /// them by emission rule v1 (decision 0019) and paid at each subnet's epoch.
+    pub subnet_emission_per_block: Amount,
+    /// Blocks a delegation must be bonded before it counts as a subnet's matured stake.
+    pub subnet_maturity_blocks: u64,
+    /// Most of the subnets' emission the revenue pool may take, bps.
+    pub subnet_revenue_weight_bps: u16,
+    /// Most of the network's take returned as revenue-pool emission, bps (< 10,000).
+    pub subnet_take_return_bps: u16,
+    /// Blocks a validator waits after changing its take before it may raise it.
+    pub take_increase_delay_blocks: u64,
 }
 
 impl Default for Params {
@@ -82,6 +95,12 @@ impl Default for Params {
             channel_claim_window_blocks: 600,
             max_channel_blocks: 2_000_000,
             channel_claim_fee_bps: 100,
+            subnet_lock_cost: Amount::from_base(1_000 * tessera_types::amount::BASE_PER_TSR),
+            subnet_emission_per_block: Amount::from_base(20 * tessera_types::amount::BASE_PER_TSR),
+            subnet_maturity_blocks: 7_200,
+            subnet_revenue_weight_bps: 5_000,
+            subnet_take_return_bps: 5_000,
+            take_increase_delay_blocks: 7_200,
         }
     }
 }
@@ -120,6 +139,12 @@ impl Params {
         }
         if self.max_channel_blocks == 0 {
             return bad("max_channel_blocks must be at least 1");
+        }
+        if self.subnet_revenue_weight_bps > 10_000 {
+            return bad("subnet_revenue_weight_bps is above 10000 (100%)");
+        }
+        if self.subnet_take_return_bps >= 10_000 {
+            return bad("subnet_take_return_bps must be below 10000: returning all of the take would make fake revenue free");
         }
         let window = self
             .evidence_max_age_epochs
@@ -179,13 +204,19 @@ impl Write for Params {
         buf.put_u64(self.channel_claim_window_blocks);
         buf.put_u64(self.max_channel_blocks);
         buf.put_u16(self.channel_claim_fee_bps);
+        self.subnet_lock_cost.write(buf);
+        self.subnet_emission_per_block.write(buf);
+        buf.put_u64(self.subnet_maturity_blocks);
+        buf.put_u16(self.subnet_revenue_weight_bps);
+        buf.put_u16(self.subnet_take_return_bps);
+        buf.put_u64(self.take_increase_delay_blocks);
     }
 }
 
 impl EncodeSize for Params {
     fn encode_size(&self) -> usize {
-        // six amounts, a bool, six u64, four u16
-        6 * 16 + 1 + 6 * 8 + 4 * 2
+        // eight amounts, a bool, eight u64, six u16
+        8 * 16 + 1 + 8 * 8 + 6 * 2
     }
 }
 
@@ -210,6 +241,12 @@ impl Read for Params {
             channel_claim_window_blocks: u64::read(buf)?,
             max_channel_blocks: u64::read(buf)?,
             channel_claim_fee_bps: u16::read(buf)?,
+            subnet_lock_cost: Amount::read(buf)?,
+            subnet_emission_per_block: Amount::read(buf)?,
+            subnet_maturity_blocks: u64::read(buf)?,
+            subnet_revenue_weight_bps: u16::read(buf)?,
+            subnet_take_return_bps: u16::read(buf)?,
+            take_increase_delay_blocks: u64::read(buf)?,
         })
     }
 }

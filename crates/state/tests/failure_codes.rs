@@ -4,10 +4,11 @@
 #![cfg(test)]
 
 use std::collections::BTreeSet;
-use tessera_state::{error::render, StateError};
+use tessera_state::{error::render, subnets::error::SubnetError, StateError};
 use tessera_types::{
     cid::CidReason,
     receipt::MAX_FAILURE_ARGS,
+    subnet::SubnetId,
     tx::{ModelId, Shares},
     Address, Amount, ChainId, Failure,
 };
@@ -17,7 +18,7 @@ fn every_error() -> Vec<StateError> {
     use StateError::*;
     let a = Address([7; 32]);
     let amt = Amount::from_base;
-    vec![
+    let mut errors = vec![
         WrongChain {
             expected: ChainId::new("a").unwrap(),
             got: ChainId::new("b").unwrap(),
@@ -174,6 +175,62 @@ fn every_error() -> Vec<StateError> {
             claimed: amt(57),
         },
         RefundTooEarly { opens_at: 58 },
+    ];
+    errors.extend(every_subnet_error().into_iter().map(Subnet));
+    errors
+}
+
+fn every_subnet_error() -> Vec<SubnetError> {
+    use SubnetError::*;
+    let a = Address([9; 32]);
+    vec![
+        InvalidName { name: "X".into() },
+        BadParam {
+            field: "f",
+            min: 61,
+            max: 62,
+        },
+        NameTaken {
+            subnet: SubnetId(63),
+        },
+        ModelHasSubnet {
+            model: ModelId(64),
+            subnet: SubnetId(65),
+        },
+        TooManySubnets { max: 66 },
+        UnknownSubnet {
+            subnet: SubnetId(67),
+        },
+        AlreadyRegistered { key: a, uid: 68 },
+        AllImmune { free_at: 69 },
+        NotRegistered {
+            key: a,
+            subnet: SubnetId(70),
+        },
+        NotValidatorUid { uid: 71 },
+        AlreadyCommitted { tempo: 72 },
+        TooManyPending,
+        NoMatchingCommit,
+        RevealTooEarly { committed: 73 },
+        NoSuchUid { uid: 74, n: 75 },
+        DuplicateUid { uid: 76 },
+        WeightsCount {
+            got: 77,
+            min: 78,
+            max: 79,
+        },
+        RateLimited { next_at: 80 },
+        TakeTooHigh {
+            take_bps: 81,
+            max_bps: 82,
+        },
+        TakeRaiseTooSoon { allowed_from: 83 },
+        NotDelegated {
+            requested: Amount::from_base(84),
+            available: Amount::from_base(85),
+        },
+        TooManyDelegators { max: 86 },
+        EpochFailed,
     ]
 }
 
@@ -217,6 +274,8 @@ fn numeric_errors_render_their_own_message() {
                 | StateError::InvalidP2pAddress { .. }
                 | StateError::InvalidEndpoint { .. }
                 | StateError::BadClaimLanes { .. }
+                | StateError::Subnet(SubnetError::InvalidName { .. })
+                | StateError::Subnet(SubnetError::BadParam { .. })
         );
         if plain {
             assert_eq!(render(&e.failure()), e.to_string());

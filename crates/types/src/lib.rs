@@ -65,6 +65,7 @@ pub mod evidence;
 pub mod hash;
 pub mod keys;
 pub mod receipt;
+pub mod subnet;
 pub mod tx;
 pub mod voucher;
 

@@ -6,6 +6,7 @@
 use crate::{
     channel::MarketEvent,
     codec::{read_list, read_string, string_size, write_list, write_string},
+    subnet::SubnetEvent,
     tx::{ModelId, Shares, MAX_CID_BYTES, MAX_MODEL_NAME_BYTES, MAX_P2P_ADDRESS_BYTES},
     Address, Amount, Hash,
 };
@@ -106,6 +107,9 @@ pub enum Event {
     /// Provider registrations, channels, claims and their split.
     #[serde(untagged)]
     Market(MarketEvent),
+    /// Subnets: creation, UIDs, weights, delegation and epochs.
+    #[serde(untagged)]
+    Subnet(SubnetEvent),
 }
 
 impl Event {
@@ -127,6 +131,7 @@ impl Event {
             Event::ValidatorJailed { .. } => 13,
             Event::ValidatorUnjailed { .. } => 14,
             Event::Market(_) => 15,
+            Event::Subnet(_) => 16,
         }
     }
 }
@@ -232,6 +237,7 @@ impl Write for Event {
             }
             Event::ValidatorUnjailed { validator } => validator.write(buf),
             Event::Market(event) => event.write(buf),
+            Event::Subnet(event) => event.write(buf),
         }
     }
 }
@@ -266,6 +272,7 @@ impl EncodeSize for Event {
             Event::ValidatorJailed { .. } => Address::SIZE + 3 * 8,
             Event::ValidatorUnjailed { .. } => Address::SIZE,
             Event::Market(event) => event.encode_size(),
+            Event::Subnet(event) => event.encode_size(),
         }
     }
 }
@@ -327,6 +334,7 @@ impl Read for Event {
                 validator: Address::read(buf)?,
             },
             15 => Event::Market(MarketEvent::read(buf)?),
+            16 => Event::Subnet(SubnetEvent::read(buf)?),
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }

@@ -17,6 +17,10 @@ use crate::{
         decode_bounded, read_list, read_short_bytes, read_string, string_size, write_list,
         write_short_bytes, write_string,
     },
+    subnet::{
+        model_opt_size, read_model_opt, write_model_opt, Role, SubnetId, SubnetParams, UidWeight,
+        MAX_REVEAL_WEIGHTS, MAX_SUBNET_NAME_BYTES,
+    },
     Address, Amount, DoubleSign, Hash, Keypair, PublicKey, Signature, TypesError,
 };
 use bytes::BufMut;
@@ -492,6 +496,37 @@ pub enum Call {
     /// channels: after expiry and the claim window, return what was not claimed to the
     /// payer and close the channel (its payer only).
     RefundChannel { channel: Hash },
+    /// subnets: create a subnet named `name` (for `model`'s market, when given) with
+    /// hyperparameters `params`; the lock cost is bonded and locked from the signer.
+    CreateSubnet {
+        name: String,
+        model: Option<ModelId>,
+        params: SubnetParams,
+    },
+    /// subnets: take a UID in `subnet` as `role`, burning the subnet's burn cost.
+    RegisterUid { subnet: SubnetId, role: Role },
+    /// subnets: commit the hash of weights and a salt (`weights::commit_hash`).
+    CommitWeights { subnet: SubnetId, hash: Hash },
+    /// subnets: reveal the weights and salt committed in the previous tempo.
+    RevealWeights {
+        subnet: SubnetId,
+        weights: Vec<UidWeight>,
+        salt: Hash,
+    },
+    /// subnets: bond `amount` of the signer's balance behind `validator` in `subnet`.
+    Delegate {
+        subnet: SubnetId,
+        validator: Address,
+        amount: Amount,
+    },
+    /// subnets: withdraw `amount` of the signer's delegation; it unbonds.
+    Undelegate {
+        subnet: SubnetId,
+        validator: Address,
+        amount: Amount,
+    },
+    /// subnets: set the signer's take on its delegators' dividends, bps.
+    SetTake { take_bps: u16 },
 }
 
 impl Call {
@@ -516,6 +551,13 @@ impl Call {
             Call::ExtendChannel { .. } => 16,
             Call::ClaimChannel { .. } => 17,
             Call::RefundChannel { .. } => 18,
+            Call::CreateSubnet { .. } => 19,
+            Call::RegisterUid { .. } => 20,
+            Call::CommitWeights { .. } => 21,
+            Call::RevealWeights { .. } => 22,
+            Call::Delegate { .. } => 23,
+            Call::Undelegate { .. } => 24,
+            Call::SetTake { .. } => 25,
         }
     }
 
@@ -541,6 +583,13 @@ impl Call {
             Call::ExtendChannel { .. } => "extend_channel",
             Call::ClaimChannel { .. } => "claim_channel",
             Call::RefundChannel { .. } => "refund_channel",
+            Call::CreateSubnet { .. } => "create_subnet",
+            Call::RegisterUid { .. } => "register_uid",
+            Call::CommitWeights { .. } => "commit_weights",
+            Call::RevealWeights { .. } => "reveal_weights",
+            Call::Delegate { .. } => "delegate",
+            Call::Undelegate { .. } => "undelegate",
+            Call::SetTake { .. } => "set_take",
         }
     }
 }
@@ -616,6 +665,47 @@ impl Write for Call {
                 write_list(lanes, buf);
             }
             Call::RefundChannel { channel } => channel.write(buf),
+            Call::CreateSubnet {
+                name,
+                model,
+                params,
+            } => {
+                write_string(name, buf);
+                write_model_opt(model, buf);
+                params.write(buf);
+            }
+            Call::RegisterUid { subnet, role } => {
+                subnet.write(buf);
+                role.write(buf);
+            }
+            Call::CommitWeights { subnet, hash } => {
+                subnet.write(buf);
+                hash.write(buf);
+            }
+            Call::RevealWeights {
+                subnet,
+                weights,
+                salt,
+            } => {
+                subnet.write(buf);
+                write_list(weights, buf);
+                salt.write(buf);
+            }
+            Call::Delegate {
+                subnet,
+                validator,
+                amount,
+            }
+            | Call::Undelegate {
+                subnet,
+                validator,
+                amount,
+            } => {
+                subnet.write(buf);
+                validator.write(buf);
+                amount.write(buf);
+            }
+            Call::SetTake { take_bps } => buf.put_u16(*take_bps),
         }
     }
 }
@@ -644,6 +734,18 @@ impl EncodeSize for Call {
             Call::ExtendChannel { .. } => Hash::SIZE + 8,
             Call::ClaimChannel { lanes, .. } => Hash::SIZE + 4 + lanes.len() * LaneClaim::SIZE,
             Call::RefundChannel { .. } => Hash::SIZE,
+            Call::CreateSubnet { name, model, .. } => {
+                string_size(name) + model_opt_size(model) + SubnetParams::SIZE
+            }
+            Call::RegisterUid { .. } => SubnetId::SIZE + Role::SIZE,
+            Call::CommitWeights { .. } => SubnetId::SIZE + Hash::SIZE,
+            Call::RevealWeights { weights, .. } => {
+                SubnetId::SIZE + 4 + weights.len() * UidWeight::SIZE + Hash::SIZE
+            }
+            Call::Delegate { .. } | Call::Undelegate { .. } => {
+                SubnetId::SIZE + Address::SIZE + Amount::SIZE
+            }
+            Call::SetTake { .. } => 2,
         }
     }
 }
@@ -718,6 +820,37 @@ impl Read for Call {
             },
             18 => Call::RefundChannel {
                 channel: Hash::read(buf)?,
+            },
+            19 => Call::CreateSubnet {
+                name: read_string(buf, MAX_SUBNET_NAME_BYTES)?,
+                model: read_model_opt(buf)?,
+                params: SubnetParams::read(buf)?,
+            },
+            20 => Call::RegisterUid {
+                subnet: SubnetId::read(buf)?,
+                role: Role::read(buf)?,
+            },
+            21 => Call::CommitWeights {
+                subnet: SubnetId::read(buf)?,
+                hash: Hash::read(buf)?,
+            },
+            22 => Call::RevealWeights {
+                subnet: SubnetId::read(buf)?,
+                weights: read_list(buf, MAX_REVEAL_WEIGHTS, &())?,
+                salt: Hash::read(buf)?,
+            },
+            23 => Call::Delegate {
+                subnet: SubnetId::read(buf)?,
+                validator: Address::read(buf)?,
+                amount: Amount::read(buf)?,
+            },
+            24 => Call::Undelegate {
+                subnet: SubnetId::read(buf)?,
+                validator: Address::read(buf)?,
+                amount: Amount::read(buf)?,
+            },
+            25 => Call::SetTake {
+                take_bps: u16::read(buf)?,
             },
             other => return Err(CodecError::InvalidEnum(other)),
         })

@@ -9,6 +9,8 @@ use proptest::prelude::*;
 use tessera_types::{
     channel::{LaneClaim, MarketEvent, Price},
     evidence::{DoubleSign, SignedVote, VoteKind},
+    subnet::{Role, SubnetEvent, SubnetId, SubnetParams, UidWeight},
+    tx::ModelId,
     Address, Amount, Block, BlockHeader, BlockReceipts, Call, ChainId, Event, Failure, FailureArg,
     Hash, Keypair, Receipt, SignedTransaction, Transaction, TxStatus,
 };
@@ -29,7 +31,7 @@ fn transfer(seed: u64, nonce: u64, amount: u128) -> SignedTransaction {
     .unwrap()
 }
 
-/// Every provider and channel call, with values drawn from `n` and `amount`.
+/// Every provider, channel and subnet call, with values drawn from `n` and `amount`.
 fn market_calls(n: u64, amount: u128) -> Vec<Call> {
     let key = Keypair::from_seed(n);
     let chain = ChainId::new("tessera-prop").unwrap();
@@ -79,6 +81,50 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
         Call::ExtendChannel { channel, blocks: n },
         Call::ClaimChannel { channel, lanes },
         Call::RefundChannel { channel },
+        Call::CreateSubnet {
+            name: format!("net-{n}"),
+            model: (n % 2 == 0).then_some(ModelId(n)),
+            params: SubnetParams {
+                tempo_blocks: n,
+                burn: Amount::from_base(amount),
+                ..SubnetParams::default()
+            },
+        },
+        Call::RegisterUid {
+            subnet: SubnetId(n),
+            role: if n % 2 == 0 {
+                Role::Miner
+            } else {
+                Role::Validator
+            },
+        },
+        Call::CommitWeights {
+            subnet: SubnetId(n),
+            hash: channel,
+        },
+        Call::RevealWeights {
+            subnet: SubnetId(n),
+            weights: (0..(n % 7) as u16)
+                .map(|uid| UidWeight {
+                    uid,
+                    weight: (amount as u16).wrapping_add(uid),
+                })
+                .collect(),
+            salt: channel,
+        },
+        Call::Delegate {
+            subnet: SubnetId(n),
+            validator: key.address(),
+            amount: Amount::from_base(amount),
+        },
+        Call::Undelegate {
+            subnet: SubnetId(n),
+            validator: key.address(),
+            amount: Amount::from_base(amount),
+        },
+        Call::SetTake {
+            take_bps: amount as u16,
+        },
     ]
 }
 
@@ -153,6 +199,71 @@ fn market_events(n: u64, amount: u128) -> Vec<Event> {
     ]
     .into_iter()
     .map(Event::Market)
+    .chain(subnet_events(n, amount))
+    .collect()
+}
+
+fn subnet_events(n: u64, amount: u128) -> Vec<Event> {
+    let who = Keypair::from_seed(n).address();
+    let a = Amount::from_base(amount);
+    let subnet = SubnetId(n);
+    vec![
+        SubnetEvent::SubnetCreated {
+            subnet,
+            name: format!("net-{n}"),
+            owner: who,
+            model: (n % 2 == 1).then_some(ModelId(n)),
+            lock: a,
+        },
+        SubnetEvent::UidRegistered {
+            subnet,
+            uid: n as u16,
+            key: who,
+            role: Role::Validator,
+            burned: a,
+            replaced: (n % 2 == 0).then_some(who),
+        },
+        SubnetEvent::WeightsCommitted {
+            subnet,
+            uid: 3,
+            tempo: n,
+        },
+        SubnetEvent::WeightsRevealed {
+            subnet,
+            uid: 4,
+            count: n as u32,
+        },
+        SubnetEvent::Delegated {
+            subnet,
+            validator: who,
+            delegator: who,
+            amount: a,
+        },
+        SubnetEvent::Undelegated {
+            subnet,
+            validator: who,
+            delegator: who,
+            amount: a,
+            release_height: n,
+        },
+        SubnetEvent::TakeSet {
+            validator: who,
+            take_bps: n as u16,
+        },
+        SubnetEvent::EpochPaid {
+            subnet,
+            emission: a,
+            to_owner: a,
+            to_miners: a,
+            to_validators: a,
+        },
+        SubnetEvent::EpochSkipped {
+            subnet,
+            code: n as u16,
+        },
+    ]
+    .into_iter()
+    .map(Event::Subnet)
     .collect()
 }
 

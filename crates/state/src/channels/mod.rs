@@ -499,6 +499,8 @@ fn pay_out(
         }));
     }
     move_funds(state, &from, &bank::treasury(), legs.treasury)?;
+    let take = checked(legs.treasury.checked_add(legs.fee), "network take")?;
+    crate::subnets::tempo::credit_take(state, record.model, take)?;
     if !legs.fee.is_zero() {
         events.push(bank::charge_fee(state, params, &from, legs.fee)?);
     }

@@ -7,13 +7,22 @@
 //! the versioned rule dividing emission among subnets (decision 0019), and [`uids`], a
 //! subnet's UID table (immunity, and who a newcomer replaces), and [`delegation`], how a
 //! validator's emission is shared with its delegators (the take and its bounds), and
-//! [`weights`], commit-reveal of a validator's weights. Storing subnets on chain,
-//! registration by burn and the weights and delegation transactions come next (issue 16),
-//! and then the chain runs the epoch each tempo.
+//! [`weights`], commit-reveal of a validator's weights.
+//!
+//! On chain: [`registry`] (subnets, their hyperparameters and UIDs, registration by
+//! burn), [`calls`] (commit and reveal of weights), [`stake`] (delegations behind
+//! validators and their takes) and [`tempo`] (each block's emission, each tempo's epoch
+//! and its payout). Decision 0020 records the design.
 
+pub mod calls;
 pub mod delegation;
 pub mod emission;
+pub mod error;
 pub mod fixed;
+pub mod metagraph;
+pub mod registry;
+pub mod stake;
+pub mod tempo;
 pub mod uids;
 pub mod weights;
 pub mod yuma;

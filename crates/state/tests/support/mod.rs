@@ -33,6 +33,7 @@ pub fn params() -> Params {
         max_channel_blocks: 1_000,
         min_provider_stake: Amount::from_base(100 * TSR),
         channel_claim_fee_bps: 100,
+        subnet_maturity_blocks: 2,
         ..Params::default()
     }
 }
