@@ -21,6 +21,7 @@ use tessera_types::{
     subnet::{Role, SubnetId, SubnetParams},
     Address, Amount, Call,
 };
+use tessera_validator::weights::{parse as parse_weights, Pending, PendingStore};
 
 /// The largest input file read (4,096 UIDs with full weight and bond rows fit).
 const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
@@ -80,6 +81,8 @@ pub enum SubnetCommand {
         #[arg(long)]
         tempo: Option<u64>,
     },
+    #[command(flatten)]
+    Weights(WeightsCommand),
     /// Take a UID by burning the subnet's burn cost (a miner of a model's subnet must be
     /// a provider of the model).
     Register {
@@ -90,6 +93,28 @@ pub enum SubnetCommand {
         /// miner or validator.
         #[arg(long, default_value = "miner")]
         role: Role,
+    },
+}
+
+/// `tessera subnet weights|reveal`: a validator's weights by hand (the daemon will set
+/// them each tempo).
+#[derive(clap::Subcommand)]
+pub enum WeightsCommand {
+    /// Commit weights (a hash of them and a fresh salt, kept in <home>/validator until
+    /// the reveal); reveal them in the next tempo with `tessera subnet reveal`.
+    Weights {
+        #[command(flatten)]
+        opts: TxOptions,
+        /// Subnet name or id.
+        subnet: String,
+        /// UID=WEIGHT pairs, e.g. 0=3,1=1 (any scale: each validator's row is normalized).
+        weights: String,
+    },
+    /// Reveal the weights committed in the previous tempo.
+    Reveal {
+        #[command(flatten)]
+        opts: TxOptions,
+        subnet: String,
     },
 }
 
@@ -156,6 +181,7 @@ pub async fn subnet(
                     .join("\n")
             })
         }
+        SubnetCommand::Weights(cmd) => weights(home, client, cmd, out).await,
         SubnetCommand::Show { subnet } => {
             let graph = client.subnet(&subnet).await?;
             out.show(&graph, || describe_metagraph(&graph))
@@ -209,6 +235,43 @@ pub async fn subnet(
                 role,
             };
             send(home, client, &opts, call, out).await
+        }
+    }
+}
+
+async fn weights(
+    home: &Home,
+    client: &RpcClient,
+    cmd: WeightsCommand,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let store = PendingStore::open(&home.dir.join("validator"))?;
+    match cmd {
+        WeightsCommand::Weights {
+            opts,
+            subnet,
+            weights,
+        } => {
+            let weights = parse_weights(&weights)?;
+            let id = client.subnet(&subnet).await?.id;
+            let validator = resolve_account(home, &opts.from)?;
+            let pending = Pending::new(id, validator, weights);
+            // On disk before the commit is sent: a crash after it loses nothing.
+            store.save(&pending)?;
+            send(home, client, &opts, pending.commit_call(), out).await?;
+            eprintln!(
+                "committed; reveal in the next tempo: tessera subnet reveal --from {} {subnet}",
+                opts.from
+            );
+            Ok(())
+        }
+        WeightsCommand::Reveal { opts, subnet } => {
+            let id = client.subnet(&subnet).await?.id;
+            let validator = resolve_account(home, &opts.from)?;
+            let pending = store.load(id, &validator)?;
+            send(home, client, &opts, pending.reveal_call(), out).await?;
+            store.remove(id, &validator)?;
+            Ok(())
         }
     }
 }

@@ -143,7 +143,7 @@ fn create_register_delegate_and_watch_an_epoch_pay() {
     // Plain bonding still works as before.
     env.ok(&[&["stake", "3"][..], &from("erin")].concat());
 
-    // The dev chain counts stake after 20 blocks; epochs every 5. Wait for one that pays
+    // The dev chain counts stake after 20 blocks; epochs every 20. Wait for one that pays
     // the validator (no weights yet: the miners' half goes to validators).
     let start = Instant::now();
     let graph = loop {
@@ -171,6 +171,46 @@ fn create_register_delegate_and_watch_an_epoch_pay() {
         text.contains("incentive") && text.contains("UIDs free"),
         "{text}"
     );
+
+    // Weights by hand: commit, then reveal in the next tempo; the miner then earns.
+    env.fails(
+        &[&["subnet", "weights", "review", "0=x"][..], &from("val")].concat(),
+        "UID=WEIGHT",
+    );
+    env.fails(
+        &[&["subnet", "reveal", "review"][..], &from("val")].concat(),
+        "no pending commit",
+    );
+    let committed = env.ok(&[&["subnet", "weights", "review", "0=1"][..], &from("val")].concat());
+    let created = graph["subnet"]["created_at"].as_u64().unwrap();
+    let tempo = 20;
+    let commit_tempo = (committed["height"].as_u64().unwrap() - created) / tempo;
+    let reveal_from = created + (commit_tempo + 1) * tempo;
+    let start = Instant::now();
+    while env.ok(&["subnet", "show", "review"])["height"]
+        .as_u64()
+        .unwrap()
+        + 1
+        < reveal_from
+    {
+        assert!(start.elapsed() < WAIT_LIMIT, "the next tempo did not come");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.ok(&[&["subnet", "reveal", "review"][..], &from("val")].concat());
+    let start = Instant::now();
+    loop {
+        let graph = env.ok(&["subnet", "show", "review"]);
+        let miner = &graph["rows"][0];
+        if amount(&miner["emission"]) > 0 {
+            assert_ne!(miner["incentive"], "0");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the miner was never paid: {graph}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     env.ok(&[&["stake", "undelegate", "val", "250"][..], &from("erin")].concat());
     env.fails(

@@ -246,7 +246,27 @@ async fn fetch_files(
             });
             announced = true;
         }
-        fetch_file(client, store, &file.cid, &file.path, &target, progress).await?;
+        // Another process fetching the same file into the same cache (two providers on
+        // one machine) may finish first and remove the shared download store under us,
+        // or hold the export's temporary file: its complete copy is as good as ours (the
+        // loader verifies its CID). Failing that, one more try once it is done.
+        let done_elsewhere =
+            || std::fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == file.size);
+        let mut fetched = fetch_file(client, store, &file.cid, &file.path, &target, progress).await;
+        if fetched.is_err() && !done_elsewhere() {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if !done_elsewhere() {
+                fetched = fetch_file(client, store, &file.cid, &file.path, &target, progress).await;
+            }
+        }
+        match fetched {
+            Err(e) if !done_elsewhere() => return Err(e),
+            Err(e) => tracing::debug!(
+                "{} was fetched by another process meanwhile ({e})",
+                file.path
+            ),
+            Ok(()) => {}
+        }
     }
     Ok(())
 }

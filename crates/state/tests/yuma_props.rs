@@ -221,3 +221,99 @@ proptest! {
         }
     }
 }
+
+/// A colluding minority: honest validators (more than half the stake) weight the miners
+/// by their own audits; colluders (less than half) put everything on one miner `M`.
+fn collusion() -> impl Strategy<Value = (Vec<u128>, Vec<u128>, Vec<Vec<u16>>, usize)> {
+    let miners = 4usize;
+    (
+        prop::collection::vec(1_000u128..1_000_000, 1..5),
+        prop::collection::vec(1_000u128..1_000_000, 1..4),
+        prop::collection::vec(prop::collection::vec(0u16..1_000, miners), 5),
+        0..miners,
+    )
+        .prop_filter("honest stake above half", |(honest, colluders, _, _)| {
+            honest.iter().sum::<u128>() > colluders.iter().sum::<u128>()
+        })
+}
+
+/// Validators `0..h` honest, then the colluders, then 4 miners.
+fn collusion_input(
+    honest: &[u128],
+    colluders: &[u128],
+    rows: &[Vec<u16>],
+    target: usize,
+) -> EpochInput {
+    let v = honest.len() + colluders.len();
+    let miner = |k: usize| (v + k) as u16;
+    let mut neurons: Vec<Neuron> = honest
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Neuron {
+            stake: *s,
+            weights: rows[i]
+                .iter()
+                .enumerate()
+                .map(|(k, w)| (miner(k), *w))
+                .collect(),
+            ..Neuron::default()
+        })
+        .collect();
+    neurons.extend(colluders.iter().map(|s| Neuron {
+        stake: *s,
+        weights: vec![(miner(target), u16::MAX)],
+        ..Neuron::default()
+    }));
+    neurons.extend((0..4).map(|_| Neuron::default()));
+    EpochInput {
+        block: 100,
+        emission: 1_000_000_000,
+        params: YumaParams {
+            max_validators: v as u16,
+            ..YumaParams::default()
+        },
+        neurons,
+        ..EpochInput::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Clipping: the colluders' weight on `M` counts only up to the consensus, which the
+    /// honest majority sets (never above the largest honest weight on `M`); a miner the
+    /// honest majority gives nothing earns nothing whatever the minority does.
+    #[test]
+    fn a_colluding_minority_cannot_lift_a_miner_past_the_honest_majority(
+        (honest, colluders, rows, target) in collusion()
+    ) {
+        let input = collusion_input(&honest, &colluders, &rows, target);
+        let out = epoch(&input).unwrap();
+        let v = honest.len() + colluders.len();
+        let m = v + target;
+        let honest_max = (0..honest.len())
+            .map(|i| {
+                out.neurons[i]
+                    .weights
+                    .iter()
+                    .find(|(j, _)| usize::from(*j) == m)
+                    .map_or(Frac::ZERO, |(_, w)| *w)
+            })
+            .max()
+            .unwrap();
+        prop_assert!(out.neurons[m].consensus <= honest_max);
+        for c in honest.len()..v {
+            for (j, w) in &out.neurons[c].clipped_weights {
+                prop_assert!(*w <= out.neurons[usize::from(*j)].consensus);
+            }
+        }
+        // The same colluders against a miner no honest validator weights.
+        let mut zeroed = rows.clone();
+        for row in &mut zeroed {
+            row[target] = 0;
+        }
+        let out = epoch(&collusion_input(&honest, &colluders, &zeroed, target)).unwrap();
+        prop_assert_eq!(out.neurons[m].incentive, Frac::ZERO);
+        prop_assert_eq!(out.neurons[m].miner_emission, 0);
+    }
+}

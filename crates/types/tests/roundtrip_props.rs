@@ -83,7 +83,7 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
         Call::RefundChannel { channel },
         Call::CreateSubnet {
             name: format!("net-{n}"),
-            model: (n % 2 == 0).then_some(ModelId(n)),
+            model: n.is_multiple_of(2).then_some(ModelId(n)),
             params: SubnetParams {
                 tempo_blocks: n,
                 burn: Amount::from_base(amount),
@@ -92,7 +92,7 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
         },
         Call::RegisterUid {
             subnet: SubnetId(n),
-            role: if n % 2 == 0 {
+            role: if n.is_multiple_of(2) {
                 Role::Miner
             } else {
                 Role::Validator
@@ -221,7 +221,7 @@ fn subnet_events(n: u64, amount: u128) -> Vec<Event> {
             key: who,
             role: Role::Validator,
             burned: a,
-            replaced: (n % 2 == 0).then_some(who),
+            replaced: n.is_multiple_of(2).then_some(who),
         },
         SubnetEvent::WeightsCommitted {
             subnet,

@@ -29,7 +29,6 @@ use super::{
     fixed::Frac,
     uids::{Slot, UidError, Uids},
     weights::{Commit, Weights},
-    yuma::MAX_UIDS,
 };
 use crate::{
     bank,
@@ -51,6 +50,8 @@ use tessera_types::{
 
 /// Most subnets on the chain (every block divides emission among all of them).
 pub const MAX_SUBNETS: u64 = 32;
+/// Most UIDs a subnet on chain may hold (its epoch reads every one each tempo).
+pub const MAX_SUBNET_UIDS: usize = 4_096;
 const NEXT_KEY: &[u8] = b"subnet/next";
 pub const INFO_PREFIX: &[u8] = b"subnet/info/";
 const NAME_PREFIX: &[u8] = b"subnet/name/";
@@ -347,7 +348,7 @@ fn read_pairs<T, B: Buf>(
     item: impl Fn(&mut B) -> Result<T, CodecError>,
 ) -> Result<Vec<(u16, T)>, CodecError> {
     let len = usize::try_from(u32::read(buf)?).map_err(|_| CodecError::InvalidUsize)?;
-    if len > MAX_UIDS {
+    if len > MAX_SUBNET_UIDS {
         return Err(CodecError::Invalid("Neuron", "more entries than UIDs"));
     }
     let mut out = Vec::with_capacity(len);
@@ -377,7 +378,7 @@ impl EncodeSize for Table {
 impl Read for Table {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        let slots: Vec<SlotCodec> = read_list(buf, MAX_UIDS, &())?;
+        let slots: Vec<SlotCodec> = read_list(buf, MAX_SUBNET_UIDS, &())?;
         Ok(Table(Uids {
             slots: slots.into_iter().map(|s| s.0).collect(),
         }))
@@ -524,7 +525,7 @@ pub fn check_params(p: &SubnetParams) -> Result<(), SubnetError> {
             Ok(())
         }
     };
-    let max_uids = u128::try_from(MAX_UIDS).unwrap_or(u128::MAX);
+    let max_uids = u128::try_from(MAX_SUBNET_UIDS).unwrap_or(u128::MAX);
     within("tempo_blocks", p.tempo_blocks.into(), 2, 100_000)?;
     // below one half, a minority's weights could set consensus
     within("kappa_bps", p.kappa_bps.into(), 5_000, 10_000)?;

@@ -53,8 +53,9 @@ use super::fixed::Frac;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Most UIDs in one subnet epoch.
-pub const MAX_UIDS: usize = 4_096;
+/// Most UIDs in one epoch of the pure function (`tessera yuma`, the benchmarks); a
+/// subnet on chain holds at most `registry::MAX_SUBNET_UIDS`.
+pub const MAX_UIDS: usize = 16_384;
 /// Most weights one validator sets (one per UID at most).
 pub const MAX_WEIGHTS_PER_ROW: usize = MAX_UIDS;
 
