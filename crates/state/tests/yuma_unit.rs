@@ -135,8 +135,8 @@ fn malformed_inputs_are_refused() {
     i.params.bonds_moving_average_ppm = 1_000_001;
     assert!(matches!(epoch(&i), Err(YumaError::BadParam(_))));
     let mut i = base();
-    i.neurons = vec![Neuron::default(); 4_097];
-    assert!(matches!(epoch(&i), Err(YumaError::TooManyUids(4_097))));
+    i.neurons = vec![Neuron::default(); 16_385];
+    assert!(matches!(epoch(&i), Err(YumaError::TooManyUids(16_385))));
     let mut i = base();
     i.neurons = vec![validator(u128::MAX, vec![]), validator(u128::MAX, vec![])];
     assert!(matches!(epoch(&i), Err(YumaError::Overflow(_))));
