@@ -3,4 +3,5 @@
 //! reveal (a tempo later), so a restart in between loses nothing. The daemon that audits
 //! providers' real calls, scores them and commits each tempo grows here next.
 
+pub mod schedule;
 pub mod weights;

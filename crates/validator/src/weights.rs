@@ -45,6 +45,9 @@ pub struct Pending {
     pub validator: Address,
     pub weights: Vec<UidWeight>,
     pub salt: Hash,
+    /// The tempo the commit was made in, once known (see [`crate::schedule`]).
+    #[serde(default)]
+    pub tempo: Option<u64>,
 }
 
 impl Pending {
@@ -55,6 +58,7 @@ impl Pending {
             validator,
             weights,
             salt: Hash(rand::random()),
+            tempo: None,
         }
     }
 
