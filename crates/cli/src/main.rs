@@ -164,6 +164,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 claim_at,
             },
         ),
+        Command::Validator(wallet::ValidatorCommand::Run(args)) => {
+            services::run_validator(&home, &cli.node, args)
+        }
         command => client_command(&home, &cli.node, command, &out),
     }
 }

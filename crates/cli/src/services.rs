@@ -146,6 +146,83 @@ pub fn run_provider(home: &Home, node: &str, args: ProviderRun) -> anyhow::Resul
     })
 }
 
+/// `tessera validator run`.
+#[derive(clap::Args)]
+pub struct ValidatorRunArgs {
+    /// The validator's key (it holds a validator UID in the subnet).
+    #[arg(long, value_name = "KEY")]
+    from: String,
+    /// The subnet's name or id.
+    #[arg(long)]
+    subnet: String,
+    /// The most the audit calls may hold in channel deposits, in TSR.
+    #[arg(long, default_value = "10", value_name = "TSR")]
+    budget: Amount,
+    /// Audit calls per miner per tempo.
+    #[arg(long, default_value_t = 3)]
+    calls: usize,
+    /// Read the passphrase from the first line of this file (else TESSERA_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<std::path::PathBuf>,
+}
+
+pub fn run_validator(home: &Home, node: &str, args: ValidatorRunArgs) -> anyhow::Result<()> {
+    let key = unlock(home, &args.from, args.passphrase_file.as_deref())?;
+    let address = key.address();
+    runtime()?.block_on(async move {
+        let data_dir = home.data_dir().join("validator").join(address.to_string());
+        let mut config =
+            tessera_validator::daemon::Config::new(node, &args.subnet, data_dir, home.blob_dir());
+        config.budget = args.budget;
+        config.calls_per_miner = args.calls.max(1);
+        eprintln!(
+            "validator {address} audits subnet {}: press Ctrl-C to stop",
+            args.subnet
+        );
+        let progress = progress_printer();
+        tessera_validator::daemon::run(
+            key,
+            config,
+            &progress,
+            &print_report,
+            crate::signals::shutdown(),
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+fn print_report(report: tessera_validator::daemon::Report) {
+    use tessera_validator::daemon::Report;
+    match report {
+        Report::Audited {
+            tempo,
+            audits,
+            weights,
+        } => {
+            for (a, w) in audits.iter().zip(&weights) {
+                eprintln!(
+                    "tempo {tempo}: UID {} ({}) answered {}/{}, correct {}, p50 {} → weight {}",
+                    a.uid,
+                    a.provider,
+                    a.answered,
+                    a.asked,
+                    a.correct,
+                    a.p50_ms.map_or("-".into(), |ms| format!("{ms} ms")),
+                    w.weight
+                );
+            }
+        }
+        Report::Committed { tempo } => eprintln!("tempo {tempo}: weights committed"),
+        Report::Revealed { tempo } => eprintln!("tempo {tempo}: weights revealed"),
+        Report::Dropped { tempo } => eprintln!(
+            "a commit of tempo {} expired unrevealed and was dropped",
+            tempo.map_or("?".into(), |t| t.to_string())
+        ),
+        Report::Problem(text) => eprintln!("warning: {text}"),
+    }
+}
+
 /// `tessera gateway`.
 pub fn run_gateway(home: &Home, node: &str, args: GatewayArgs) -> anyhow::Result<()> {
     let key = unlock(home, &args.from, args.passphrase_file.as_deref())?;

@@ -322,6 +322,10 @@ pub enum ValidatorCommand {
         #[command(flatten)]
         opts: TxOptions,
     },
+    /// Run a subnet validator: each tempo it audits every miner with paid calls through
+    /// its own gateway, checks the answers against its own run of the model, and sets
+    /// weights by commit-reveal (embedding subnets; chat audits are not built yet).
+    Run(crate::services::ValidatorRunArgs),
 }
 
 pub async fn validator(
@@ -336,6 +340,8 @@ pub async fn validator(
             send(home, client, &opts, Call::RegisterValidator { p2p }, out).await
         }
         ValidatorCommand::Unjail { opts } => send(home, client, &opts, Call::Unjail, out).await,
+        // Runs on its own runtime (see `main`); never reaches here.
+        ValidatorCommand::Run(_) => Ok(()),
     }
 }
 

@@ -5,7 +5,9 @@
 //!   providers each, a gateway): OpenAI calls, streamed and not, equal `model run`'s local
 //!   results; 16 concurrent calls all succeed; errors are OpenAI-shaped; a client that
 //!   disconnects mid-stream pays for what it received (within one token); the claims
-//!   are split to the base unit (holders' pool, data provider).
+//!   are split to the base unit (holders' pool, data provider); then the devnet's subnet
+//!   validator (`tessera validator run`) audits both providers of minilm-embed with paid
+//!   calls, sets weights by commit-reveal, and the epochs pay both miners.
 //! * `providers_and_gateway_survive_kills`: `node --dev` with the models, two
 //!   `provider run`s and a `gateway`: a SIGKILLed provider is failed over without an
 //!   error and, restarted, claims everything it served; a gateway SIGKILLed mid-stream
@@ -421,6 +423,69 @@ fn devnet_serves_paid_split_openai_calls() {
         tokens >= received && tokens <= received + 1,
         "received {received} tokens, paid for {tokens}"
     );
+
+    validator_audits_and_emission_flows(&env, &gateway);
+}
+
+/// The devnet's subnet validator, dev7, run as `tessera validator run` on minilm-embed:
+/// it audits both providers with paid, pinned calls, commits and reveals weights, and
+/// the next epochs pay both honest miners.
+fn validator_audits_and_emission_flows(env: &Env, gateway: &str) {
+    // A call pinned to an address that does not serve the model is refused.
+    let pinned = http()
+        .post(format!("{gateway}/embeddings"))
+        .header("x-tessera-provider", dev_key(6).address().to_string())
+        .json(&json!({"model": "minilm-embed", "input": "x"}))
+        .send()
+        .unwrap();
+    assert_eq!(pinned.status().as_u16(), 404);
+    let body: Value = pinned.json().unwrap();
+    assert_eq!(body["error"]["code"], "provider_not_found", "{body}");
+    env.run(&["keys", "import-dev", "7", "val"]);
+    let _validator = env.spawn(
+        "validator",
+        &[
+            "validator",
+            "run",
+            "--from",
+            "val",
+            "--subnet",
+            "minilm-embed",
+            "--calls",
+            "2",
+        ],
+        &[],
+    );
+    let miners_paid = || {
+        let graph = env.json(&["subnet", "show", "minilm-embed"]);
+        let rows = graph["rows"].as_array().unwrap().clone();
+        let miners: Vec<&Value> = rows.iter().filter(|r| r["role"] == "miner").collect();
+        miners.len() == 2
+            && miners
+                .iter()
+                .all(|m| base(&m["emission"]) > 0 && m["incentive"] != "0")
+    };
+    wait_until(
+        "emission to both audited miners",
+        Duration::from_secs(180),
+        || {
+            let paid = miners_paid();
+            if !paid {
+                assert!(
+                    !env.log("validator").contains("error:"),
+                    "{}",
+                    env.log("validator")
+                );
+            }
+            paid
+        },
+    );
+    let log = env.log("validator");
+    assert!(
+        log.contains("weights committed") && log.contains("weights revealed"),
+        "{log}"
+    );
+    assert!(log.contains("correct 2"), "{log}");
 }
 
 /// `tessera provider run` (or `gateway`) as a process.

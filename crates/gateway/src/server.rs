@@ -7,6 +7,10 @@
 //! (up to `attempts`); the failed lane is asked later what it charged, so nothing is
 //! paid twice. A request the provider refuses as invalid is passed through as an OpenAI
 //! error. Receipts are checked and kept; they never reach the client.
+//!
+//! A call with the header `x-tessera-provider: <address>` goes to that provider only (a
+//! validator auditing one provider through an ordinary gateway and channel); an address
+//! that does not serve the model is refused with 404 `provider_not_found`.
 
 use crate::{
     book::Lease,
@@ -17,7 +21,7 @@ use crate::{
 use axum::{
     body::Body,
     extract::State,
-    http::{header, StatusCode},
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
@@ -33,6 +37,8 @@ use tessera_types::{call::body_hash, call::CallReceipt, Amount, Hash};
 
 /// Lanes tried on one provider when the first ones are still busy there.
 const LANE_RETRIES: usize = 4;
+/// The request header that sends a call to one provider only.
+pub const PROVIDER_HEADER: &str = "x-tessera-provider";
 
 pub fn router(g: Arc<Gateway>) -> Router {
     Router::new()
@@ -126,9 +132,32 @@ struct CallSpec {
     stream: bool,
     /// Most tokens billed (generation limit, or the embedding bound).
     tokens: u64,
+    /// The one provider to use ([`PROVIDER_HEADER`]), if the caller chose.
+    pin: Option<tessera_types::Address>,
 }
 
-async fn embeddings(State(g): State<Arc<Gateway>>, RawBody(body): RawBody) -> Response {
+/// The provider a call is pinned to, or why the header is refused.
+fn pinned(headers: &HeaderMap) -> Result<Option<tessera_types::Address>, String> {
+    let Some(value) = headers.get(PROVIDER_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| format!("{PROVIDER_HEADER} must be a provider's address (tsr1...)"))
+}
+
+async fn embeddings(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    let pin = match pinned(&headers) {
+        Ok(p) => p,
+        Err(why) => return invalid(why),
+    };
     let request: EmbeddingsRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return invalid(format!("not an embeddings request: {e}")),
@@ -141,11 +170,20 @@ async fn embeddings(State(g): State<Arc<Gateway>>, RawBody(body): RawBody) -> Re
         model: request.model.clone(),
         stream: false,
         tokens: embedding_tokens_bound(&texts),
+        pin,
     };
     forward(g, spec, body).await
 }
 
-async fn chat(State(g): State<Arc<Gateway>>, RawBody(body): RawBody) -> Response {
+async fn chat(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    let pin = match pinned(&headers) {
+        Ok(p) => p,
+        Err(why) => return invalid(why),
+    };
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return invalid(format!("not a chat request: {e}")),
@@ -155,11 +193,20 @@ async fn chat(State(g): State<Arc<Gateway>>, RawBody(body): RawBody) -> Response
         model: request.model.clone(),
         stream: request.stream,
         tokens: u64::from(request.limit()),
+        pin,
     };
     forward(g, spec, body).await
 }
 
-async fn completions(State(g): State<Arc<Gateway>>, RawBody(body): RawBody) -> Response {
+async fn completions(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    let pin = match pinned(&headers) {
+        Ok(p) => p,
+        Err(why) => return invalid(why),
+    };
     let request: CompletionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return invalid(format!("not a completion request: {e}")),
@@ -169,6 +216,7 @@ async fn completions(State(g): State<Arc<Gateway>>, RawBody(body): RawBody) -> R
         model: request.model.clone(),
         stream: request.stream,
         tokens: u64::from(request.limit()),
+        pin,
     };
     forward(g, spec, body).await
 }
@@ -185,7 +233,7 @@ enum Attempt {
 }
 
 async fn forward(g: Arc<Gateway>, spec: CallSpec, body: bytes::Bytes) -> Response {
-    let (model, candidates) = match g.directory.candidates(&spec.model).await {
+    let (model, mut candidates) = match g.directory.candidates(&spec.model).await {
         Ok(c) => c,
         Err(tessera_rpc::RpcError::Api { status: 404, .. }) => {
             return error(
@@ -207,6 +255,20 @@ async fn forward(g: Arc<Gateway>, spec: CallSpec, body: bytes::Bytes) -> Respons
             )
         }
     };
+    if let Some(pin) = spec.pin {
+        candidates.retain(|c| c.address == pin);
+        if candidates.is_empty() {
+            return error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "provider_not_found",
+                format!(
+                    "{pin} does not serve {:?}: GET /v1/models lists its providers",
+                    spec.model
+                ),
+            );
+        }
+    }
     if candidates.is_empty() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -635,4 +697,21 @@ fn async_stream(
             return Some((Ok(bytes::Bytes::from(format!("data: {event}\n\n"))), r));
         }
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_provider_header_pins_a_call_or_is_refused() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(pinned(&headers), Ok(None));
+        let who = tessera_types::Keypair::from_seed(4).address();
+        headers.insert(PROVIDER_HEADER, who.to_string().parse().unwrap());
+        assert_eq!(pinned(&headers), Ok(Some(who)));
+        headers.insert(PROVIDER_HEADER, "not-an-address".parse().unwrap());
+        assert!(pinned(&headers).unwrap_err().contains("tsr1"));
+    }
 }

@@ -1,7 +1,9 @@
-//! The subnet validator (issue 16). Built so far: [`weights`], setting weights by
-//! commit-reveal with the weights and salt kept on disk between the commit and the
-//! reveal (a tempo later), so a restart in between loses nothing. The daemon that audits
-//! providers' real calls, scores them and commits each tempo grows here next.
+//! The subnet validator (issue 16): [`daemon`] audits every miner of a subnet each tempo
+//! with paid calls through its own gateway, checks each answer against its own run of the
+//! model, turns the audits into weights and sets them by commit-reveal; [`weights`] keeps
+//! a commit's weights and salt on disk until the reveal; [`schedule`] says when to commit
+//! and when to reveal.
 
+pub mod daemon;
 pub mod schedule;
 pub mod weights;

@@ -1,0 +1,473 @@
+//! The validator daemon: each tempo it audits every miner of its subnet with paid calls
+//! through an ordinary gateway, turns the audits into weights, commits them, and reveals
+//! them in the next tempo ([`crate::schedule`] says when).
+//!
+//! # Audits
+//! The daemon runs a gateway of its own (the validator's key pays, within `budget`) and
+//! sends each miner `calls_per_miner` calls pinned to it (`x-tessera-provider`), with
+//! inputs drawn at random from a corpus shaped like user traffic: to the provider they are
+//! calls like any other, paid through a channel. Each answer is checked against the
+//! validator's own run of the model, fetched by CID and verified:
+//! * embeddings: the cosine of the claimed and the recomputed vector must be at least
+//!   `tessera_infer::DEFAULT_COSINE_THRESHOLD` (0.999), with unit length.
+//! * chat (generation): not built yet. `check_generation` on the llama.cpp checker comes
+//!   next; until then the daemon refuses a chat subnet, so it never scores what it has not
+//!   checked.
+//!
+//! # Weights
+//! Per miner: `quality = correct / asked` (an answer that fails its check, an error and a
+//! timeout all count as not served), `speed = fastest p50 / own p50` over the miners that
+//! answered (1 for the fastest), and
+//! `weight = ⌊65,535 · quality · (0.8 + 0.2 · speed)⌋`: correctness decides, latency
+//! separates honest miners by at most a fifth. A miner that served nothing gets weight 0.
+//! Every call has `call_timeout` (default 60 s, enough for the slowest supported machine
+//! to embed a short input cold).
+
+use crate::{
+    schedule::{plan, Action, Timing},
+    weights::{Pending, PendingStore, WeightsError},
+};
+use std::{
+    future::Future,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+use tessera_infer::{compare, DEFAULT_COSINE_THRESHOLD};
+use tessera_provider::{fetch::FetchEvent, runtime::Served};
+use tessera_rpc::{api::TxResponse, RpcClient, RpcError};
+use tessera_state::subnets::metagraph::Metagraph;
+use tessera_types::{
+    subnet::{Role, UidWeight},
+    Address, Amount, Call, Keypair, TxStatus,
+};
+
+/// Inputs the audits draw from: short, varied sentences like a search or RAG client sends.
+const CORPUS: &[&str] = &[
+    "How do I reset my password?",
+    "The quick brown fox jumps over the lazy dog.",
+    "Quarterly revenue grew by twelve percent compared to last year.",
+    "What is the boiling point of water at high altitude?",
+    "A recipe for bread with whole wheat flour and honey",
+    "Symptoms of dehydration in hot weather",
+    "The train to the airport leaves every fifteen minutes.",
+    "Explain the difference between a list and a tuple in Python.",
+    "Best practices for storing passwords in a database",
+    "The museum is closed on Mondays and public holidays.",
+    "How many moons does Jupiter have?",
+    "Contract terms for renting an apartment for one year",
+    "Photosynthesis converts light energy into chemical energy.",
+    "Where can I find the nearest pharmacy open at night?",
+    "A short poem about the sea at dawn",
+    "Steps to replace a bicycle tire",
+];
+
+/// How the daemon runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub node: String,
+    /// The subnet's name or id.
+    pub subnet: String,
+    /// Pending commits and the gateway's book live here.
+    pub data_dir: PathBuf,
+    /// Where the reference model's files are fetched (the home's blob store).
+    pub blob_dir: PathBuf,
+    /// The most the audit calls may hold in channel deposits.
+    pub budget: Amount,
+    pub calls_per_miner: usize,
+    pub call_timeout: Duration,
+    /// Blocks before a tempo's end under which the daemon no longer starts to audit.
+    pub margin_blocks: u64,
+    pub poll: Duration,
+}
+
+impl Config {
+    pub fn new(node: &str, subnet: &str, data_dir: PathBuf, blob_dir: PathBuf) -> Config {
+        Config {
+            node: node.into(),
+            subnet: subnet.into(),
+            data_dir,
+            blob_dir,
+            budget: Amount::from_base(10 * tessera_types::amount::BASE_PER_TSR),
+            calls_per_miner: 3,
+            call_timeout: Duration::from_secs(60),
+            margin_blocks: 3,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error("the audit gateway: {0}")]
+    Gateway(#[from] tessera_gateway::GatewayError),
+    #[error("the reference model: {0}")]
+    Fetch(Box<tessera_provider::fetch::FetchError>),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error("{who} holds no validator UID in subnet {subnet:?}: `tessera subnet register --role validator` and stake on it (`tessera stake delegate`) first")]
+    NotValidator { who: Address, subnet: String },
+    #[error("subnet {0:?} has no model: there is nothing to audit")]
+    NoModel(String),
+    #[error("auditing chat models (check_generation on the llama.cpp checker) is not built yet: run the validator on an embedding model's subnet")]
+    ChatNotBuilt,
+    #[error("the {what} transaction failed: {reason}")]
+    Tx { what: &'static str, reason: String },
+    #[error("the audit call failed to build: {0}")]
+    Http(String),
+}
+
+impl From<tessera_provider::fetch::FetchError> for ValidatorError {
+    fn from(e: tessera_provider::fetch::FetchError) -> ValidatorError {
+        ValidatorError::Fetch(Box::new(e))
+    }
+}
+
+/// What the daemon did, for the operator.
+#[derive(Clone, Debug)]
+pub enum Report {
+    Audited {
+        tempo: u64,
+        audits: Vec<Audit>,
+        weights: Vec<UidWeight>,
+    },
+    Committed {
+        tempo: u64,
+    },
+    Revealed {
+        tempo: u64,
+    },
+    Dropped {
+        tempo: Option<u64>,
+    },
+    Problem(String),
+}
+
+/// One miner's audit in one tempo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    pub uid: u16,
+    pub provider: Address,
+    pub asked: u32,
+    pub answered: u32,
+    pub correct: u32,
+    /// Median latency of the answered calls.
+    pub p50_ms: Option<u64>,
+}
+
+/// The weight formula of the module doc, for audits of one tempo.
+pub fn weights_of(audits: &[Audit]) -> Vec<UidWeight> {
+    // The speed reference is the fastest miner that served correctly at all.
+    let fastest = audits
+        .iter()
+        .filter(|a| a.correct > 0)
+        .filter_map(|a| a.p50_ms)
+        .min()
+        .unwrap_or(0);
+    audits
+        .iter()
+        .map(|a| {
+            let weight = match (a.asked, a.p50_ms) {
+                (0, _) | (_, None) => 0,
+                (asked, Some(p50)) => {
+                    // In parts per million to stay in integers.
+                    let quality = u128::from(a.correct) * 1_000_000 / u128::from(asked);
+                    let speed = u128::from(fastest.max(1)) * 1_000_000 / u128::from(p50.max(1));
+                    let factor = 800_000 + speed.min(1_000_000) / 5;
+                    let w = 65_535 * quality / 1_000_000 * factor / 1_000_000;
+                    u16::try_from(w).unwrap_or(u16::MAX)
+                }
+            };
+            UidWeight { uid: a.uid, weight }
+        })
+        .collect()
+}
+
+/// Run until `stop` resolves.
+pub async fn run(
+    key: Keypair,
+    config: Config,
+    fetch_progress: &(dyn Fn(FetchEvent<'_>) + Sync),
+    report: &(dyn Fn(Report) + Sync),
+    stop: impl Future<Output = ()>,
+) -> Result<(), ValidatorError> {
+    let client = RpcClient::new(&config.node);
+    let me = key.address();
+    let graph = client.subnet(&config.subnet).await?;
+    own_uid(&graph, &me, &config.subnet)?;
+    let model = graph
+        .subnet
+        .model
+        .ok_or_else(|| ValidatorError::NoModel(config.subnet.clone()))?;
+    let reference = Served::load(&config.blob_dir, &client, model, fetch_progress).await?;
+    if reference.is_chat() {
+        return Err(ValidatorError::ChatNotBuilt);
+    }
+    let mut gateway_config = tessera_gateway::Config::new(
+        &config.node,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        config.data_dir.join("gateway"),
+        config.budget,
+    );
+    gateway_config.attempts = 1;
+    let gateway = tessera_gateway::start(key.clone(), gateway_config).await?;
+    let url = format!("http://{}/v1", gateway.addr);
+    let store = PendingStore::open(&config.data_dir.join("weights"))?;
+    let http = reqwest::Client::builder()
+        .timeout(config.call_timeout)
+        .build()
+        .map_err(|e| ValidatorError::Http(e.to_string()))?;
+    let daemon = Daemon {
+        client: &client,
+        key: &key,
+        config: &config,
+        store: &store,
+        http: &http,
+        url: &url,
+        reference: &reference,
+        report,
+    };
+    let result = tokio::select! {
+        r = daemon.tempo_loop() => r,
+        () = stop => Ok(()),
+    };
+    gateway.stop().await?;
+    result
+}
+
+fn own_uid(graph: &Metagraph, me: &Address, subnet: &str) -> Result<u16, ValidatorError> {
+    graph
+        .rows
+        .iter()
+        .find(|r| r.key == *me && r.role == Role::Validator)
+        .map(|r| r.uid)
+        .ok_or_else(|| ValidatorError::NotValidator {
+            who: *me,
+            subnet: subnet.into(),
+        })
+}
+
+struct Daemon<'a> {
+    client: &'a RpcClient,
+    key: &'a Keypair,
+    config: &'a Config,
+    store: &'a PendingStore,
+    http: &'a reqwest::Client,
+    url: &'a str,
+    reference: &'a Served,
+    report: &'a (dyn Fn(Report) + Sync),
+}
+
+impl Daemon<'_> {
+    /// Steps until stopped; a failed step (the node unreachable, a transaction refused)
+    /// is reported and retried after a pause.
+    async fn tempo_loop(&self) -> Result<(), ValidatorError> {
+        let mut last_commit: Option<u64> = None;
+        loop {
+            if let Err(e) = self.step(&mut last_commit).await {
+                (self.report)(Report::Problem(e.to_string()));
+                tokio::time::sleep(self.config.poll.saturating_mul(4)).await;
+            }
+        }
+    }
+
+    async fn step(&self, last_commit: &mut Option<u64>) -> Result<(), ValidatorError> {
+        let me = self.key.address();
+        let graph = self.client.subnet(&self.config.subnet).await?;
+        let timing = Timing {
+            created_at: graph.subnet.created_at,
+            tempo_blocks: graph.subnet.params.tempo_blocks,
+        };
+        let pending = match self.store.load(graph.id, &me) {
+            Ok(p) => Some(p),
+            Err(WeightsError::NothingPending { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        // A pending commit of unknown tempo (made by hand) is taken as last tempo's: the
+        // reveal is tried once, and dropped if the chain refuses it.
+        let pending_tempo = pending.as_ref().map(|p| {
+            p.tempo
+                .unwrap_or_else(|| timing.tempo_of(graph.height).saturating_sub(1))
+        });
+        match plan(
+            timing,
+            graph.height,
+            pending_tempo,
+            *last_commit,
+            self.config.margin_blocks,
+        ) {
+            Action::Reveal => {
+                if let Some(p) = pending {
+                    let outcome = self.send("reveal", p.reveal_call()).await;
+                    self.store.remove(graph.id, &me)?;
+                    outcome?;
+                    (self.report)(Report::Revealed {
+                        tempo: pending_tempo.unwrap_or(0).saturating_add(1),
+                    });
+                }
+            }
+            Action::Drop => {
+                self.store.remove(graph.id, &me)?;
+                (self.report)(Report::Dropped {
+                    tempo: pending_tempo,
+                });
+            }
+            Action::Commit { tempo } => {
+                *last_commit = Some(tempo);
+                self.audit_and_commit(&graph, tempo).await?;
+            }
+            Action::Wait { .. } => tokio::time::sleep(self.config.poll).await,
+        }
+        Ok(())
+    }
+
+    async fn audit_and_commit(&self, graph: &Metagraph, tempo: u64) -> Result<(), ValidatorError> {
+        let mut audits = Vec::new();
+        for row in graph.rows.iter().filter(|r| r.role == Role::Miner) {
+            audits.push(self.audit(&graph.subnet.name, row.uid, row.key).await);
+        }
+        let weights = weights_of(&audits);
+        (self.report)(Report::Audited {
+            tempo,
+            audits,
+            weights: weights.clone(),
+        });
+        if weights.iter().all(|w| w.weight == 0) {
+            (self.report)(Report::Problem(
+                "no miner served correctly this tempo: nothing to commit".into(),
+            ));
+            return Ok(());
+        }
+        let mut pending = Pending::new(graph.id, self.key.address(), weights);
+        pending.tempo = Some(tempo);
+        // On disk before the commit is sent: a crash after it loses nothing.
+        self.store.save(&pending)?;
+        if let Err(e) = self.send("commit", pending.commit_call()).await {
+            self.store.remove(graph.id, &self.key.address())?;
+            return Err(e);
+        }
+        (self.report)(Report::Committed { tempo });
+        Ok(())
+    }
+
+    /// `calls_per_miner` embedding calls pinned to `provider`, each checked.
+    async fn audit(&self, model: &str, uid: u16, provider: Address) -> Audit {
+        let mut audit = Audit {
+            uid,
+            provider,
+            asked: 0,
+            answered: 0,
+            correct: 0,
+            p50_ms: None,
+        };
+        let mut latencies = Vec::new();
+        for _ in 0..self.config.calls_per_miner {
+            let input = CORPUS
+                .get(rand::random_range(0..CORPUS.len()))
+                .copied()
+                .unwrap_or("hello");
+            audit.asked = audit.asked.saturating_add(1);
+            let started = Instant::now();
+            let Some(claimed) = self.embed(model, provider, input).await else {
+                continue;
+            };
+            latencies.push(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+            audit.answered = audit.answered.saturating_add(1);
+            if self.checks_out(input, &claimed).await {
+                audit.correct = audit.correct.saturating_add(1);
+            }
+        }
+        latencies.sort_unstable();
+        audit.p50_ms = latencies.get(latencies.len() / 2).copied();
+        audit
+    }
+
+    /// The provider's embedding of `input`, through the audit gateway (`None`: no usable
+    /// answer).
+    async fn embed(&self, model: &str, provider: Address, input: &str) -> Option<Vec<f32>> {
+        let response = self
+            .http
+            .post(format!("{}/embeddings", self.url))
+            .header(
+                tessera_gateway::server::PROVIDER_HEADER,
+                provider.to_string(),
+            )
+            .json(&serde_json::json!({ "model": model, "input": input }))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body: serde_json::Value = response.json().await.ok()?;
+        let values = body.get("data")?.get(0)?.get("embedding")?.as_array()?;
+        values
+            .iter()
+            .map(|v| v.as_f64().map(|x| x as f32))
+            .collect()
+    }
+
+    /// Whether the claimed vector matches the validator's own.
+    async fn checks_out(&self, input: &str, claimed: &[f32]) -> bool {
+        let Ok(own) = self.reference.embed(vec![input.to_string()]).await else {
+            return false;
+        };
+        own.vectors
+            .first()
+            .and_then(|reference| compare(reference, claimed, DEFAULT_COSINE_THRESHOLD).ok())
+            .is_some_and(|report| report.passed)
+    }
+
+    async fn send(&self, what: &'static str, call: Call) -> Result<(), ValidatorError> {
+        let id = self.client.sign_and_submit(self.key, call, None).await?;
+        match self.client.wait_for_tx(id, Duration::from_secs(60)).await? {
+            TxResponse::Committed { receipt, .. } => match receipt.status {
+                TxStatus::Success => Ok(()),
+                TxStatus::Failed(f) => Err(ValidatorError::Tx {
+                    what,
+                    reason: f.text(),
+                }),
+            },
+            other => Err(ValidatorError::Tx {
+                what,
+                reason: format!("not committed: {other:?}"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit(uid: u16, correct: u32, p50: Option<u64>) -> Audit {
+        Audit {
+            uid,
+            provider: Address([uid as u8; 32]),
+            asked: 4,
+            answered: if p50.is_some() { 4 } else { 0 },
+            correct,
+            p50_ms: p50,
+        }
+    }
+
+    #[test]
+    fn correctness_decides_and_latency_separates_by_a_fifth() {
+        let w = weights_of(&[
+            audit(0, 4, Some(10)),
+            audit(1, 4, Some(40)),
+            audit(2, 2, Some(10)),
+            audit(3, 0, Some(5)),
+            audit(4, 0, None),
+        ]);
+        let w: Vec<u16> = w.iter().map(|x| x.weight).collect();
+        assert_eq!(w[0], 65_535);
+        // A quarter as fast: 0.8 + 0.2 × 0.25 = 0.85.
+        assert_eq!(w[1], 55_704);
+        // Half right at full speed: half the weight.
+        assert_eq!(w[2], 32_767);
+        // Fast but wrong, or silent: nothing.
+        assert_eq!((w[3], w[4]), (0, 0));
+    }
+}
