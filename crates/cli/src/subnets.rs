@@ -360,23 +360,22 @@ pub async fn delegate(
     cmd: DelegateCommand,
     out: &Output,
 ) -> anyhow::Result<()> {
+    enum Kind {
+        Delegate,
+        Undelegate,
+    }
+    let cmd_kind = match &cmd {
+        DelegateCommand::Undelegate { .. } => Kind::Undelegate,
+        _ => Kind::Delegate,
+    };
     match cmd {
         DelegateCommand::Delegate {
             opts,
             validator,
             amount,
             subnet,
-        } => {
-            let validator = resolve_account(home, &validator)?;
-            let subnet = delegation_subnet(client, subnet, &validator).await?;
-            let call = Call::Delegate {
-                subnet,
-                validator,
-                amount,
-            };
-            send(home, client, &opts, call, out).await
         }
-        DelegateCommand::Undelegate {
+        | DelegateCommand::Undelegate {
             opts,
             validator,
             amount,
@@ -384,10 +383,18 @@ pub async fn delegate(
         } => {
             let validator = resolve_account(home, &validator)?;
             let subnet = delegation_subnet(client, subnet, &validator).await?;
-            let call = Call::Undelegate {
-                subnet,
-                validator,
-                amount,
+            let call = if matches!(cmd_kind, Kind::Delegate) {
+                Call::Delegate {
+                    subnet,
+                    validator,
+                    amount,
+                }
+            } else {
+                Call::Undelegate {
+                    subnet,
+                    validator,
+                    amount,
+                }
             };
             send(home, client, &opts, call, out).await
         }

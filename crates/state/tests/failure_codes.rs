@@ -231,6 +231,10 @@ fn every_subnet_error() -> Vec<SubnetError> {
         },
         TooManyDelegators { max: 86 },
         EpochFailed,
+        DelegationTooSmall {
+            min: Amount::from_base(87),
+        },
+        NoPermit { uid: 88 },
     ]
 }
 

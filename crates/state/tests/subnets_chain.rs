@@ -692,6 +692,35 @@ fn a_validator_takes_a_bounded_number_of_delegations() {
         subnet_err(over),
         SubnetError::TooManyDelegators { .. }
     ));
+    // Dust cannot take a slot elsewhere either.
+    chain
+        .call(
+            2,
+            Call::RegisterUid {
+                subnet: id,
+                role: Role::Validator,
+            },
+        )
+        .unwrap();
+    let dust = chain.call(
+        MAX_DELEGATIONS + 1,
+        Call::Delegate {
+            subnet: id,
+            validator: chain.addr(2),
+            amount: Amount::from_base(TSR - 1),
+        },
+    );
+    assert!(matches!(
+        subnet_err(dust),
+        SubnetError::DelegationTooSmall { .. }
+    ));
+    // Account 2 holds no stake, so the first epoch gives it no permit: its weights would
+    // not count, and it may not set any.
+    let s = registry::existing(&chain.view(), id).unwrap();
+    run_to(&mut chain, s.next_epoch_block());
+    let hash = commit_hash(&chain.addr(2), id.0, &[(0, 1)], &[1; 32]);
+    let refused = chain.call(2, Call::CommitWeights { subnet: id, hash });
+    assert!(matches!(subnet_err(refused), SubnetError::NoPermit { .. }));
     check_books(&chain);
 }
 

@@ -21,14 +21,18 @@ pub fn check_spec(spec: &ModelSpec) -> Result<(), StateError> {
     check_data_links(&spec.split, &spec.data_links)
 }
 
-/// 1–64 characters of `a-z`, `0-9`, `-`.
-pub fn check_name(name: &str) -> Result<(), StateError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_MODEL_NAME_BYTES
+/// Whether `name` is 1 to `max` characters of `a-z`, `0-9`, `-` (model and subnet names).
+pub fn is_slug(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// 1–64 characters of `a-z`, `0-9`, `-`.
+pub fn check_name(name: &str) -> Result<(), StateError> {
+    if is_slug(name, MAX_MODEL_NAME_BYTES) {
         Ok(())
     } else {
         Err(StateError::InvalidModelName { name: name.into() })

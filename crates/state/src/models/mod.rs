@@ -49,7 +49,7 @@ pub mod royalties;
 
 pub use check::{
     check_cid, check_data_links, check_license, check_name, check_note, check_runtime, check_spec,
-    check_split, check_total_shares,
+    check_split, check_total_shares, is_slug,
 };
 pub use royalties::{
     accrue, accrued, claim_royalties, credit_revenue, escrow, holder_key, holding, pool, pool_key,

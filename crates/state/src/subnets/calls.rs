@@ -2,7 +2,9 @@
 //! [`super::weights`]; this module adds who may call them and when).
 //!
 //! # Rules
-//! * Only a UID of role validator commits and reveals.
+//! * Only a UID of role validator commits and reveals, and not while it is without a
+//!   permit since the last epoch (its weights would not count): so after each epoch at
+//!   most `max_validators` rows of weights (plus UIDs registered since) reach the next.
 //! * Tempo `t` of a subnet is blocks `[created + t·T, created + (t+1)·T)`, `T` its tempo.
 //!   A commit made in tempo `t` is revealed in tempo `t + 1`.
 //! * Two commits of one validator are at least `weights_rate_limit_blocks` apart.
@@ -28,6 +30,9 @@ fn validator_neuron(
     let record = registry::neuron(state, id, uid)?;
     if record.role != Role::Validator {
         return Err(SubnetError::NotValidatorUid { uid }.into());
+    }
+    if record.permit == Some(false) {
+        return Err(SubnetError::NoPermit { uid }.into());
     }
     Ok((uid, record))
 }

@@ -62,6 +62,10 @@ pub enum SubnetError {
     TooManyDelegators { max: u64 },
     #[error("the subnet's epoch could not run; its emission waits for the next epoch")]
     EpochFailed,
+    #[error("a new delegation brings at least {min} TSR")]
+    DelegationTooSmall { min: Amount },
+    #[error("UID {uid} lost its validator permit at the last epoch: only the top validators by stake set weights (stake more on it)")]
+    NoPermit { uid: u16 },
 }
 
 fn int(v: impl Into<u128>) -> FailureArg {
@@ -95,6 +99,8 @@ impl SubnetError {
             NotDelegated { .. } => 21,
             TooManyDelegators { .. } => 22,
             EpochFailed => 23,
+            DelegationTooSmall { .. } => 24,
+            NoPermit { .. } => 25,
         }
     }
 
@@ -109,7 +115,8 @@ impl SubnetError {
             AlreadyRegistered { key, uid } => vec![FailureArg::Address(*key), int(*uid)],
             AllImmune { free_at } => vec![int(*free_at)],
             NotRegistered { key, subnet } => vec![FailureArg::Address(*key), int(subnet.0)],
-            NotValidatorUid { uid } | DuplicateUid { uid } => vec![int(*uid)],
+            NotValidatorUid { uid } | DuplicateUid { uid } | NoPermit { uid } => vec![int(*uid)],
+            DelegationTooSmall { min } => vec![int(min.base())],
             AlreadyCommitted { tempo } => vec![int(*tempo)],
             RevealTooEarly { committed } => vec![int(*committed)],
             NoSuchUid { uid, n } => vec![int(*uid), int(*n)],
@@ -190,6 +197,10 @@ impl SubnetError {
             },
             22 => TooManyDelegators { max: u64_of(a) },
             23 => EpochFailed,
+            24 => DelegationTooSmall {
+                min: Amount::from_base(a),
+            },
+            25 => NoPermit { uid: u16_of(a) },
             _ => return None,
         })
     }

@@ -502,12 +502,7 @@ pub fn uid_of(state: &Overlay<'_>, id: SubnetId, who: &Address) -> Result<u16, S
 
 /// Stateless check of a subnet name: 1–32 characters of `a-z`, `0-9`, `-`.
 pub fn check_name(name: &str) -> Result<(), SubnetError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_SUBNET_NAME_BYTES
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+    if crate::models::is_slug(name, MAX_SUBNET_NAME_BYTES) {
         Ok(())
     } else {
         Err(SubnetError::InvalidName {

@@ -13,7 +13,7 @@
 //!   (for Yuma and for the subnet's matured stake) and is withdrawable after the
 //!   unbonding period, so stake can never earn and leave at the same time.
 //! * A validator takes at most [`MAX_DELEGATIONS`] delegations per subnet (each epoch pays
-//!   every one of them).
+//!   every one of them), each new one of at least [`MIN_DELEGATION`].
 //! * `set_take(bps)`: see `delegation::check_take_change`. A validator that never set a
 //!   take has `delegation::MAX_TAKE_BPS`.
 //!
@@ -45,6 +45,9 @@ use tessera_types::{
 
 /// Most delegations behind one validator in one subnet.
 pub const MAX_DELEGATIONS: usize = 64;
+/// Least stake a new delegation brings: filling a validator's slots with dust costs
+/// `MAX_DELEGATIONS` TSR locked, not 64 base units.
+pub const MIN_DELEGATION: Amount = Amount::from_base(tessera_types::amount::BASE_PER_TSR);
 const POSITION_PREFIX: &[u8] = b"subnet/stake/";
 const TOTAL_PREFIX: &[u8] = b"subnet/vstake/";
 const TAKE_PREFIX: &[u8] = b"subnet/take/";
@@ -203,6 +206,12 @@ pub fn delegate(
         return Err(SubnetError::NotValidatorUid { uid }.into());
     }
     let old = position(state, id, validator, who)?;
+    if old.is_none() && amount < MIN_DELEGATION {
+        return Err(SubnetError::DelegationTooSmall {
+            min: MIN_DELEGATION,
+        }
+        .into());
+    }
     if old.is_none() && delegations(state, id, validator)?.len() >= MAX_DELEGATIONS {
         return Err(SubnetError::TooManyDelegators {
             max: u64::try_from(MAX_DELEGATIONS).unwrap_or(u64::MAX),

@@ -178,13 +178,24 @@ fn run_epoch(
     let mut inputs = Vec::with_capacity(table.slots.len());
     for (uid, slot) in (0u16..).zip(&table.slots) {
         let record = registry::neuron(state, id, uid)?;
+        // Rows without a permit are masked by the epoch anyway: leave them out of its
+        // work (a UID that lost its permit also cannot reveal new weights).
+        let counts = record.permit != Some(false);
         inputs.push(yuma::Neuron {
             stake: stake::validator_stake(state, id, &slot.key)?.base(),
             last_update: Some(record.last_update),
             registered_at: slot.registered_at,
             permit: record.permit,
-            weights: record.weights.revealed.clone(),
-            bonds: record.bonds.clone(),
+            weights: if counts {
+                record.weights.revealed.clone()
+            } else {
+                Vec::new()
+            },
+            bonds: if counts {
+                record.bonds.clone()
+            } else {
+                Vec::new()
+            },
         });
         neurons.push(record);
     }
