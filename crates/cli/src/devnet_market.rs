@@ -21,12 +21,13 @@
 use anyhow::Context;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use tessera_chain::genesis::dev_key;
-use tessera_rpc::{api::TxResponse, RpcClient};
+use tessera_rpc::RpcClient;
 use tessera_types::{
     channel::Price,
     subnet::{Role, SubnetParams},
-    Amount, Call, TxStatus,
+    Amount, Call,
 };
+use tessera_validator::setup;
 
 const PREFIX: &str = "devnet market: ";
 /// The shipped models the providers serve.
@@ -166,75 +167,39 @@ const SUBNET_SELF_STAKE_TSR: u128 = 1_000;
 /// Blocks between the devnet subnets' epochs.
 const SUBNET_TEMPO_BLOCKS: u64 = 30;
 
-/// Create `name`'s subnet for `model` unless it exists, and register the providers as
+/// `name`'s subnet for `model` (created by the model's publisher), the providers as
 /// miners and dev7 as a validator staked on itself.
 async fn subnet(
     client: &RpcClient,
     name: &str,
     model: tessera_types::tx::ModelId,
 ) -> anyhow::Result<()> {
-    if client.subnet(name).await.is_err() {
-        let owner = MODELS
-            .iter()
-            .position(|m| *m == name)
-            .and_then(|i| SUBNET_OWNERS.get(i))
-            .copied()
-            .unwrap_or(1);
-        let params = SubnetParams {
-            tempo_blocks: SUBNET_TEMPO_BLOCKS,
-            weights_rate_limit_blocks: 1,
-            ..SubnetParams::default()
-        };
-        let call = Call::CreateSubnet {
-            name: name.to_string(),
-            model: Some(model),
-            params,
-        };
-        submit(client, owner, call, "create the subnet").await?;
-    }
-    let graph = client.subnet(name).await?;
-    let members: Vec<(u64, Role)> = PROVIDERS
+    let owner = MODELS
+        .iter()
+        .position(|m| *m == name)
+        .and_then(|i| SUBNET_OWNERS.get(i))
+        .copied()
+        .unwrap_or(1);
+    let params = SubnetParams {
+        tempo_blocks: SUBNET_TEMPO_BLOCKS,
+        weights_rate_limit_blocks: 1,
+        ..SubnetParams::default()
+    };
+    let graph = setup::ensure_subnet(client, &dev_key(owner), name, Some(model), params)
+        .await
+        .with_context(|| format!("dev{owner} creating subnet {name}"))?;
+    let stake = Amount::from_base(SUBNET_SELF_STAKE_TSR * tessera_types::amount::BASE_PER_TSR);
+    let members = PROVIDERS
         .iter()
         .map(|(account, _)| (*account, Role::Miner))
-        .chain([(SUBNET_VALIDATOR, Role::Validator)])
-        .collect();
+        .chain([(SUBNET_VALIDATOR, Role::Validator)]);
     for (account, role) in members {
-        let address = dev_key(account).address();
-        if graph.rows.iter().any(|r| r.key == address) {
-            continue;
-        }
-        let call = Call::RegisterUid {
-            subnet: graph.id,
-            role,
-        };
-        submit(client, account, call, "register in the subnet").await?;
-        if role == Role::Validator {
-            let call = Call::Delegate {
-                subnet: graph.id,
-                validator: address,
-                amount: Amount::from_base(
-                    SUBNET_SELF_STAKE_TSR * tessera_types::amount::BASE_PER_TSR,
-                ),
-            };
-            submit(client, account, call, "stake in the subnet").await?;
-        }
+        setup::ensure_member(client, &graph, &dev_key(account), role, stake)
+            .await
+            .with_context(|| format!("dev{account} joining subnet {name} as {role}"))?;
     }
     eprintln!("{PREFIX}subnet {name}: miners dev4 and dev5, validator dev{SUBNET_VALIDATOR} (`tessera subnet show {name}`)");
     Ok(())
-}
-
-/// Sign `call` as dev `account`, submit it and wait until it succeeds.
-async fn submit(client: &RpcClient, account: u64, call: Call, what: &str) -> anyhow::Result<()> {
-    let id = client
-        .sign_and_submit(&dev_key(account), call, None)
-        .await?;
-    match client.wait_for_tx(id, Duration::from_secs(60)).await? {
-        TxResponse::Committed { receipt, .. } => match receipt.status {
-            TxStatus::Failed(f) => anyhow::bail!("dev{account} could not {what}: {}", f.text()),
-            TxStatus::Success => Ok(()),
-        },
-        other => anyhow::bail!("dev{account}'s transaction to {what} was not committed: {other:?}"),
-    }
 }
 
 /// Register dev `account` for every model at `tenths`/10 of its price, unless it is.
@@ -266,18 +231,10 @@ async fn register(
             },
             endpoint: format!("http://127.0.0.1:{port}"),
         };
-        let id = client.sign_and_submit(&key, call, None).await?;
-        match client.wait_for_tx(id, Duration::from_secs(60)).await? {
-            TxResponse::Committed { receipt, .. } => {
-                if let TxStatus::Failed(f) = receipt.status {
-                    anyhow::bail!(
-                        "dev{account} could not register for model {model}: {}",
-                        f.text()
-                    );
-                }
-            }
-            other => anyhow::bail!("dev{account}'s registration was not committed: {other:?}"),
-        }
+        client
+            .submit_and_confirm(&key, call, Duration::from_secs(60))
+            .await
+            .with_context(|| format!("dev{account} registering for model {model}"))?;
     }
     Ok(())
 }

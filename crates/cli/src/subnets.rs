@@ -18,10 +18,13 @@ use tessera_state::subnets::{
     yuma::{epoch, EpochInput},
 };
 use tessera_types::{
-    subnet::{Role, SubnetId, SubnetParams},
-    Address, Amount, Call,
+    subnet::{Role, SubnetParams},
+    Amount, Call,
 };
-use tessera_validator::weights::{parse as parse_weights, Pending, PendingStore};
+use tessera_validator::{
+    setup,
+    weights::{parse as parse_weights, Pending, PendingStore},
+};
 
 /// The largest input file read (4,096 UIDs with full weight and bond rows fit).
 const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
@@ -328,32 +331,6 @@ fn describe_metagraph(g: &Metagraph) -> String {
     text
 }
 
-/// The subnet a delegation goes to: the one named, or the only one where the validator
-/// holds a UID.
-async fn delegation_subnet(
-    client: &RpcClient,
-    subnet: Option<String>,
-    validator: &Address,
-) -> anyhow::Result<SubnetId> {
-    if let Some(name) = subnet {
-        return Ok(client.subnet(&name).await?.id);
-    }
-    let mut found = Vec::new();
-    for s in client.subnets().await? {
-        let graph = client.subnet(&s.id.to_string()).await?;
-        if graph.rows.iter().any(|r| r.key == *validator) {
-            found.push(s.id);
-        }
-    }
-    match found.as_slice() {
-        [one] => Ok(*one),
-        [] => {
-            bail!("{validator} holds no UID in any subnet: it must register as a validator first")
-        }
-        _ => bail!("{validator} holds UIDs in several subnets: choose one with --subnet"),
-    }
-}
-
 pub async fn delegate(
     home: &Home,
     client: &RpcClient,
@@ -382,7 +359,7 @@ pub async fn delegate(
             subnet,
         } => {
             let validator = resolve_account(home, &validator)?;
-            let subnet = delegation_subnet(client, subnet, &validator).await?;
+            let subnet = setup::delegation_subnet(client, subnet.as_deref(), &validator).await?;
             let call = if matches!(cmd_kind, Kind::Delegate) {
                 Call::Delegate {
                     subnet,

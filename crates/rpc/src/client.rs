@@ -48,6 +48,8 @@ pub enum RpcError {
         root: Hash,
         reason: String,
     },
+    #[error("transaction {id} was included but its call failed: {reason} (the fee was paid)")]
+    CallFailed { id: Hash, reason: String },
     #[error("transaction {id} was not committed within {waited_s} s (still {status}): check it later with `tessera tx {id}`")]
     Timeout {
         id: Hash,
@@ -266,6 +268,29 @@ impl RpcClient {
     /// `address`'s share holdings and claimable royalties, per model.
     pub async fn royalties(&self, address: &Address) -> Result<Vec<RoyaltyLine>, RpcError> {
         self.get(&format!("/v1/royalties/{address}")).await
+    }
+
+    /// [`RpcClient::sign_and_submit`] with the exact fee, then wait up to `timeout` for
+    /// the transaction to be committed with a successful call (its receipt's events).
+    pub async fn submit_and_confirm(
+        &self,
+        key: &Keypair,
+        call: Call,
+        timeout: Duration,
+    ) -> Result<Vec<tessera_types::Event>, RpcError> {
+        let id = self.sign_and_submit(key, call, None).await?;
+        match self.wait_for_tx(id, timeout).await? {
+            TxResponse::Committed { receipt, .. } => match receipt.status {
+                tessera_types::TxStatus::Success => Ok(receipt.events),
+                tessera_types::TxStatus::Failed(f) => Err(RpcError::CallFailed {
+                    id,
+                    reason: f.text(),
+                }),
+            },
+            other => Err(RpcError::BadResponse(format!(
+                "transaction {id} not committed: {other:?}"
+            ))),
+        }
     }
 
     /// Sign `call` with `key` at the account's next nonce, with the exact fee (or

@@ -34,11 +34,11 @@ use std::{
 };
 use tessera_infer::{compare, DEFAULT_COSINE_THRESHOLD};
 use tessera_provider::{fetch::FetchEvent, runtime::Served};
-use tessera_rpc::{api::TxResponse, RpcClient, RpcError};
+use tessera_rpc::{RpcClient, RpcError};
 use tessera_state::subnets::metagraph::Metagraph;
 use tessera_types::{
     subnet::{Role, UidWeight},
-    Address, Amount, Call, Keypair, TxStatus,
+    Address, Amount, Call, Keypair,
 };
 
 /// Inputs the audits draw from: short, varied sentences like a search or RAG client sends.
@@ -112,8 +112,6 @@ pub enum ValidatorError {
     NoModel(String),
     #[error("auditing chat models (check_generation on the llama.cpp checker) is not built yet: run the validator on an embedding model's subnet")]
     ChatNotBuilt,
-    #[error("the {what} transaction failed: {reason}")]
-    Tx { what: &'static str, reason: String },
     #[error("the audit call failed to build: {0}")]
     Http(String),
 }
@@ -299,7 +297,7 @@ impl Daemon<'_> {
         ) {
             Action::Reveal => {
                 if let Some(p) = pending {
-                    let outcome = self.send("reveal", p.reveal_call()).await;
+                    let outcome = self.send(p.reveal_call()).await;
                     self.store.remove(graph.id, &me)?;
                     outcome?;
                     (self.report)(Report::Revealed {
@@ -343,7 +341,7 @@ impl Daemon<'_> {
         pending.tempo = Some(tempo);
         // On disk before the commit is sent: a crash after it loses nothing.
         self.store.save(&pending)?;
-        if let Err(e) = self.send("commit", pending.commit_call()).await {
+        if let Err(e) = self.send(pending.commit_call()).await {
             self.store.remove(graph.id, &self.key.address())?;
             return Err(e);
         }
@@ -419,21 +417,11 @@ impl Daemon<'_> {
             .is_some_and(|report| report.passed)
     }
 
-    async fn send(&self, what: &'static str, call: Call) -> Result<(), ValidatorError> {
-        let id = self.client.sign_and_submit(self.key, call, None).await?;
-        match self.client.wait_for_tx(id, Duration::from_secs(60)).await? {
-            TxResponse::Committed { receipt, .. } => match receipt.status {
-                TxStatus::Success => Ok(()),
-                TxStatus::Failed(f) => Err(ValidatorError::Tx {
-                    what,
-                    reason: f.text(),
-                }),
-            },
-            other => Err(ValidatorError::Tx {
-                what,
-                reason: format!("not committed: {other:?}"),
-            }),
-        }
+    async fn send(&self, call: Call) -> Result<(), ValidatorError> {
+        self.client
+            .submit_and_confirm(self.key, call, Duration::from_secs(60))
+            .await?;
+        Ok(())
     }
 }
 

@@ -2,8 +2,9 @@
 //! with paid calls through its own gateway, checks each answer against its own run of the
 //! model, turns the audits into weights and sets them by commit-reveal; [`weights`] keeps
 //! a commit's weights and salt on disk until the reveal; [`schedule`] says when to commit
-//! and when to reveal.
+//! and when to reveal; [`setup`] creates and joins a subnet from a client.
 
 pub mod daemon;
 pub mod schedule;
+pub mod setup;
 pub mod weights;
