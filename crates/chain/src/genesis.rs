@@ -62,6 +62,8 @@ pub fn dev_genesis(genesis_time_ms: u64, extra: &[Address]) -> Genesis {
             // Subnet stake counts after 20 one-second blocks, not two hours, so the
             // devnet's subnets earn emission within a minute.
             subnet_maturity_blocks: DEV_SUBNET_MATURITY_BLOCKS,
+            // A fraud report is voted on within 30 blocks (one devnet tempo).
+            dispute_window_blocks: 30,
             ..Params::default()
         },
         accounts,

@@ -9,7 +9,7 @@
 //! | dev5 | provider of both models, at 1.5× | `--provider-port` + 1 |
 //! | dev6 | the user: the gateway pays from it, within 50 TSR | `--gateway-addr` |
 //! | dev1, dev2 | own the subnets of minilm-embed and smollm2-chat (they published them) | |
-//! | dev7 | a subnet validator in both subnets, with 1,000 TSR staked on itself in each | |
+//! | dev7 | a subnet validator in both subnets, with 1,000 TSR staked on itself in each; runs the validator daemon on minilm-embed | |
 //!
 //! Each model gets its subnet (named as the model, tempo 30 blocks): dev4 and dev5 hold
 //! miner UIDs, dev7 a validator UID; `tessera subnet show smollm2-chat` shows them and
@@ -64,15 +64,30 @@ pub struct MarketConfig {
     pub blob_dir: PathBuf,
 }
 
+/// Set to 0 to run the devnet without its subnet validator (to run your own as dev7).
+pub const VALIDATOR_ENV: &str = "TESSERA_DEVNET_VALIDATOR";
+
 /// The running services, to stop in order.
 pub struct Market {
     gateway: tessera_gateway::Running,
     providers: Vec<tessera_provider::Running>,
+    validator: Option<Validator>,
+}
+
+/// The subnet validator's task and the signal that stops it.
+struct Validator {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Market {
-    /// Stop the gateway, then the providers (each claims what it is owed).
+    /// Stop the validator and the gateway, then the providers (each claims what it is
+    /// owed).
     pub async fn stop(self) {
+        if let Some(v) = self.validator {
+            let _ = v.stop.send(());
+            let _ = v.task.await;
+        }
         if let Err(e) = self.gateway.stop().await {
             eprintln!("{PREFIX}gateway: {e}");
         }
@@ -134,7 +149,50 @@ pub async fn start(config: MarketConfig) -> anyhow::Result<Market> {
         "  try: curl {url}/chat/completions -H 'content-type: application/json' -d '{{\"model\":\"smollm2-chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hi\"}}],\"stream\":true}}'"
     );
     println!("{url}");
-    Ok(Market { gateway, providers })
+    let validator = validator_enabled().then(|| start_validator(&config));
+    Ok(Market {
+        gateway,
+        providers,
+        validator,
+    })
+}
+
+fn validator_enabled() -> bool {
+    !matches!(
+        std::env::var(VALIDATOR_ENV).as_deref(),
+        Ok("0") | Ok("false") | Ok("off") | Ok("no")
+    )
+}
+
+/// dev7 runs the validator daemon on the embedding subnet: it audits both providers
+/// each tempo with paid calls, then commits and reveals weights, so emission flows to
+/// the miners that serve correctly. (Chat audits are not built yet.)
+fn start_validator(config: &MarketConfig) -> Validator {
+    let key = dev_key(SUBNET_VALIDATOR);
+    let subnet = MODELS[0];
+    let mut daemon = tessera_validator::daemon::Config::new(
+        &config.node,
+        subnet,
+        config
+            .data_dir
+            .join(format!("validator-dev{SUBNET_VALIDATOR}")),
+        config.blob_dir.clone(),
+    );
+    daemon.calls_per_miner = 2;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    eprintln!("{PREFIX}validator dev{SUBNET_VALIDATOR} audits subnet {subnet} each tempo (set {VALIDATOR_ENV}=0 to run your own)");
+    let task = tokio::spawn(async move {
+        let progress = crate::services::progress_printer();
+        let report = |r: tessera_validator::daemon::Report| eprintln!("{PREFIX}validator: {r}");
+        let stop = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = tessera_validator::daemon::run(key, daemon, &progress, &report, stop).await
+        {
+            eprintln!("{PREFIX}validator stopped: {e}");
+        }
+    });
+    Validator { stop, task }
 }
 
 /// The shipped models' ids and prices, once both are registered.

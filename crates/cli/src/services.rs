@@ -193,34 +193,7 @@ pub fn run_validator(home: &Home, node: &str, args: ValidatorRunArgs) -> anyhow:
 }
 
 fn print_report(report: tessera_validator::daemon::Report) {
-    use tessera_validator::daemon::Report;
-    match report {
-        Report::Audited {
-            tempo,
-            audits,
-            weights,
-        } => {
-            for (a, w) in audits.iter().zip(&weights) {
-                eprintln!(
-                    "tempo {tempo}: UID {} ({}) answered {}/{}, correct {}, p50 {} → weight {}",
-                    a.uid,
-                    a.provider,
-                    a.answered,
-                    a.asked,
-                    a.correct,
-                    a.p50_ms.map_or("-".into(), |ms| format!("{ms} ms")),
-                    w.weight
-                );
-            }
-        }
-        Report::Committed { tempo } => eprintln!("tempo {tempo}: weights committed"),
-        Report::Revealed { tempo } => eprintln!("tempo {tempo}: weights revealed"),
-        Report::Dropped { tempo } => eprintln!(
-            "a commit of tempo {} expired unrevealed and was dropped",
-            tempo.map_or("?".into(), |t| t.to_string())
-        ),
-        Report::Problem(text) => eprintln!("warning: {text}"),
-    }
+    eprintln!("{report}");
 }
 
 /// `tessera gateway`.

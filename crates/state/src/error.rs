@@ -11,7 +11,10 @@
 //!   and arguments as `e`.
 //! * a failure encodes to at most [`tessera_types::receipt::MAX_FAILURE_ARGS`] arguments.
 
-use crate::subnets::error::{SubnetError, SUBNET_CODE_BASE};
+use crate::{
+    subnets::error::{SubnetError, SUBNET_CODE_BASE},
+    verify::error::{VerifyError, VERIFY_CODE_BASE},
+};
 use tessera_types::{
     cid::CidReason,
     tx::{ModelId, Shares},
@@ -177,6 +180,9 @@ pub enum StateError {
     /// A subnet call's error (codes from `SUBNET_CODE_BASE`).
     #[error(transparent)]
     Subnet(#[from] SubnetError),
+    /// A verify call's error (codes from `VERIFY_CODE_BASE`).
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
 }
 
 /// Placeholder for text a recorded failure does not carry.
@@ -266,6 +272,7 @@ impl StateError {
             RefundTooEarly { .. } => 60,
             Unrecognized { code } => *code,
             Subnet(e) => SUBNET_CODE_BASE.saturating_add(e.code()),
+            Verify(e) => VERIFY_CODE_BASE.saturating_add(e.code()),
         }
     }
 
@@ -361,6 +368,7 @@ impl StateError {
             | BadClaimLanes { .. }
             | Unrecognized { .. } => Vec::new(),
             Subnet(e) => e.args(),
+            Verify(e) => e.args(),
         };
         Failure::new(self.code(), args)
     }
@@ -549,6 +557,10 @@ impl StateError {
             60 => RefundTooEarly {
                 opens_at: u64_of(a),
             },
+            code if code >= VERIFY_CODE_BASE => {
+                VerifyError::from_failure(code.saturating_sub(VERIFY_CODE_BASE), f)
+                    .map_or(Unrecognized { code }, Verify)
+            }
             code => f
                 .code
                 .checked_sub(SUBNET_CODE_BASE)

@@ -14,7 +14,8 @@
 //!    says `failed` with the error's stable code and numeric arguments (never its text),
 //!    so a failed call costs exactly fee and nonce.
 //! 4. after the last transaction, [`Executor::finish`] mints the block reward, accrues
-//!    the subnets' emission and runs the epochs that are due (`subnets::tempo`), records
+//!    the subnets' emission and runs the epochs that are due (`subnets::tempo`), decides
+//!    the fraud disputes whose window ends (`verify`), records
 //!    the block's view for liveness and, at an epoch's end, jails absent validators and
 //!    chooses the next set (`staking::epochs`).
 //!
@@ -25,7 +26,7 @@
 
 use crate::{
     bank, channels, error::checked, genesis::CHAIN_ID_KEY, kv::Overlay, kv::Write, models,
-    providers, staking, subnets, Params, StateError, StateView,
+    providers, staking, subnets, verify, Params, StateError, StateView,
 };
 use tessera_types::{
     Address, Amount, BlockReceipts, Call, ChainId, Event, Receipt, SignedTransaction, TxStatus,
@@ -166,6 +167,11 @@ impl<'a> Executor<'a> {
             &self.params,
             self.ctx.height,
         )?);
+        block_events.extend(verify::on_block(
+            &mut self.state,
+            &self.params,
+            self.ctx.height,
+        )?);
         block_events.extend(staking::epochs::on_block(
             &mut self.state,
             &self.params,
@@ -195,7 +201,8 @@ pub fn call_spend(call: &Call) -> Amount {
             deposit: amount, ..
         }
         | Call::TopUpChannel { amount, .. }
-        | Call::Delegate { amount, .. } => *amount,
+        | Call::Delegate { amount, .. }
+        | Call::ReportFraud { bond: amount, .. } => *amount,
         Call::Unbond { .. }
         | Call::LeaveProvider { .. }
         | Call::ExtendChannel { .. }
@@ -214,7 +221,8 @@ pub fn call_spend(call: &Call) -> Amount {
         | Call::CommitWeights { .. }
         | Call::RevealWeights { .. }
         | Call::Undelegate { .. }
-        | Call::SetTake { .. } => Amount::ZERO,
+        | Call::SetTake { .. }
+        | Call::VoteDispute { .. } => Amount::ZERO,
     }
 }
 
@@ -297,9 +305,18 @@ pub fn check_stateless(
             }
             Ok(())
         }
-        Call::RegisterUid { .. } | Call::CommitWeights { .. } | Call::RevealWeights { .. } => {
-            Ok(())
+        Call::ReportFraud { evidence, bond } => {
+            non_zero(*bond)?;
+            evidence
+                .check(chain_id)
+                .map_err(|e| StateError::InvalidEvidence {
+                    reason: e.to_string(),
+                })
         }
+        Call::RegisterUid { .. }
+        | Call::CommitWeights { .. }
+        | Call::RevealWeights { .. }
+        | Call::VoteDispute { .. } => Ok(()),
         Call::Withdraw
         | Call::ClaimRoyalties { .. }
         | Call::Unjail
@@ -488,6 +505,12 @@ fn dispatch(
         } => subnets::stake::undelegate(state, params, height, signer, *subnet, validator, *amount),
         Call::SetTake { take_bps } => {
             subnets::stake::set_take(state, params, height, signer, *take_bps)
+        }
+        Call::ReportFraud { evidence, bond } => {
+            verify::report(state, params, height, signer, evidence, *bond)
+        }
+        Call::VoteDispute { dispute, guilty } => {
+            verify::vote(state, height, signer, dispute, *guilty)
         }
     }
 }

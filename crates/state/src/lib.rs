@@ -40,6 +40,7 @@ pub mod params;
 pub mod providers;
 pub mod staking;
 pub mod subnets;
+pub mod verify;
 
 pub use error::StateError;
 pub use exec::{BlockContext, BlockOutcome, Executor};

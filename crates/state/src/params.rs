@@ -73,6 +73,18 @@ pub struct Params {
     pub subnet_take_return_bps: u16,
     /// Blocks a validator waits after changing its take before it may raise it.
     pub take_increase_delay_blocks: u64,
+    /// Least bond a fraud report carries (burned if the quorum rejects the report).
+    pub dispute_min_bond: Amount,
+    /// Blocks after a report during which the subnet's validators vote on it.
+    pub dispute_window_blocks: u64,
+    /// Share of the eligible validators' stake that must vote for a verdict, bps.
+    pub dispute_quorum_bps: u16,
+    /// Share of the voting stake that must find the answer wrong to prove fraud, bps.
+    pub dispute_pass_bps: u16,
+    /// Share of the provider's stake for the model slashed for proven fraud, bps.
+    pub fraud_slash_bps: u16,
+    /// Share of a fraud slash paid to the reporter (the rest is burned), bps.
+    pub fraud_reporter_bps: u16,
 }
 
 impl Default for Params {
@@ -101,6 +113,12 @@ impl Default for Params {
             subnet_revenue_weight_bps: 5_000,
             subnet_take_return_bps: 5_000,
             take_increase_delay_blocks: 7_200,
+            dispute_min_bond: Amount::from_base(10 * tessera_types::amount::BASE_PER_TSR),
+            dispute_window_blocks: 600,
+            dispute_quorum_bps: 5_000,
+            dispute_pass_bps: 6_667,
+            fraud_slash_bps: 5_000,
+            fraud_reporter_bps: 2_000,
         }
     }
 }
@@ -145,6 +163,18 @@ impl Params {
         }
         if self.subnet_take_return_bps >= 10_000 {
             return bad("subnet_take_return_bps must be below 10000: returning all of the take would make fake revenue free");
+        }
+        if self.dispute_window_blocks == 0 {
+            return bad("dispute_window_blocks must be at least 1");
+        }
+        if self.dispute_quorum_bps == 0 || self.dispute_quorum_bps > 10_000 {
+            return bad("dispute_quorum_bps must be between 1 and 10000");
+        }
+        if self.dispute_pass_bps <= 5_000 || self.dispute_pass_bps > 10_000 {
+            return bad("dispute_pass_bps must be above 5000 (a majority) and at most 10000");
+        }
+        if self.fraud_slash_bps > 10_000 || self.fraud_reporter_bps > 10_000 {
+            return bad("fraud_slash_bps and fraud_reporter_bps are at most 10000 (100%)");
         }
         let window = self
             .evidence_max_age_epochs
@@ -210,13 +240,19 @@ impl Write for Params {
         buf.put_u16(self.subnet_revenue_weight_bps);
         buf.put_u16(self.subnet_take_return_bps);
         buf.put_u64(self.take_increase_delay_blocks);
+        self.dispute_min_bond.write(buf);
+        buf.put_u64(self.dispute_window_blocks);
+        buf.put_u16(self.dispute_quorum_bps);
+        buf.put_u16(self.dispute_pass_bps);
+        buf.put_u16(self.fraud_slash_bps);
+        buf.put_u16(self.fraud_reporter_bps);
     }
 }
 
 impl EncodeSize for Params {
     fn encode_size(&self) -> usize {
-        // eight amounts, a bool, eight u64, six u16
-        8 * 16 + 1 + 8 * 8 + 6 * 2
+        // nine amounts, a bool, nine u64, ten u16
+        9 * 16 + 1 + 9 * 8 + 10 * 2
     }
 }
 
@@ -247,6 +283,12 @@ impl Read for Params {
             subnet_revenue_weight_bps: u16::read(buf)?,
             subnet_take_return_bps: u16::read(buf)?,
             take_increase_delay_blocks: u64::read(buf)?,
+            dispute_min_bond: Amount::read(buf)?,
+            dispute_window_blocks: u64::read(buf)?,
+            dispute_quorum_bps: u16::read(buf)?,
+            dispute_pass_bps: u16::read(buf)?,
+            fraud_slash_bps: u16::read(buf)?,
+            fraud_reporter_bps: u16::read(buf)?,
         })
     }
 }

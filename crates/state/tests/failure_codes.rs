@@ -4,7 +4,9 @@
 #![cfg(test)]
 
 use std::collections::BTreeSet;
-use tessera_state::{error::render, subnets::error::SubnetError, StateError};
+use tessera_state::{
+    error::render, subnets::error::SubnetError, verify::error::VerifyError, StateError,
+};
 use tessera_types::{
     cid::CidReason,
     receipt::MAX_FAILURE_ARGS,
@@ -177,7 +179,43 @@ fn every_error() -> Vec<StateError> {
         RefundTooEarly { opens_at: 58 },
     ];
     errors.extend(every_subnet_error().into_iter().map(Subnet));
+    errors.extend(every_verify_error().into_iter().map(Verify));
     errors
+}
+
+fn every_verify_error() -> Vec<VerifyError> {
+    use VerifyError::*;
+    let a = Address([7; 32]);
+    vec![
+        BondTooSmall {
+            min: Amount::from_base(301),
+        },
+        NoSubnet {
+            model: ModelId(302),
+        },
+        NotSubnetValidator {
+            who: a,
+            subnet: SubnetId(303),
+        },
+        NotProvider {
+            provider: a,
+            model: ModelId(304),
+        },
+        AlreadyReported,
+        TooManyOpen { max: 306 },
+        NoOtherValidators {
+            subnet: SubnetId(307),
+        },
+        UnknownDispute,
+        VotingClosed { deadline: 309 },
+        AlreadyVoted { voter: a },
+        ReporterVotes,
+        DisputeOpen {
+            provider: a,
+            model: ModelId(312),
+        },
+        NoWeight,
+    ]
 }
 
 fn every_subnet_error() -> Vec<SubnetError> {

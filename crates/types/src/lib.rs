@@ -60,6 +60,7 @@ pub mod call;
 pub mod channel;
 pub mod cid;
 pub mod codec;
+pub mod dispute;
 pub mod error;
 pub mod evidence;
 pub mod hash;

@@ -6,6 +6,7 @@
 use crate::{
     channel::MarketEvent,
     codec::{read_list, read_string, string_size, write_list, write_string},
+    dispute::DisputeEvent,
     subnet::SubnetEvent,
     tx::{ModelId, Shares, MAX_CID_BYTES, MAX_MODEL_NAME_BYTES, MAX_P2P_ADDRESS_BYTES},
     Address, Amount, Hash,
@@ -110,6 +111,9 @@ pub enum Event {
     /// Subnets: creation, UIDs, weights, delegation and epochs.
     #[serde(untagged)]
     Subnet(SubnetEvent),
+    /// Verify: fraud disputes opened, voted and decided.
+    #[serde(untagged)]
+    Dispute(DisputeEvent),
 }
 
 impl Event {
@@ -132,6 +136,7 @@ impl Event {
             Event::ValidatorUnjailed { .. } => 14,
             Event::Market(_) => 15,
             Event::Subnet(_) => 16,
+            Event::Dispute(_) => 17,
         }
     }
 }
@@ -238,6 +243,7 @@ impl Write for Event {
             Event::ValidatorUnjailed { validator } => validator.write(buf),
             Event::Market(event) => event.write(buf),
             Event::Subnet(event) => event.write(buf),
+            Event::Dispute(event) => event.write(buf),
         }
     }
 }
@@ -273,6 +279,7 @@ impl EncodeSize for Event {
             Event::ValidatorUnjailed { .. } => Address::SIZE,
             Event::Market(event) => event.encode_size(),
             Event::Subnet(event) => event.encode_size(),
+            Event::Dispute(event) => event.encode_size(),
         }
     }
 }
@@ -335,6 +342,7 @@ impl Read for Event {
             },
             15 => Event::Market(MarketEvent::read(buf)?),
             16 => Event::Subnet(SubnetEvent::read(buf)?),
+            17 => Event::Dispute(DisputeEvent::read(buf)?),
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }

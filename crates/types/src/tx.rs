@@ -17,6 +17,7 @@ use crate::{
         decode_bounded, read_list, read_short_bytes, read_string, string_size, write_list,
         write_short_bytes, write_string,
     },
+    dispute::FraudEvidence,
     subnet::{
         model_opt_size, read_model_opt, write_model_opt, Role, SubnetId, SubnetParams, UidWeight,
         MAX_REVEAL_WEIGHTS, MAX_SUBNET_NAME_BYTES,
@@ -527,6 +528,14 @@ pub enum Call {
     },
     /// subnets: set the signer's take on its delegators' dividends, bps.
     SetTake { take_bps: u16 },
+    /// verify: open a dispute over a provider's signed answer, bonding `bond`.
+    ReportFraud {
+        evidence: Box<FraudEvidence>,
+        bond: Amount,
+    },
+    /// verify: vote on an open dispute after re-running its check (`guilty`: the
+    /// provider's answer is wrong).
+    VoteDispute { dispute: Hash, guilty: bool },
 }
 
 impl Call {
@@ -558,6 +567,8 @@ impl Call {
             Call::Delegate { .. } => 23,
             Call::Undelegate { .. } => 24,
             Call::SetTake { .. } => 25,
+            Call::ReportFraud { .. } => 26,
+            Call::VoteDispute { .. } => 27,
         }
     }
 
@@ -590,6 +601,8 @@ impl Call {
             Call::Delegate { .. } => "delegate",
             Call::Undelegate { .. } => "undelegate",
             Call::SetTake { .. } => "set_take",
+            Call::ReportFraud { .. } => "report_fraud",
+            Call::VoteDispute { .. } => "vote_dispute",
         }
     }
 }
@@ -706,6 +719,14 @@ impl Write for Call {
                 amount.write(buf);
             }
             Call::SetTake { take_bps } => buf.put_u16(*take_bps),
+            Call::ReportFraud { evidence, bond } => {
+                evidence.write(buf);
+                bond.write(buf);
+            }
+            Call::VoteDispute { dispute, guilty } => {
+                dispute.write(buf);
+                guilty.write(buf);
+            }
         }
     }
 }
@@ -746,6 +767,8 @@ impl EncodeSize for Call {
                 SubnetId::SIZE + Address::SIZE + Amount::SIZE
             }
             Call::SetTake { .. } => 2,
+            Call::ReportFraud { evidence, .. } => evidence.encode_size() + Amount::SIZE,
+            Call::VoteDispute { .. } => Hash::SIZE + 1,
         }
     }
 }
@@ -851,6 +874,14 @@ impl Read for Call {
             },
             25 => Call::SetTake {
                 take_bps: u16::read(buf)?,
+            },
+            26 => Call::ReportFraud {
+                evidence: Box::new(FraudEvidence::read(buf)?),
+                bond: Amount::read(buf)?,
+            },
+            27 => Call::VoteDispute {
+                dispute: Hash::read(buf)?,
+                guilty: bool::read(buf)?,
             },
             other => return Err(CodecError::InvalidEnum(other)),
         })

@@ -7,7 +7,9 @@
 use commonware_codec::{DecodeExt, Encode};
 use proptest::prelude::*;
 use tessera_types::{
+    call::CallReceipt,
     channel::{LaneClaim, MarketEvent, Price},
+    dispute::{DisputeEvent, FraudEvidence, Verdict},
     evidence::{DoubleSign, SignedVote, VoteKind},
     subnet::{Role, SubnetEvent, SubnetId, SubnetParams, UidWeight},
     tx::ModelId,
@@ -125,6 +127,36 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
         Call::SetTake {
             take_bps: amount as u16,
         },
+        Call::ReportFraud {
+            evidence: Box::new(FraudEvidence {
+                receipt: CallReceipt {
+                    chain_id: tessera_types::ChainId::new("props").unwrap(),
+                    channel,
+                    lane: n as u32,
+                    provider: key.address(),
+                    request_hash: channel,
+                    model: ModelId(n),
+                    manifest_cid: format!("bafy{n}"),
+                    kernel_path: "cpu".into(),
+                    output_hash: channel,
+                    token_ids: (0..(n % 5) as u32).collect(),
+                    tokens_charged: n,
+                    amount_charged: Amount::from_base(amount),
+                    lane_charged: Amount::from_base(amount),
+                    first_output_ms: 1,
+                    total_ms: 2,
+                    signature: CallReceipt::unsigned_signature(),
+                }
+                .sign(&key),
+                request: vec![n as u8; (n % 40) as usize],
+                output: vec![amount as u8; (n % 64) as usize],
+            }),
+            bond: Amount::from_base(amount),
+        },
+        Call::VoteDispute {
+            dispute: channel,
+            guilty: n.is_multiple_of(2),
+        },
     ]
 }
 
@@ -200,6 +232,41 @@ fn market_events(n: u64, amount: u128) -> Vec<Event> {
     .into_iter()
     .map(Event::Market)
     .chain(subnet_events(n, amount))
+    .chain(dispute_events(n, amount))
+    .collect()
+}
+
+fn dispute_events(n: u64, amount: u128) -> Vec<Event> {
+    let who = Keypair::from_seed(n).address();
+    let a = Amount::from_base(amount);
+    let dispute = Hash([n as u8; 32]);
+    [
+        DisputeEvent::Opened {
+            dispute,
+            reporter: who,
+            provider: who,
+            model: ModelId(n),
+            bond: a,
+            deadline: n,
+        },
+        DisputeEvent::Voted {
+            dispute,
+            voter: who,
+            guilty: n.is_multiple_of(2),
+            weight: a,
+        },
+        DisputeEvent::Decided {
+            dispute,
+            verdict: [Verdict::Proven, Verdict::Rejected, Verdict::Undecided][(n % 3) as usize],
+            guilty_weight: a,
+            innocent_weight: a,
+            slashed: a,
+            to_reporter: Amount::ZERO,
+            bond: a,
+        },
+    ]
+    .into_iter()
+    .map(Event::Dispute)
     .collect()
 }
 

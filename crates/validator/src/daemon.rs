@@ -142,6 +142,40 @@ pub enum Report {
     Problem(String),
 }
 
+impl std::fmt::Display for Report {
+    /// One line per event (one per miner for an audit), as an operator reads them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Report::Audited {
+                tempo,
+                audits,
+                weights,
+            } => {
+                for (i, (a, w)) in audits.iter().zip(weights).enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    let p50 = a.p50_ms.map_or("-".into(), |ms| format!("{ms} ms"));
+                    write!(
+                        f,
+                        "tempo {tempo}: UID {} ({}) answered {}/{}, correct {}, p50 {p50} → weight {}",
+                        a.uid, a.provider, a.answered, a.asked, a.correct, w.weight
+                    )?;
+                }
+                Ok(())
+            }
+            Report::Committed { tempo } => write!(f, "tempo {tempo}: weights committed"),
+            Report::Revealed { tempo } => write!(f, "tempo {tempo}: weights revealed"),
+            Report::Dropped { tempo } => write!(
+                f,
+                "a commit of tempo {} expired unrevealed and was dropped",
+                tempo.map_or("?".into(), |t| t.to_string())
+            ),
+            Report::Problem(text) => write!(f, "warning: {text}"),
+        }
+    }
+}
+
 /// One miner's audit in one tempo.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Audit {

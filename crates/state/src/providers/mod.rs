@@ -336,8 +336,29 @@ pub fn update(
     Ok(events)
 }
 
-/// The `leave_provider` call.
+/// The `leave_provider` call: refused while a fraud dispute against the registration is
+/// open (`verify`), so the stake at risk stays until the verdict.
 pub fn leave(
+    state: &mut Overlay<'_>,
+    params: &Params,
+    height: u64,
+    who: &Address,
+    model: ModelId,
+) -> Result<Vec<Event>, StateError> {
+    registered(state, model, who)?;
+    crate::verify::open_against(state, who, model)?;
+    delist(state, params, height, who, model)
+}
+
+/// Replace `who`'s registration for `model` (hook for `verify`'s slash).
+pub fn set(state: &mut Overlay<'_>, model: ModelId, who: &Address, record: &Provider) {
+    state.write(provider_key(model, who), record);
+}
+
+/// Delete `who`'s registration for `model`: its stake unlocks and unbonds until the
+/// later of the unbonding period and the last claim window (`leave_provider`, and
+/// `verify` after proven fraud).
+pub fn delist(
     state: &mut Overlay<'_>,
     params: &Params,
     height: u64,

@@ -34,6 +34,7 @@ pub fn params() -> Params {
         min_provider_stake: Amount::from_base(100 * TSR),
         channel_claim_fee_bps: 100,
         subnet_maturity_blocks: 2,
+        dispute_window_blocks: 10,
         ..Params::default()
     }
 }
