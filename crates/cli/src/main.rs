@@ -17,6 +17,7 @@ mod services;
 mod signals;
 mod subnets;
 mod validator;
+mod verify;
 mod wallet;
 
 use clap::{Parser, Subcommand};
@@ -107,6 +108,9 @@ enum Command {
     /// Subnets: list, show (the metagraph), create, register.
     #[command(subcommand)]
     Subnet(subnets::SubnetCommand),
+    /// Fraud disputes: report a provider's wrong answer, vote, list, show.
+    #[command(subcommand)]
+    Verify(verify::VerifyCommand),
     /// Run one Yuma consensus epoch on stakes, weights, bonds and hyperparameters from a
     /// JSON file (format in docs/subnets.md) and print every intermediate vector as JSON.
     Yuma {
@@ -194,6 +198,7 @@ fn client_command(
                 wallet::stake(home, &client, bond.into_stake()?, true, out).await
             }
             Command::Subnet(cmd) => subnets::subnet(home, &client, cmd, out).await,
+            Command::Verify(cmd) => verify::verify(home, &client, cmd, out).await,
             Command::Unstake(args) => wallet::stake(home, &client, args, false, out).await,
             Command::Withdraw(args) => wallet::withdraw(home, &client, args, out).await,
             Command::Block(args) => query::block(&client, args, out).await,

@@ -130,6 +130,13 @@ pub fn run_provider(home: &Home, node: &str, args: ProviderRun) -> anyhow::Resul
         let mut config = tessera_provider::Config::new(node, listen, data_dir, home.blob_dir());
         config.claims.max_age = claim_after;
         config.claims.min_amount = claim_at;
+        if let Ok(mode) = std::env::var(ADVERSARY_ENV) {
+            let cheat = tessera_provider::Adversary::parse(&mode).with_context(|| {
+                format!("{ADVERSARY_ENV}={mode:?}: the only drill is truncate-inputs")
+            })?;
+            eprintln!("warning: {ADVERSARY_ENV}={mode}: this provider serves WRONG answers on purpose (a fraud drill); validators will report it and it will be slashed");
+            config.adversary = Some(cheat);
+        }
         let progress = progress_printer();
         let running = tessera_provider::start(key, config, &progress).await?;
         for r in &registrations {
@@ -145,6 +152,9 @@ pub fn run_provider(home: &Home, node: &str, args: ProviderRun) -> anyhow::Resul
         Ok(())
     })
 }
+
+/// Environment variable that makes `tessera provider run` cheat, for fraud drills.
+const ADVERSARY_ENV: &str = "TESSERA_ADVERSARY";
 
 /// `tessera validator run`.
 #[derive(clap::Args)]

@@ -7,7 +7,9 @@
 //!   disconnects mid-stream pays for what it received (within one token); the claims
 //!   are split to the base unit (holders' pool, data provider); then the devnet's subnet
 //!   validator (`tessera validator run`) audits both providers of minilm-embed with paid
-//!   calls, sets weights by commit-reveal, and the epochs pay both miners.
+//!   calls, sets weights by commit-reveal, and the epochs pay both miners; then a
+//!   provider that cheats (embeds 80 % of each input) is reported by a validator with its
+//!   own receipt, proven by the other's re-execution vote, slashed and delisted.
 //! * `providers_and_gateway_survive_kills`: `node --dev` with the models, two
 //!   `provider run`s and a `gateway`: a SIGKILLed provider is failed over without an
 //!   error and, restarted, claims everything it served; a gateway SIGKILLed mid-stream
@@ -186,7 +188,7 @@ fn devnet_serves_paid_split_openai_calls() {
         return;
     }
     let root = fresh_root("devnet");
-    let ports = common::free_port_range(4, &[]);
+    let ports = common::free_port_range(5, &[]);
     let node = format!("http://127.0.0.1:{ports}");
     let env = Env { root, node };
     let mut devnet = env.spawn(
@@ -205,6 +207,7 @@ fn devnet_serves_paid_split_openai_calls() {
         &[
             ("TESSERA_HOME", env.root.join("devnet").to_str().unwrap()),
             ("TESSERA_DEVNET_CLAIM_SECS", "2"),
+            ("TESSERA_DEVNET_VALIDATOR", "0"),
         ],
     );
     // The devnet prints the gateway's base URL on stdout once everything is up.
@@ -431,14 +434,17 @@ fn devnet_serves_paid_split_openai_calls() {
         "received {received} tokens, paid for {tokens}"
     );
 
-    validator_audits_and_emission_flows(&env, &gateway);
+    // dev7's validator keeps running: it votes on the cheater's dispute.
+    let _validator = validator_audits_and_emission_flows(&env, &gateway);
+    cheater_is_reported_proven_and_slashed(&env, ports + 4);
 }
 
-/// The devnet's subnet validator, dev7, running inside `tessera devnet` on minilm-embed:
-/// it audits both providers with paid, pinned calls, commits and reveals weights, and
-/// the next epochs pay both honest miners. `tessera validator run` for a key without a
-/// validator UID says what to do.
-fn validator_audits_and_emission_flows(env: &Env, gateway: &str) {
+/// The devnet's subnet validator, dev7, run as `tessera validator run` on minilm-embed
+/// (the devnet's own run of it is off here, so the split above counts only the user's
+/// calls; `tests/devnet_validator.rs` checks the devnet's): it audits both providers with
+/// paid, pinned calls, commits and reveals weights, and the next epochs pay both honest
+/// miners. `tessera validator run` for a key without a validator UID says what to do.
+fn validator_audits_and_emission_flows(env: &Env, gateway: &str) -> Proc {
     // A call pinned to an address that does not serve the model is refused.
     let pinned = http()
         .post(format!("{gateway}/embeddings"))
@@ -450,16 +456,31 @@ fn validator_audits_and_emission_flows(env: &Env, gateway: &str) {
     let body: Value = pinned.json().unwrap();
     assert_eq!(body["error"]["code"], "provider_not_found", "{body}");
 
-    env.run(&["keys", "import-dev", "8", "nobody"]);
+    env.run(&["keys", "import-dev", "8", "cheat"]);
     let refused = env.fail(&[
         "validator",
         "run",
         "--from",
-        "nobody",
+        "cheat",
         "--subnet",
         "minilm-embed",
     ]);
     assert!(refused.contains("holds no validator UID"), "{refused}");
+    env.run(&["keys", "import-dev", "7", "val"]);
+    let validator = env.spawn(
+        "validator",
+        &[
+            "validator",
+            "run",
+            "--from",
+            "val",
+            "--subnet",
+            "minilm-embed",
+            "--calls",
+            "2",
+        ],
+        &[],
+    );
 
     let miners_paid = || {
         let graph = env.json(&["subnet", "show", "minilm-embed"]);
@@ -476,8 +497,8 @@ fn validator_audits_and_emission_flows(env: &Env, gateway: &str) {
         || {
             let paid = miners_paid();
             if !paid {
-                let log = env.log("devnet");
-                assert!(!log.contains("validator stopped"), "{log}");
+                let log = env.log("validator");
+                assert!(!log.contains("error:"), "{log}");
             }
             paid
         },
@@ -487,11 +508,136 @@ fn validator_audits_and_emission_flows(env: &Env, gateway: &str) {
     wait_until(
         "the validator to report its reveal",
         Duration::from_secs(30),
-        || env.log("devnet").contains("weights revealed"),
+        || env.log("validator").contains("weights revealed"),
     );
-    let log = env.log("devnet");
+    let log = env.log("validator");
     assert!(log.contains("weights committed"), "{log}");
     assert!(log.contains("correct 2"), "{log}");
+    validator
+}
+
+/// A provider that embeds only 80 % of each input (`TESSERA_ADVERSARY=truncate-inputs`)
+/// joins minilm-embed, and a second validator (`tessera validator run`, dev9) joins dev7.
+/// The validators' audits find its answers wrong: it earns no incentive, it is reported
+/// with its own signed receipt, the other validator re-runs the check and votes guilty,
+/// and the verdict slashes half its stake (a fifth of that to the reporter) and delists
+/// it. No honest provider is ever reported.
+fn cheater_is_reported_proven_and_slashed(env: &Env, port: u16) {
+    let cheat = dev_key(8).address().to_string();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    env.run(&["keys", "import-dev", "9", "val2"]);
+    let val2 = dev_key(9).address().to_string();
+    env.run(&[
+        "subnet",
+        "register",
+        "--from",
+        "val2",
+        "minilm-embed",
+        "--role",
+        "validator",
+    ]);
+    env.run(&[
+        "stake",
+        "delegate",
+        "--from",
+        "val2",
+        &val2,
+        "1000",
+        "--subnet",
+        "minilm-embed",
+    ]);
+    let _val2 = env.spawn(
+        "val2",
+        &[
+            "validator",
+            "run",
+            "--from",
+            "val2",
+            "--subnet",
+            "minilm-embed",
+            "--calls",
+            "2",
+        ],
+        &[],
+    );
+
+    env.run(&[
+        "provider",
+        "register",
+        "--from",
+        "cheat",
+        "minilm-embed",
+        "--stake",
+        "500",
+        "--price",
+        "0.002",
+        "--endpoint",
+        &endpoint,
+    ]);
+    env.run(&[
+        "subnet",
+        "register",
+        "--from",
+        "cheat",
+        "minilm-embed",
+        "--role",
+        "miner",
+    ]);
+    let _cheater = env.spawn(
+        "cheat",
+        &["provider", "run", "--from", "cheat"],
+        &[("TESSERA_ADVERSARY", "truncate-inputs")],
+    );
+    wait_http(&format!("{endpoint}/health"), env, "the cheating provider");
+    assert!(env.log("cheat").contains("WRONG answers on purpose"));
+
+    // A report, then the other validator's vote, then the verdict.
+    let reported = format!("reported {cheat} for a wrong answer: dispute ");
+    let mut proven = None;
+    wait_until("a proven fraud dispute", Duration::from_secs(240), || {
+        let logs = format!("{}\n{}", env.log("validator"), env.log("val2"));
+        for id in logs.lines().filter_map(|l| {
+            l.split_once(&reported)
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+        }) {
+            let view = env.json(&["verify", "show", id]);
+            if view["verdict"] == "proven" && base(&view["slashed"]) > 0 {
+                proven = Some(view);
+            }
+        }
+        proven.is_some()
+    });
+    let view = proven.unwrap();
+    assert_eq!(view["evidence"]["receipt"]["provider"], cheat.as_str());
+    assert_eq!(base(&view["slashed"]), 250 * 1_000_000_000, "{view}");
+    assert!(base(&view["guilty_weight"]) > 0, "{view}");
+    assert_eq!(base(&view["innocent_weight"]), 0, "{view}");
+
+    // Delisted: the cheat serves no model any more.
+    let listing = env.json(&["provider", "list", "cheat"]);
+    assert!(
+        listing.as_array().is_some_and(|a| a.is_empty()),
+        "{listing}"
+    );
+
+    // The cheat earned no incentive; no honest provider was ever reported.
+    let graph = env.json(&["subnet", "show", "minilm-embed"]);
+    let row = graph["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == cheat.as_str())
+        .cloned();
+    if let Some(row) = row {
+        assert_eq!(row["incentive"], "0", "{row}");
+    }
+    let logs = format!("{}\n{}", env.log("validator"), env.log("val2"));
+    for line in logs.lines().filter(|l| l.contains("for a wrong answer")) {
+        assert!(
+            line.contains(&cheat),
+            "an honest provider was reported: {line}"
+        );
+    }
 }
 
 /// `tessera provider run` (or `gateway`) as a process.

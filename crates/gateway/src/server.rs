@@ -232,6 +232,9 @@ enum Attempt {
     LaneBusy,
 }
 
+/// The header that carries a provider's signed receipt (hex) on a whole answer.
+pub const RECEIPT_HEADER: &str = "x-tessera-receipt";
+
 async fn forward(g: Arc<Gateway>, spec: CallSpec, body: bytes::Bytes) -> Response {
     let (model, mut candidates) = match g.directory.candidates(&spec.model).await {
         Ok(c) => c,
@@ -384,7 +387,7 @@ async fn attempt(
     }
     let receipt = response
         .headers()
-        .get("x-tessera-receipt")
+        .get(RECEIPT_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(CallReceipt::from_hex);
     let bytes = match response.bytes().await {
@@ -399,10 +402,13 @@ async fn attempt(
         let _ = g.book.fail(&lease);
     }
     g.directory.ok(&candidate.address, started.elapsed());
+    // The provider's signed receipt goes to the client too: with the request and the
+    // answer it is evidence (`tessera verify report`) if the answer is wrong.
     Attempt::Done(
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
+            .header(RECEIPT_HEADER, receipt.to_hex())
             .body(Body::from(bytes))
             .unwrap_or_else(|_| invalid("bad provider answer")),
     )

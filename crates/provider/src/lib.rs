@@ -40,6 +40,39 @@ pub struct Config {
     pub claims: claims::ClaimPolicy,
     /// How often to read the head height while the node's event stream is down.
     pub poll: Duration,
+    /// Serve dishonestly on purpose, for fraud drills and tests ([`Adversary`]); `None`
+    /// for every real provider.
+    pub adversary: Option<Adversary>,
+}
+
+/// A dishonest way to serve, for drills that check validators catch it (the CLI sets it
+/// only from the `TESSERA_ADVERSARY` environment variable, never from a flag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adversary {
+    /// Embed only the first 80 % of each input's words: a fifth less work, charged as
+    /// if whole, and answers that are wrong.
+    TruncateInputs,
+}
+
+impl Adversary {
+    /// The mode named `text` (`truncate-inputs`).
+    pub fn parse(text: &str) -> Option<Adversary> {
+        match text {
+            "truncate-inputs" => Some(Adversary::TruncateInputs),
+            _ => None,
+        }
+    }
+
+    /// What this adversary embeds instead of `input`.
+    pub fn embed_input(self, input: &str) -> String {
+        match self {
+            Adversary::TruncateInputs => {
+                let words: Vec<&str> = input.split_whitespace().collect();
+                let keep = (words.len() * 4 / 5).max(1).min(words.len());
+                words.get(..keep).unwrap_or(&words).join(" ")
+            }
+        }
+    }
 }
 
 impl Config {
@@ -53,6 +86,7 @@ impl Config {
             expiry_margin_blocks: 30,
             claims: claims::ClaimPolicy::default(),
             poll: Duration::from_millis(500),
+            adversary: None,
         }
     }
 }

@@ -265,7 +265,13 @@ async fn embeddings(
         Ok(c) => c,
         Err(r) => return refuse(r),
     };
-    let inputs: Vec<String> = texts.iter().map(|t| (*t).to_string()).collect();
+    let inputs: Vec<String> = texts
+        .iter()
+        .map(|t| match p.config.adversary {
+            Some(cheat) => cheat.embed_input(t),
+            None => (*t).to_string(),
+        })
+        .collect();
     let result = call.served.embed(inputs).await;
     let embedded = match result {
         Ok(e) => e,

@@ -260,6 +260,19 @@ impl RpcClient {
         self.get(&format!("/v1/subnets/{id}")).await
     }
 
+    /// The open fraud disputes, by deadline.
+    pub async fn disputes(&self) -> Result<Vec<crate::disputes::DisputeView>, RpcError> {
+        self.get("/v1/disputes").await
+    }
+
+    /// One dispute, open or decided.
+    pub async fn dispute(
+        &self,
+        id: &tessera_types::Hash,
+    ) -> Result<crate::disputes::DisputeView, RpcError> {
+        self.get(&format!("/v1/disputes/{id}")).await
+    }
+
     /// A model by name or id, with versions, royalty pool and largest holders.
     pub async fn model(&self, id: &str) -> Result<ModelResponse, RpcError> {
         self.get(&format!("/v1/models/{id}")).await

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod blobs;
 pub mod client;
+pub mod disputes;
 pub mod events;
 mod market;
 mod models;

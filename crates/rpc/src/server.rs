@@ -116,6 +116,8 @@ where
         .route("/v1/channels/{id}", get(crate::market::channel::<E>))
         .route("/v1/subnets", get(crate::subnets::list::<E>))
         .route("/v1/subnets/{id}", get(crate::subnets::show::<E>))
+        .route("/v1/disputes", get(crate::disputes::list::<E>))
+        .route("/v1/disputes/{id}", get(crate::disputes::show::<E>))
         .route(
             "/v1/accounts/{address}/channels",
             get(crate::market::account_channels::<E>),

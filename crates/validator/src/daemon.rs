@@ -28,8 +28,10 @@ use crate::{
     weights::{Pending, PendingStore, WeightsError},
 };
 use std::{
+    collections::HashSet,
     future::Future,
     path::PathBuf,
+    sync::Mutex,
     time::{Duration, Instant},
 };
 use tessera_infer::{compare, DEFAULT_COSINE_THRESHOLD};
@@ -37,8 +39,10 @@ use tessera_provider::{fetch::FetchEvent, runtime::Served};
 use tessera_rpc::{RpcClient, RpcError};
 use tessera_state::subnets::metagraph::Metagraph;
 use tessera_types::{
+    call::CallReceipt,
+    dispute::FraudEvidence,
     subnet::{Role, UidWeight},
-    Address, Amount, Call, Keypair,
+    Address, Amount, Call, Hash, Keypair,
 };
 
 /// Inputs the audits draw from: short, varied sentences like a search or RAG client sends.
@@ -78,6 +82,8 @@ pub struct Config {
     /// Blocks before a tempo's end under which the daemon no longer starts to audit.
     pub margin_blocks: u64,
     pub poll: Duration,
+    /// What each fraud report bonds (at least the chain's `dispute_min_bond`).
+    pub bond: Amount,
 }
 
 impl Config {
@@ -92,6 +98,7 @@ impl Config {
             call_timeout: Duration::from_secs(60),
             margin_blocks: 3,
             poll: Duration::from_millis(500),
+            bond: Amount::from_base(10 * tessera_types::amount::BASE_PER_TSR),
         }
     }
 }
@@ -139,6 +146,16 @@ pub enum Report {
     Dropped {
         tempo: Option<u64>,
     },
+    /// A wrong answer was reported as fraud: dispute `dispute` is open.
+    Reported {
+        provider: Address,
+        dispute: Hash,
+    },
+    /// The daemon re-ran a dispute's check and voted.
+    Voted {
+        dispute: Hash,
+        guilty: bool,
+    },
     Problem(String),
 }
 
@@ -170,6 +187,15 @@ impl std::fmt::Display for Report {
                 f,
                 "a commit of tempo {} expired unrevealed and was dropped",
                 tempo.map_or("?".into(), |t| t.to_string())
+            ),
+            Report::Reported { provider, dispute } => write!(
+                f,
+                "reported {provider} for a wrong answer: dispute {dispute} (`tessera verify show {dispute}`)"
+            ),
+            Report::Voted { dispute, guilty } => write!(
+                f,
+                "re-ran dispute {dispute} and voted {}",
+                if *guilty { "guilty" } else { "innocent" }
             ),
             Report::Problem(text) => write!(f, "warning: {text}"),
         }
@@ -259,6 +285,7 @@ pub async fn run(
         url: &url,
         reference: &reference,
         report,
+        voted: Mutex::new(HashSet::new()),
     };
     let result = tokio::select! {
         r = daemon.tempo_loop() => r,
@@ -289,6 +316,8 @@ struct Daemon<'a> {
     url: &'a str,
     reference: &'a Served,
     report: &'a (dyn Fn(Report) + Sync),
+    /// Disputes this daemon has voted on (or tried to).
+    voted: Mutex<HashSet<Hash>>,
 }
 
 impl Daemon<'_> {
@@ -307,6 +336,7 @@ impl Daemon<'_> {
     async fn step(&self, last_commit: &mut Option<u64>) -> Result<(), ValidatorError> {
         let me = self.key.address();
         let graph = self.client.subnet(&self.config.subnet).await?;
+        self.vote_on_disputes(graph.id).await?;
         let timing = Timing {
             created_at: graph.subnet.created_at,
             tempo_blocks: graph.subnet.params.tempo_blocks,
@@ -356,8 +386,16 @@ impl Daemon<'_> {
 
     async fn audit_and_commit(&self, graph: &Metagraph, tempo: u64) -> Result<(), ValidatorError> {
         let mut audits = Vec::new();
+        let mut suspects = Vec::new();
         for row in graph.rows.iter().filter(|r| r.role == Role::Miner) {
-            audits.push(self.audit(&graph.subnet.name, row.uid, row.key).await);
+            let (audit, wrong) = self.audit(&graph.subnet.name, row.uid, row.key).await;
+            audits.push(audit);
+            suspects.extend(wrong);
+        }
+        for evidence in suspects {
+            if let Err(e) = self.report_fraud(evidence).await {
+                (self.report)(Report::Problem(format!("a fraud report failed: {e}")));
+            }
         }
         let weights = weights_of(&audits);
         (self.report)(Report::Audited {
@@ -383,8 +421,14 @@ impl Daemon<'_> {
         Ok(())
     }
 
-    /// `calls_per_miner` embedding calls pinned to `provider`, each checked.
-    async fn audit(&self, model: &str, uid: u16, provider: Address) -> Audit {
+    /// `calls_per_miner` embedding calls pinned to `provider`, each checked; with the
+    /// evidence of the first wrong answer whose receipt binds it.
+    async fn audit(
+        &self,
+        model: &str,
+        uid: u16,
+        provider: Address,
+    ) -> (Audit, Option<FraudEvidence>) {
         let mut audit = Audit {
             uid,
             provider,
@@ -393,6 +437,7 @@ impl Daemon<'_> {
             correct: 0,
             p50_ms: None,
         };
+        let mut wrong = None;
         let mut latencies = Vec::new();
         for _ in 0..self.config.calls_per_miner {
             let input = CORPUS
@@ -401,23 +446,27 @@ impl Daemon<'_> {
                 .unwrap_or("hello");
             audit.asked = audit.asked.saturating_add(1);
             let started = Instant::now();
-            let Some(claimed) = self.embed(model, provider, input).await else {
+            let Some(answer) = self.embed(model, provider, input).await else {
                 continue;
             };
             latencies.push(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
             audit.answered = audit.answered.saturating_add(1);
-            if self.checks_out(input, &claimed).await {
-                audit.correct = audit.correct.saturating_add(1);
+            match self.checks_out(&[input.to_string()], &answer.vectors).await {
+                Some(true) => audit.correct = audit.correct.saturating_add(1),
+                Some(false) if wrong.is_none() => wrong = answer.evidence,
+                _ => {}
             }
         }
         latencies.sort_unstable();
         audit.p50_ms = latencies.get(latencies.len() / 2).copied();
-        audit
+        (audit, wrong)
     }
 
     /// The provider's embedding of `input`, through the audit gateway (`None`: no usable
-    /// answer).
-    async fn embed(&self, model: &str, provider: Address, input: &str) -> Option<Vec<f32>> {
+    /// answer), with the evidence its receipt makes of it.
+    async fn embed(&self, model: &str, provider: Address, input: &str) -> Option<Answer> {
+        let body =
+            serde_json::to_vec(&serde_json::json!({ "model": model, "input": input })).ok()?;
         let response = self
             .http
             .post(format!("{}/embeddings", self.url))
@@ -425,30 +474,135 @@ impl Daemon<'_> {
                 tessera_gateway::server::PROVIDER_HEADER,
                 provider.to_string(),
             )
-            .json(&serde_json::json!({ "model": model, "input": input }))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
             .send()
             .await
             .ok()?;
         if !response.status().is_success() {
             return None;
         }
-        let body: serde_json::Value = response.json().await.ok()?;
-        let values = body.get("data")?.get(0)?.get("embedding")?.as_array()?;
-        values
+        let receipt = response
+            .headers()
+            .get(tessera_gateway::server::RECEIPT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(CallReceipt::from_hex);
+        let json: serde_json::Value = response.json().await.ok()?;
+        let values = json.get("data")?.get(0)?.get("embedding")?.as_array()?;
+        let vector: Vec<f32> = values
             .iter()
             .map(|v| v.as_f64().map(|x| x as f32))
-            .collect()
+            .collect::<Option<_>>()?;
+        let evidence = receipt
+            .map(|receipt| FraudEvidence {
+                receipt,
+                request: body,
+                output: vector.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            })
+            // Only a receipt that signs exactly this request and this answer is evidence.
+            .filter(|e| e.receipt.provider == provider && e.check(&e.receipt.chain_id).is_ok());
+        Some(Answer {
+            vectors: vec![vector],
+            evidence,
+        })
     }
 
-    /// Whether the claimed vector matches the validator's own.
-    async fn checks_out(&self, input: &str, claimed: &[f32]) -> bool {
-        let Ok(own) = self.reference.embed(vec![input.to_string()]).await else {
-            return false;
+    /// Whether the claimed vectors match the validator's own for `inputs` (`None`: the
+    /// validator could not run its own).
+    async fn checks_out(&self, inputs: &[String], claimed: &[Vec<f32>]) -> Option<bool> {
+        let own = self.reference.embed(inputs.to_vec()).await.ok()?;
+        Some(
+            own.vectors.len() == claimed.len()
+                && own.vectors.iter().zip(claimed).all(|(reference, answer)| {
+                    compare(reference, answer, DEFAULT_COSINE_THRESHOLD)
+                        .is_ok_and(|report| report.passed)
+                }),
+        )
+    }
+
+    /// Report a wrong answer, unless a dispute against its provider is already open.
+    async fn report_fraud(&self, evidence: FraudEvidence) -> Result<(), ValidatorError> {
+        let (provider, model) = (evidence.receipt.provider, evidence.receipt.model);
+        let open = self.client.disputes().await?;
+        if open
+            .iter()
+            .any(|d| d.dispute.provider() == provider && d.dispute.model() == model)
+        {
+            return Ok(());
+        }
+        let dispute = evidence.dispute_id();
+        self.send(Call::ReportFraud {
+            evidence: Box::new(evidence),
+            bond: self.config.bond,
+        })
+        .await?;
+        (self.report)(Report::Reported { provider, dispute });
+        Ok(())
+    }
+
+    /// Re-run the check of every open dispute in `subnet` that another validator
+    /// reported, and vote once on each.
+    async fn vote_on_disputes(
+        &self,
+        subnet: tessera_types::subnet::SubnetId,
+    ) -> Result<(), ValidatorError> {
+        let me = self.key.address();
+        for view in self.client.disputes().await? {
+            let d = &view.dispute;
+            let seen = self
+                .voted
+                .lock()
+                .map(|v| v.contains(&view.id))
+                .unwrap_or(true);
+            if d.subnet != subnet || d.reporter == me || view.height >= d.deadline || seen {
+                continue;
+            }
+            let Some(guilty) = self.recheck(&d.evidence).await else {
+                continue;
+            };
+            if let Ok(mut v) = self.voted.lock() {
+                v.insert(view.id);
+            }
+            match self
+                .send(Call::VoteDispute {
+                    dispute: view.id,
+                    guilty,
+                })
+                .await
+            {
+                Ok(()) => (self.report)(Report::Voted {
+                    dispute: view.id,
+                    guilty,
+                }),
+                Err(e) => (self.report)(Report::Problem(format!(
+                    "the vote on dispute {} failed: {e}",
+                    view.id
+                ))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a disputed answer is wrong (`None`: the validator cannot run its own
+    /// now). A request the check cannot read accuses no one.
+    async fn recheck(&self, evidence: &FraudEvidence) -> Option<bool> {
+        let Some(inputs) = embedding_inputs(&evidence.request) else {
+            return Some(false);
         };
-        own.vectors
-            .first()
-            .and_then(|reference| compare(reference, claimed, DEFAULT_COSINE_THRESHOLD).ok())
-            .is_some_and(|report| report.passed)
+        let values: Vec<f32> = evidence
+            .output
+            .chunks_exact(4)
+            .filter_map(|b| <[u8; 4]>::try_from(b).ok().map(f32::from_le_bytes))
+            .collect();
+        let count = inputs.len().max(1);
+        if !evidence.output.len().is_multiple_of(4) || !values.len().is_multiple_of(count) {
+            return Some(true);
+        }
+        let claimed: Vec<Vec<f32>> = values
+            .chunks(values.len() / count)
+            .map(<[f32]>::to_vec)
+            .collect();
+        self.checks_out(&inputs, &claimed).await.map(|ok| !ok)
     }
 
     async fn send(&self, call: Call) -> Result<(), ValidatorError> {
@@ -456,6 +610,27 @@ impl Daemon<'_> {
             .submit_and_confirm(self.key, call, Duration::from_secs(60))
             .await?;
         Ok(())
+    }
+}
+
+/// A provider's answer to one audit call.
+struct Answer {
+    vectors: Vec<Vec<f32>>,
+    /// The request, output and signed receipt, when the receipt binds them.
+    evidence: Option<FraudEvidence>,
+}
+
+/// The texts of an OpenAI embeddings request body (`input`: a string or strings).
+fn embedding_inputs(body: &[u8]) -> Option<Vec<String>> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match json.get("input")? {
+        serde_json::Value::String(text) => Some(vec![text.clone()]),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .filter(|v| !v.is_empty()),
+        _ => None,
     }
 }
 

@@ -128,13 +128,16 @@ impl Write for Dispute {
 
 impl EncodeSize for Dispute {
     fn encode_size(&self) -> usize {
-        self.evidence.encode_size()
-            + Address::SIZE
-            + SubnetId::SIZE
-            + 5 * Amount::SIZE
-            + 16
-            + 1
-            + self.verdict.map_or(0, |_| Verdict::SIZE)
+        // Address, subnet, five amounts, two heights, the verdict's tag and body.
+        let fixed = Address::SIZE + SubnetId::SIZE + 5 * Amount::SIZE + 16 + 1 + Verdict::SIZE;
+        self.evidence
+            .encode_size()
+            .saturating_add(fixed)
+            .saturating_sub(if self.verdict.is_some() {
+                0
+            } else {
+                Verdict::SIZE
+            })
     }
 }
 

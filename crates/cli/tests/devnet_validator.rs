@@ -1,0 +1,113 @@
+//! `tessera devnet` runs a subnet validator of its own (dev7 on minilm-embed): with
+//! nothing but the devnet started, the validator audits both providers, commits and
+//! reveals weights, and the epochs pay both miners. Skipped when the model files are
+//! absent, unless `TESSERA_REQUIRE_MODELS=1`.
+#![cfg(test)]
+
+mod common;
+
+use serde_json::Value;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The devnet process, killed when dropped.
+struct Devnet(Child);
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn models_present() -> bool {
+    let present = tessera_infer::MODEL_FILES
+        .iter()
+        .all(|f| tessera_infer::default_minilm_dir().join(f).is_file())
+        && tessera_infer::default_smollm2_gguf().is_file();
+    if !present {
+        if std::env::var("TESSERA_REQUIRE_MODELS").is_ok_and(|v| v == "1") {
+            panic!("model files absent and TESSERA_REQUIRE_MODELS=1; run scripts/fetch-models.sh");
+        }
+        println!("skipped: model files absent; run scripts/fetch-models.sh");
+    }
+    present
+}
+
+#[test]
+fn the_devnet_validator_pays_both_honest_miners() {
+    if !models_present() {
+        return;
+    }
+    let root =
+        std::env::temp_dir().join(format!("tessera-devnet-validator-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let ports = common::free_port_range(4, &[]);
+    let node = format!("http://127.0.0.1:{ports}");
+    let log_path = root.join("devnet.log");
+    let mut devnet = Devnet(
+        common::tessera()
+            .args([
+                "devnet",
+                "--block-time-ms",
+                "200",
+                "--rpc-addr",
+                &format!("127.0.0.1:{ports}"),
+                "--gateway-addr",
+                &format!("127.0.0.1:{}", ports + 1),
+                "--provider-port",
+                &(ports + 2).to_string(),
+            ])
+            .env("TESSERA_HOME", root.join("devnet"))
+            .env("TESSERA_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    // The gateway's URL on stdout means everything is up.
+    let mut line = String::new();
+    BufReader::new(devnet.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("http://"), "{}", log());
+
+    let started = Instant::now();
+    loop {
+        let out = common::tessera()
+            .args(["--json", "subnet", "show", "minilm-embed"])
+            .env("TESSERA_NODE", &node)
+            .env("TESSERA_HOME", root.join("client"))
+            .output()
+            .unwrap();
+        let graph: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let miners: Vec<&Value> = graph["rows"]
+            .as_array()
+            .map(|rows| rows.iter().filter(|r| r["role"] == "miner").collect())
+            .unwrap_or_default();
+        let paid = miners.len() == 2
+            && miners
+                .iter()
+                .all(|m| m["emission"].as_str().is_some_and(|e| e != "0") && m["incentive"] != "0");
+        if paid && log().contains("weights revealed") {
+            break;
+        }
+        assert!(!log().contains("validator stopped"), "{}", log());
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the devnet's validator did not get both miners paid:\n{graph}\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let text = log();
+    assert!(text.contains("devnet market: validator: tempo"), "{text}");
+    assert!(text.contains("correct 2"), "{text}");
+    drop(devnet);
+    let _ = std::fs::remove_dir_all(&root);
+}
