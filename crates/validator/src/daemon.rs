@@ -22,6 +22,15 @@
 //! separates honest miners by at most a fifth. A miner that served nothing gets weight 0.
 //! Every call has `call_timeout` (default 60 s, enough for the slowest supported machine
 //! to embed a short input cold).
+//!
+//! # Fraud (decision 0021)
+//! A wrong answer whose receipt (`x-tessera-receipt`, returned by the gateway) signs
+//! exactly the request sent and the answer received is evidence: the daemon reports it
+//! with `bond`, unless a dispute against that provider for the model is open already.
+//! Every step it also re-runs the check of each open dispute of its subnet that another
+//! validator reported (its own run of the disputed inputs, the same cosine check) and
+//! votes once: guilty when any vector fails. A request it cannot read as an embeddings
+//! request accuses no one (it votes innocent).
 
 use crate::{
     schedule::{plan, Action, Timing},
