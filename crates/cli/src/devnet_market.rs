@@ -9,7 +9,7 @@
 //! | dev5 | provider of both models, at 1.5× | `--provider-port` + 1 |
 //! | dev6 | the user: the gateway pays from it, within 50 TSR | `--gateway-addr` |
 //! | dev1, dev2 | own the subnets of minilm-embed and smollm2-chat (they published them) | |
-//! | dev7 | a subnet validator in both subnets, with 1,000 TSR staked on itself in each; runs the validator daemon on minilm-embed | |
+//! | dev7 | a subnet validator in both subnets, with 1,000 TSR staked on itself in each; runs the validator daemon on both | |
 //!
 //! Each model gets its subnet (named as the model, tempo 30 blocks): dev4 and dev5 hold
 //! miner UIDs, dev7 a validator UID; `tessera subnet show smollm2-chat` shows them and
@@ -71,7 +71,7 @@ pub const VALIDATOR_ENV: &str = "TESSERA_DEVNET_VALIDATOR";
 pub struct Market {
     gateway: tessera_gateway::Running,
     providers: Vec<tessera_provider::Running>,
-    validator: Option<Validator>,
+    validators: Vec<Validator>,
 }
 
 /// The subnet validator's task and the signal that stops it.
@@ -84,7 +84,7 @@ impl Market {
     /// Stop the validator and the gateway, then the providers (each claims what it is
     /// owed).
     pub async fn stop(self) {
-        if let Some(v) = self.validator {
+        for v in self.validators {
             let _ = v.stop.send(());
             let _ = v.task.await;
         }
@@ -149,11 +149,18 @@ pub async fn start(config: MarketConfig) -> anyhow::Result<Market> {
         "  try: curl {url}/chat/completions -H 'content-type: application/json' -d '{{\"model\":\"smollm2-chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hi\"}}],\"stream\":true}}'"
     );
     println!("{url}");
-    let validator = validator_enabled().then(|| start_validator(&config));
+    let validators = if validator_enabled() {
+        MODELS
+            .iter()
+            .map(|subnet| start_validator(&config, subnet))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Market {
         gateway,
         providers,
-        validator,
+        validators,
     })
 }
 
@@ -164,18 +171,17 @@ fn validator_enabled() -> bool {
     )
 }
 
-/// dev7 runs the validator daemon on the embedding subnet: it audits both providers
-/// each tempo with paid calls, then commits and reveals weights, so emission flows to
-/// the miners that serve correctly. (Chat audits are not built yet.)
-fn start_validator(config: &MarketConfig) -> Validator {
+/// dev7 runs the validator daemon on `subnet`: it audits both providers each tempo with
+/// paid calls, then commits and reveals weights, so emission flows to the miners that
+/// serve correctly; it reports wrong answers and votes on others' reports.
+fn start_validator(config: &MarketConfig, subnet: &'static str) -> Validator {
     let key = dev_key(SUBNET_VALIDATOR);
-    let subnet = MODELS[0];
     let mut daemon = tessera_validator::daemon::Config::new(
         &config.node,
         subnet,
         config
             .data_dir
-            .join(format!("validator-dev{SUBNET_VALIDATOR}")),
+            .join(format!("validator-dev{SUBNET_VALIDATOR}-{subnet}")),
         config.blob_dir.clone(),
     );
     daemon.calls_per_miner = 2;
@@ -183,7 +189,8 @@ fn start_validator(config: &MarketConfig) -> Validator {
     eprintln!("{PREFIX}validator dev{SUBNET_VALIDATOR} audits subnet {subnet} each tempo (set {VALIDATOR_ENV}=0 to run your own)");
     let task = tokio::spawn(async move {
         let progress = crate::services::progress_printer();
-        let report = |r: tessera_validator::daemon::Report| eprintln!("{PREFIX}validator: {r}");
+        let report =
+            |r: tessera_validator::daemon::Report| eprintln!("{PREFIX}validator ({subnet}): {r}");
         let stop = async {
             let _ = stopped.await;
         };

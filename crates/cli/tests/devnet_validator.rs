@@ -1,6 +1,7 @@
-//! `tessera devnet` runs a subnet validator of its own (dev7 on minilm-embed): with
-//! nothing but the devnet started, the validator audits both providers, commits and
-//! reveals weights, and the epochs pay both miners. Skipped when the model files are
+//! `tessera devnet` runs a subnet validator of its own (dev7, in both subnets): with
+//! nothing but the devnet started, it audits both providers of each model (embeddings
+//! by the cosine check, chat answers by `check_generation`), commits and reveals
+//! weights, and the epochs pay all four miners. Skipped when the model files are
 //! absent, unless `TESSERA_REQUIRE_MODELS=1`.
 #![cfg(test)]
 
@@ -78,9 +79,9 @@ fn the_devnet_validator_pays_both_honest_miners() {
     assert!(line.starts_with("http://"), "{}", log());
 
     let started = Instant::now();
-    loop {
+    let paid = |subnet: &str| -> (bool, Value) {
         let out = common::tessera()
-            .args(["--json", "subnet", "show", "minilm-embed"])
+            .args(["--json", "subnet", "show", subnet])
             .env("TESSERA_NODE", &node)
             .env("TESSERA_HOME", root.join("client"))
             .output()
@@ -94,20 +95,39 @@ fn the_devnet_validator_pays_both_honest_miners() {
             && miners
                 .iter()
                 .all(|m| m["emission"].as_str().is_some_and(|e| e != "0") && m["incentive"] != "0");
-        if paid && log().contains("weights revealed") {
+        (paid, graph)
+    };
+    loop {
+        let (embed_paid, embed) = paid("minilm-embed");
+        let (chat_paid, chat) = paid("smollm2-chat");
+        let text = log();
+        if embed_paid
+            && chat_paid
+            && text.contains("validator (minilm-embed): tempo")
+            && text.contains("weights revealed")
+        {
             break;
         }
-        assert!(!log().contains("validator stopped"), "{}", log());
+        assert!(!text.contains("validator stopped"), "{text}");
         assert!(
-            started.elapsed() < Duration::from_secs(240),
-            "the devnet's validator did not get both miners paid:\n{graph}\n{}",
-            log()
+            started.elapsed() < Duration::from_secs(300),
+            "the devnet's validator did not get every miner paid:\n{embed}\n{chat}\n{text}"
         );
         std::thread::sleep(Duration::from_millis(500));
     }
     let text = log();
-    assert!(text.contains("devnet market: validator: tempo"), "{text}");
-    assert!(text.contains("correct 2"), "{text}");
+    for subnet in ["minilm-embed", "smollm2-chat"] {
+        let audited = format!("validator ({subnet}): tempo");
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&audited) && l.contains("correct 2")),
+            "{text}"
+        );
+    }
+    assert!(
+        !text.contains("for a wrong answer"),
+        "an honest provider was reported: {text}"
+    );
     drop(devnet);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -220,6 +220,27 @@ fn margins(
     Ok(margins)
 }
 
+/// The generation checker a validator runs on the verified model files in `dir`:
+/// llama.cpp on bf16 weights when built with the `llama` feature (the calibrated, faster
+/// one), else candle's f32 model. [`CHECKER_IS_F32`] says which.
+pub fn load_checker(
+    dir: &std::path::Path,
+    manifest: &crate::Manifest,
+) -> Result<Box<dyn TeacherForcing + Send>, InferError> {
+    #[cfg(feature = "llama")]
+    {
+        Ok(Box::new(crate::LlamaChecker::load_verified(dir, manifest)?))
+    }
+    #[cfg(not(feature = "llama"))]
+    {
+        Ok(Box::new(F32Llama::load_verified(dir, manifest)?))
+    }
+}
+
+/// Whether [`load_checker`] gives candle's f32 model (then there is no distinct f32
+/// second opinion to ask).
+pub const CHECKER_IS_F32: bool = cfg!(not(feature = "llama"));
+
 #[cfg(test)]
 mod tests {
     use super::*;

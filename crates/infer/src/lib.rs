@@ -48,8 +48,8 @@ pub use check::{
     check_embedding, compare, cosine, Report, DEFAULT_COSINE_THRESHOLD, NORM_TOLERANCE,
 };
 pub use check_generation::{
-    check_generation, judge, CheckParams, GenerationReport, TeacherForcing, DEFAULT_DELTA,
-    DEFAULT_EPSILON,
+    check_generation, judge, load_checker, CheckParams, GenerationReport, TeacherForcing,
+    CHECKER_IS_F32, DEFAULT_DELTA, DEFAULT_EPSILON,
 };
 pub use determinism::{
     generation_kernel_path_id, kernel_path_id, output_hash, tokens_hash, CANDLE_VERSION,

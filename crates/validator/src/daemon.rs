@@ -10,9 +10,10 @@
 //! validator's own run of the model, fetched by CID and verified:
 //! * embeddings: the cosine of the claimed and the recomputed vector must be at least
 //!   `tessera_infer::DEFAULT_COSINE_THRESHOLD` (0.999), with unit length.
-//! * chat (generation): not built yet. `check_generation` on the llama.cpp checker comes
-//!   next; until then the daemon refuses a chat subnet, so it never scores what it has not
-//!   checked.
+//! * chat (generation): a chat call for `CHAT_AUDIT_TOKENS` tokens; the token ids its
+//!   receipt signs are checked with `check_generation` (llama.cpp bf16 checker in a
+//!   `llama` build, candle f32 otherwise; the f32 model is asked too before an answer is
+//!   called wrong: [`crate::reference`]).
 //!
 //! # Weights
 //! Per miner: `quality = correct / asked` (an answer that fails its check, an error and a
@@ -32,6 +33,7 @@
 //! votes once: guilty when any vector fails. A request it cannot read as an embeddings
 //! request accuses no one (it votes innocent).
 
+use crate::reference::{chat_prompt, ChatPrompt, Reference};
 use crate::{
     schedule::{plan, Action, Timing},
     weights::{Pending, PendingStore, WeightsError},
@@ -43,8 +45,7 @@ use std::{
     sync::Mutex,
     time::{Duration, Instant},
 };
-use tessera_infer::{compare, DEFAULT_COSINE_THRESHOLD};
-use tessera_provider::{fetch::FetchEvent, runtime::Served};
+use tessera_provider::fetch::FetchEvent;
 use tessera_rpc::{RpcClient, RpcError};
 use tessera_state::subnets::metagraph::Metagraph;
 use tessera_types::{
@@ -73,6 +74,10 @@ const CORPUS: &[&str] = &[
     "A short poem about the sea at dawn",
     "Steps to replace a bicycle tire",
 ];
+
+/// Tokens each chat audit asks for: enough for the check to see the model's choices,
+/// short enough to audit every miner each tempo on a slow machine.
+const CHAT_AUDIT_TOKENS: u32 = 16;
 
 /// How the daemon runs.
 #[derive(Clone, Debug)]
@@ -126,8 +131,6 @@ pub enum ValidatorError {
     NotValidator { who: Address, subnet: String },
     #[error("subnet {0:?} has no model: there is nothing to audit")]
     NoModel(String),
-    #[error("auditing chat models (check_generation on the llama.cpp checker) is not built yet: run the validator on an embedding model's subnet")]
-    ChatNotBuilt,
     #[error("the audit call failed to build: {0}")]
     Http(String),
 }
@@ -267,10 +270,7 @@ pub async fn run(
         .subnet
         .model
         .ok_or_else(|| ValidatorError::NoModel(config.subnet.clone()))?;
-    let reference = Served::load(&config.blob_dir, &client, model, fetch_progress).await?;
-    if reference.is_chat() {
-        return Err(ValidatorError::ChatNotBuilt);
-    }
+    let reference = Reference::load(&config.blob_dir, &client, model, fetch_progress).await?;
     let mut gateway_config = tessera_gateway::Config::new(
         &config.node,
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -323,7 +323,7 @@ struct Daemon<'a> {
     store: &'a PendingStore,
     http: &'a reqwest::Client,
     url: &'a str,
-    reference: &'a Served,
+    reference: &'a Reference,
     report: &'a (dyn Fn(Report) + Sync),
     /// Disputes this daemon has voted on (or tried to).
     voted: Mutex<HashSet<Hash>>,
@@ -386,14 +386,21 @@ impl Daemon<'_> {
             }
             Action::Commit { tempo } => {
                 *last_commit = Some(tempo);
-                self.audit_and_commit(&graph, tempo).await?;
+                if let Some(landed) = self.audit_and_commit(&graph, tempo).await? {
+                    *last_commit = Some(landed);
+                }
             }
             Action::Wait { .. } => tokio::time::sleep(self.config.poll).await,
         }
         Ok(())
     }
 
-    async fn audit_and_commit(&self, graph: &Metagraph, tempo: u64) -> Result<(), ValidatorError> {
+    /// Audit every miner and commit their weights; the tempo the commit landed in.
+    async fn audit_and_commit(
+        &self,
+        graph: &Metagraph,
+        tempo: u64,
+    ) -> Result<Option<u64>, ValidatorError> {
         let mut audits = Vec::new();
         let mut suspects = Vec::new();
         for row in graph.rows.iter().filter(|r| r.role == Role::Miner) {
@@ -416,18 +423,40 @@ impl Daemon<'_> {
             (self.report)(Report::Problem(
                 "no miner served correctly this tempo: nothing to commit".into(),
             ));
-            return Ok(());
+            return Ok(None);
         }
+        // Audits can outlast the tempo they started in (chat calls on a slow machine):
+        // the commit belongs to the tempo it lands in.
+        let timing = Timing {
+            created_at: graph.subnet.created_at,
+            tempo_blocks: graph.subnet.params.tempo_blocks,
+        };
+        let head = self.client.status().await?.height;
         let mut pending = Pending::new(graph.id, self.key.address(), weights);
-        pending.tempo = Some(tempo);
+        pending.tempo = Some(timing.tempo_of(head.saturating_add(1)).max(tempo));
         // On disk before the commit is sent: a crash after it loses nothing.
         self.store.save(&pending)?;
-        if let Err(e) = self.send(pending.commit_call()).await {
-            self.store.remove(graph.id, &self.key.address())?;
-            return Err(e);
+        let events = match self.send(pending.commit_call()).await {
+            Ok(events) => events,
+            Err(e) => {
+                self.store.remove(graph.id, &self.key.address())?;
+                return Err(e);
+            }
+        };
+        let landed = events.iter().find_map(|e| match e {
+            tessera_types::Event::Subnet(
+                tessera_types::subnet::SubnetEvent::WeightsCommitted { tempo, .. },
+            ) => Some(*tempo),
+            _ => None,
+        });
+        if landed.is_some() && landed != pending.tempo {
+            pending.tempo = landed;
+            self.store.save(&pending)?;
         }
-        (self.report)(Report::Committed { tempo });
-        Ok(())
+        (self.report)(Report::Committed {
+            tempo: pending.tempo.unwrap_or(tempo),
+        });
+        Ok(pending.tempo)
     }
 
     /// `calls_per_miner` embedding calls pinned to `provider`, each checked; with the
@@ -455,12 +484,12 @@ impl Daemon<'_> {
                 .unwrap_or("hello");
             audit.asked = audit.asked.saturating_add(1);
             let started = Instant::now();
-            let Some(answer) = self.embed(model, provider, input).await else {
+            let Some(answer) = self.ask(model, provider, input).await else {
                 continue;
             };
             latencies.push(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
             audit.answered = audit.answered.saturating_add(1);
-            match self.checks_out(&[input.to_string()], &answer.vectors).await {
+            match self.checks_out(input, &answer).await {
                 Some(true) => audit.correct = audit.correct.saturating_add(1),
                 Some(false) if wrong.is_none() => wrong = answer.evidence,
                 _ => {}
@@ -471,14 +500,24 @@ impl Daemon<'_> {
         (audit, wrong)
     }
 
-    /// The provider's embedding of `input`, through the audit gateway (`None`: no usable
-    /// answer), with the evidence its receipt makes of it.
-    async fn embed(&self, model: &str, provider: Address, input: &str) -> Option<Answer> {
-        let body =
-            serde_json::to_vec(&serde_json::json!({ "model": model, "input": input })).ok()?;
+    /// One audit call to `provider` with `input`, through the audit gateway (`None`: no
+    /// usable answer), with the evidence its receipt makes of it.
+    async fn ask(&self, model: &str, provider: Address, input: &str) -> Option<Answer> {
+        let (path, body) = if self.reference.is_chat() {
+            let body = serde_json::json!({
+                "model": model,
+                "messages": [{"role": "user", "content": input}],
+                "max_tokens": CHAT_AUDIT_TOKENS,
+            });
+            ("chat/completions", body)
+        } else {
+            let body = serde_json::json!({ "model": model, "input": input });
+            ("embeddings", body)
+        };
+        let body = serde_json::to_vec(&body).ok()?;
         let response = self
             .http
-            .post(format!("{}/embeddings", self.url))
+            .post(format!("{}/{path}", self.url))
             .header(
                 tessera_gateway::server::PROVIDER_HEADER,
                 provider.to_string(),
@@ -497,36 +536,54 @@ impl Daemon<'_> {
             .and_then(|v| v.to_str().ok())
             .and_then(CallReceipt::from_hex);
         let json: serde_json::Value = response.json().await.ok()?;
-        let values = json.get("data")?.get(0)?.get("embedding")?.as_array()?;
-        let vector: Vec<f32> = values
-            .iter()
-            .map(|v| v.as_f64().map(|x| x as f32))
-            .collect::<Option<_>>()?;
+        let (vectors, output) = if self.reference.is_chat() {
+            // The claim is the token ids the provider signed.
+            let ids = receipt.as_ref()?.token_ids.clone();
+            (
+                Vec::new(),
+                ids.iter().flat_map(|id| id.to_le_bytes()).collect(),
+            )
+        } else {
+            let values = json.get("data")?.get(0)?.get("embedding")?.as_array()?;
+            let vector: Vec<f32> = values
+                .iter()
+                .map(|v| v.as_f64().map(|x| x as f32))
+                .collect::<Option<_>>()?;
+            let output = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (vec![vector], output)
+        };
+        let token_ids = receipt
+            .as_ref()
+            .map(|r| r.token_ids.clone())
+            .unwrap_or_default();
         let evidence = receipt
             .map(|receipt| FraudEvidence {
                 receipt,
                 request: body,
-                output: vector.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                output,
             })
             // Only a receipt that signs exactly this request and this answer is evidence.
             .filter(|e| e.receipt.provider == provider && e.check(&e.receipt.chain_id).is_ok());
         Some(Answer {
-            vectors: vec![vector],
+            vectors,
+            token_ids,
             evidence,
         })
     }
 
-    /// Whether the claimed vectors match the validator's own for `inputs` (`None`: the
-    /// validator could not run its own).
-    async fn checks_out(&self, inputs: &[String], claimed: &[Vec<f32>]) -> Option<bool> {
-        let own = self.reference.embed(inputs.to_vec()).await.ok()?;
-        Some(
-            own.vectors.len() == claimed.len()
-                && own.vectors.iter().zip(claimed).all(|(reference, answer)| {
-                    compare(reference, answer, DEFAULT_COSINE_THRESHOLD)
-                        .is_ok_and(|report| report.passed)
-                }),
-        )
+    /// Whether an answer to `input` checks out against the validator's own run (`None`:
+    /// the check could not run).
+    async fn checks_out(&self, input: &str, answer: &Answer) -> Option<bool> {
+        if self.reference.is_chat() {
+            let prompt = ChatPrompt::Messages(vec![("user".into(), input.into())], None);
+            self.reference
+                .generation_checks_out(prompt, answer.token_ids.clone())
+                .await
+        } else {
+            self.reference
+                .embeddings_check_out(&[input.to_string()], &answer.vectors)
+                .await
+        }
     }
 
     /// Report a wrong answer, unless a dispute against its provider is already open.
@@ -579,7 +636,7 @@ impl Daemon<'_> {
                 })
                 .await
             {
-                Ok(()) => (self.report)(Report::Voted {
+                Ok(_) => (self.report)(Report::Voted {
                     dispute: view.id,
                     guilty,
                 }),
@@ -595,36 +652,56 @@ impl Daemon<'_> {
     /// Whether a disputed answer is wrong (`None`: the validator cannot run its own
     /// now). A request the check cannot read accuses no one.
     async fn recheck(&self, evidence: &FraudEvidence) -> Option<bool> {
+        if !evidence.output.len().is_multiple_of(4) {
+            return Some(true);
+        }
+        let words = evidence
+            .output
+            .chunks_exact(4)
+            .filter_map(|b| <[u8; 4]>::try_from(b).ok());
+        if self.reference.is_chat() {
+            let Some(prompt) = chat_prompt(&evidence.request) else {
+                return Some(false);
+            };
+            let claimed: Vec<u32> = words.map(u32::from_le_bytes).collect();
+            return self
+                .reference
+                .generation_checks_out(prompt, claimed)
+                .await
+                .map(|ok| !ok);
+        }
         let Some(inputs) = embedding_inputs(&evidence.request) else {
             return Some(false);
         };
-        let values: Vec<f32> = evidence
-            .output
-            .chunks_exact(4)
-            .filter_map(|b| <[u8; 4]>::try_from(b).ok().map(f32::from_le_bytes))
-            .collect();
+        let values: Vec<f32> = words.map(f32::from_le_bytes).collect();
         let count = inputs.len().max(1);
-        if !evidence.output.len().is_multiple_of(4) || !values.len().is_multiple_of(count) {
+        if !values.len().is_multiple_of(count) {
             return Some(true);
         }
         let claimed: Vec<Vec<f32>> = values
             .chunks(values.len() / count)
             .map(<[f32]>::to_vec)
             .collect();
-        self.checks_out(&inputs, &claimed).await.map(|ok| !ok)
+        self.reference
+            .embeddings_check_out(&inputs, &claimed)
+            .await
+            .map(|ok| !ok)
     }
 
-    async fn send(&self, call: Call) -> Result<(), ValidatorError> {
-        self.client
+    async fn send(&self, call: Call) -> Result<Vec<tessera_types::Event>, ValidatorError> {
+        Ok(self
+            .client
             .submit_and_confirm(self.key, call, Duration::from_secs(60))
-            .await?;
-        Ok(())
+            .await?)
     }
 }
 
 /// A provider's answer to one audit call.
 struct Answer {
+    /// Embeddings (empty for a chat answer).
     vectors: Vec<Vec<f32>>,
+    /// The generated token ids its receipt signs (empty for embeddings).
+    token_ids: Vec<u32>,
     /// The request, output and signed receipt, when the receipt binds them.
     evidence: Option<FraudEvidence>,
 }
