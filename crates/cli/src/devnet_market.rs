@@ -66,6 +66,8 @@ pub struct MarketConfig {
 
 /// Set to 0 to run the devnet without its subnet validator (to run your own as dev7).
 pub const VALIDATOR_ENV: &str = "TESSERA_DEVNET_VALIDATOR";
+/// Share of the user's answered calls the devnet gateway sends to dev7's validators.
+pub const SAMPLE_ENV: &str = "TESSERA_DEVNET_AUDIT_SAMPLE";
 
 /// The running services, to stop in order.
 pub struct Market {
@@ -134,12 +136,25 @@ pub async fn start(config: MarketConfig) -> anyhow::Result<Market> {
         );
         providers.push(running);
     }
-    let gateway_config = tessera_gateway::Config::new(
+    let mut validators = Vec::new();
+    let mut intakes = Vec::new();
+    if validator_enabled() {
+        for subnet in MODELS {
+            let listen = free_loopback_addr()?;
+            validators.push(start_validator(&config, subnet, listen));
+            intakes.push(format!("http://{listen}"));
+        }
+    }
+    let mut gateway_config = tessera_gateway::Config::new(
         &config.node,
         config.gateway_addr,
         config.data_dir.join(format!("gateway-dev{USER}")),
         Amount::from_base(BUDGET_TSR * tessera_types::amount::BASE_PER_TSR),
     );
+    gateway_config.sampling = tessera_gateway::audit::Sampling {
+        validators: intakes,
+        sample_ppm: sample_ppm(),
+    };
     let gateway = tessera_gateway::start(dev_key(USER), gateway_config)
         .await
         .with_context(|| format!("gateway on {}", config.gateway_addr))?;
@@ -149,19 +164,28 @@ pub async fn start(config: MarketConfig) -> anyhow::Result<Market> {
         "  try: curl {url}/chat/completions -H 'content-type: application/json' -d '{{\"model\":\"smollm2-chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hi\"}}],\"stream\":true}}'"
     );
     println!("{url}");
-    let validators = if validator_enabled() {
-        MODELS
-            .iter()
-            .map(|subnet| start_validator(&config, subnet))
-            .collect()
-    } else {
-        Vec::new()
-    };
     Ok(Market {
         gateway,
         providers,
         validators,
     })
+}
+
+/// Share of the user's calls the gateway sends to the validators, in parts per million
+/// ([`SAMPLE_ENV`], a share from 0 to 1; default 0.1).
+fn sample_ppm() -> u32 {
+    std::env::var(SAMPLE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|share| (0.0..=1.0).contains(share))
+        .map_or(100_000, |share| (share * 1e6).round() as u32)
+}
+
+/// A loopback address with a port free now (the validator binds it a moment later).
+fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
+    let probe = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .context("finding a free port for the validator's intake")?;
+    Ok(probe.local_addr()?)
 }
 
 fn validator_enabled() -> bool {
@@ -174,7 +198,7 @@ fn validator_enabled() -> bool {
 /// dev7 runs the validator daemon on `subnet`: it audits both providers each tempo with
 /// paid calls, then commits and reveals weights, so emission flows to the miners that
 /// serve correctly; it reports wrong answers and votes on others' reports.
-fn start_validator(config: &MarketConfig, subnet: &'static str) -> Validator {
+fn start_validator(config: &MarketConfig, subnet: &'static str, listen: SocketAddr) -> Validator {
     let key = dev_key(SUBNET_VALIDATOR);
     let mut daemon = tessera_validator::daemon::Config::new(
         &config.node,
@@ -185,6 +209,7 @@ fn start_validator(config: &MarketConfig, subnet: &'static str) -> Validator {
         config.blob_dir.clone(),
     );
     daemon.calls_per_miner = 2;
+    daemon.listen = Some(listen);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     eprintln!("{PREFIX}validator dev{SUBNET_VALIDATOR} audits subnet {subnet} each tempo (set {VALIDATOR_ENV}=0 to run your own)");
     let task = tokio::spawn(async move {

@@ -22,6 +22,13 @@ pub struct GatewayArgs {
     /// Deposit of each channel it opens (default: a quarter of the budget).
     #[arg(long, value_name = "TSR")]
     deposit: Option<Amount>,
+    /// A validator's intake (its `--listen` URL) that gets a random sample of the answered
+    /// calls to audit; repeat for several.
+    #[arg(long, value_name = "URL")]
+    audit_to: Vec<String>,
+    /// Share of answered calls sampled for the validators, 0 to 1.
+    #[arg(long, default_value_t = 0.05, value_name = "FRACTION")]
+    audit_sample: f64,
     /// Read the passphrase from the first line of this file (else TESSERA_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
@@ -171,6 +178,9 @@ pub struct ValidatorRunArgs {
     /// Audit calls per miner per tempo.
     #[arg(long, default_value_t = 3)]
     calls: usize,
+    /// Receive samples of users' calls from gateways here (`tessera gateway --audit-to`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
     /// Read the passphrase from the first line of this file (else TESSERA_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<std::path::PathBuf>,
@@ -185,6 +195,7 @@ pub fn run_validator(home: &Home, node: &str, args: ValidatorRunArgs) -> anyhow:
             tessera_validator::daemon::Config::new(node, &args.subnet, data_dir, home.blob_dir());
         config.budget = args.budget;
         config.calls_per_miner = args.calls.max(1);
+        config.listen = args.listen;
         eprintln!(
             "validator {address} audits subnet {}: press Ctrl-C to stop",
             args.subnet
@@ -216,6 +227,13 @@ pub fn run_gateway(home: &Home, node: &str, args: GatewayArgs) -> anyhow::Result
         if let Some(deposit) = args.deposit {
             config.deposit = deposit;
         }
+        if !(0.0..=1.0).contains(&args.audit_sample) {
+            anyhow::bail!("--audit-sample {} is not a share between 0 and 1", args.audit_sample);
+        }
+        config.sampling = tessera_gateway::audit::Sampling {
+            validators: args.audit_to,
+            sample_ppm: (args.audit_sample * 1e6).round() as u32,
+        };
         let running = tessera_gateway::start(key, config).await?;
         eprintln!(
             "gateway for {address}: OpenAI-compatible API on http://{}/v1 (budget {} TSR); any API key works",

@@ -1,7 +1,8 @@
 //! `tessera devnet` runs a subnet validator of its own (dev7, in both subnets): with
 //! nothing but the devnet started, it audits both providers of each model (embeddings
 //! by the cosine check, chat answers by `check_generation`), commits and reveals
-//! weights, and the epochs pay all four miners. Skipped when the model files are
+//! weights, and the epochs pay all four miners. The devnet's gateway sends every
+//! answered user call (sample share 1 here) to the validators, which check them too. Skipped when the model files are
 //! absent, unless `TESSERA_REQUIRE_MODELS=1`.
 #![cfg(test)]
 
@@ -64,6 +65,7 @@ fn the_devnet_validator_pays_both_honest_miners() {
                 &(ports + 2).to_string(),
             ])
             .env("TESSERA_HOME", root.join("devnet"))
+            .env("TESSERA_DEVNET_AUDIT_SAMPLE", "1")
             .env("TESSERA_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log_path).unwrap())
@@ -77,6 +79,31 @@ fn the_devnet_validator_pays_both_honest_miners() {
         .read_line(&mut line)
         .unwrap();
     assert!(line.starts_with("http://"), "{}", log());
+    let gateway = line.trim().to_string();
+
+    // A user's calls, sampled to the validators.
+    let http = reqwest::blocking::Client::new();
+    for (path, body) in [
+        (
+            "embeddings",
+            serde_json::json!({"model": "minilm-embed", "input": "A user's own sentence."}),
+        ),
+        (
+            "chat/completions",
+            serde_json::json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Name a colour."}], "max_tokens": 8}),
+        ),
+    ] {
+        let r = http
+            .post(format!("{gateway}/{path}"))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "{path}: {}",
+            r.text().unwrap_or_default()
+        );
+    }
 
     let started = Instant::now();
     let paid = |subnet: &str| -> (bool, Value) {
@@ -101,8 +128,14 @@ fn the_devnet_validator_pays_both_honest_miners() {
         let (embed_paid, embed) = paid("minilm-embed");
         let (chat_paid, chat) = paid("smollm2-chat");
         let text = log();
+        let users_checked = ["minilm-embed", "smollm2-chat"].iter().all(|subnet| {
+            text.contains(&format!(
+                "validator ({subnet}): checked a user's call answered by"
+            ))
+        });
         if embed_paid
             && chat_paid
+            && users_checked
             && text.contains("validator (minilm-embed): tempo")
             && text.contains("weights revealed")
         {

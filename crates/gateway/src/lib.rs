@@ -7,7 +7,9 @@
 //! * [`pay`]: the payment headers of one call.
 //! * [`server`]: `/v1/models`, `/v1/embeddings`, `/v1/completions`,
 //!   `/v1/chat/completions` (streamed or not), with failover and OpenAI-shaped errors.
+//! * [`audit`]: a random sample of answered calls forwarded to validators.
 
+pub mod audit;
 pub mod book;
 pub mod directory;
 pub mod pay;
@@ -50,6 +52,8 @@ pub struct Config {
     pub attempts: usize,
     /// How long a provider has to start answering.
     pub first_byte_timeout: Duration,
+    /// Validators that get a sample of the answered calls ([`audit`]).
+    pub sampling: audit::Sampling,
 }
 
 impl Config {
@@ -64,6 +68,7 @@ impl Config {
             margin_blocks: 60,
             attempts: 3,
             first_byte_timeout: Duration::from_secs(120),
+            sampling: audit::Sampling::default(),
         }
     }
 }
@@ -103,6 +108,8 @@ pub struct Gateway {
     height: AtomicU64,
     /// One opener per (provider, model), so concurrent first calls open one channel.
     openers: std::sync::Mutex<HashMap<(Address, ModelId), Opener>>,
+    /// Forwards samples of answered calls to validators.
+    pub sampler: audit::Sampler,
 }
 
 impl Gateway {
@@ -353,6 +360,7 @@ pub async fn start(key: Keypair, config: Config) -> Result<Running, GatewayError
             .build()
             .unwrap_or_default(),
         book,
+        sampler: audit::Sampler::new(config.sampling.clone()),
         config,
         height: AtomicU64::new(status.height),
         openers: std::sync::Mutex::new(HashMap::new()),

@@ -402,6 +402,7 @@ async fn attempt(
         let _ = g.book.fail(&lease);
     }
     g.directory.ok(&candidate.address, started.elapsed());
+    g.sampler.offer(&receipt, body, &bytes);
     // The provider's signed receipt goes to the client too: with the request and the
     // answer it is evidence (`tessera verify report`) if the answer is wrong.
     Attempt::Done(

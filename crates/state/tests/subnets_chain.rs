@@ -766,3 +766,70 @@ fn failure_texts_render() {
     let text = render(&e.failure());
     assert!(text.contains("tempo 4"), "{text}");
 }
+
+/// Pump and exit on chain: stake placed one block before an epoch and withdrawn right
+/// after it shares none of that epoch's dividends (it had not matured), does not count
+/// in the subnet's matured stake (so it draws no extra emission to the subnet), and
+/// costs its fees and an unbonding period.
+#[test]
+fn a_pump_around_an_epoch_earns_nothing() {
+    let mut w = world();
+    w.set_weights_together(&[3, 4], &[(0, 1), (1, 1)]);
+    w.through_epoch();
+    let v = w.chain.addr(3);
+    let pumper = w.chain.addr(5);
+    let epoch = registry::existing(&w.chain.view(), w.id)
+        .unwrap()
+        .next_epoch_block();
+    run_to(&mut w.chain, epoch - 2);
+    let pump = Amount::from_base(100_000 * TSR);
+    w.chain
+        .call(
+            5,
+            Call::Delegate {
+                subnet: w.id,
+                validator: v,
+                amount: pump,
+            },
+        )
+        .unwrap();
+    assert_eq!(w.chain.height, epoch - 1);
+    let pumper_before = w.chain.balance(&pumper);
+    let validator_before = w.chain.balance(&v);
+    w.chain.block(Vec::new());
+    check_books(&w.chain);
+    let after = registry::existing(&w.chain.view(), w.id).unwrap();
+    assert_eq!(after.last_epoch_block, epoch, "the epoch ran");
+    let earned = w.emission_of(3);
+    assert!(earned > 0);
+    assert_eq!(
+        w.chain.balance(&pumper),
+        pumper_before,
+        "the pump earned nothing"
+    );
+    assert_eq!(
+        w.chain.balance(&v) - validator_before,
+        earned,
+        "the validator kept its whole part"
+    );
+    assert_eq!(
+        after.matured_stake,
+        Amount::from_base(2_000 * TSR),
+        "the pump does not count as the subnet's matured stake"
+    );
+    // The exit: the stake unbonds for the unbonding period.
+    w.chain
+        .call(
+            5,
+            Call::Undelegate {
+                subnet: w.id,
+                validator: v,
+                amount: pump,
+            },
+        )
+        .unwrap();
+    let s = staking::stake(&w.chain.view(), &pumper).unwrap();
+    let unbonding: u128 = s.unbonding.iter().map(|e| e.amount.base()).sum();
+    assert_eq!(unbonding, pump.base());
+    check_books(&w.chain);
+}

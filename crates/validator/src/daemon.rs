@@ -33,13 +33,14 @@
 //! votes once: guilty when any vector fails. A request it cannot read as an embeddings
 //! request accuses no one (it votes innocent).
 
+use crate::intake::{Intake, UserCall};
 use crate::reference::{chat_prompt, ChatPrompt, Reference};
 use crate::{
     schedule::{plan, Action, Timing},
     weights::{Pending, PendingStore, WeightsError},
 };
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     future::Future,
     path::PathBuf,
     sync::Mutex,
@@ -79,6 +80,9 @@ const CORPUS: &[&str] = &[
 /// short enough to audit every miner each tempo on a slow machine.
 const CHAT_AUDIT_TOKENS: u32 = 16;
 
+/// Users' calls checked per step at most (a chat check takes up to seconds).
+const SAMPLES_PER_STEP: usize = 8;
+
 /// How the daemon runs.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -98,6 +102,8 @@ pub struct Config {
     pub poll: Duration,
     /// What each fraud report bonds (at least the chain's `dispute_min_bond`).
     pub bond: Amount,
+    /// Where to receive samples of users' calls from gateways ([`crate::intake`]).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -113,6 +119,7 @@ impl Config {
             margin_blocks: 3,
             poll: Duration::from_millis(500),
             bond: Amount::from_base(10 * tessera_types::amount::BASE_PER_TSR),
+            listen: None,
         }
     }
 }
@@ -133,6 +140,11 @@ pub enum ValidatorError {
     NoModel(String),
     #[error("the audit call failed to build: {0}")]
     Http(String),
+    #[error("cannot listen for users' samples on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 impl From<tessera_provider::fetch::FetchError> for ValidatorError {
@@ -162,6 +174,15 @@ pub enum Report {
     Reported {
         provider: Address,
         dispute: Hash,
+    },
+    /// Gateways can send samples of users' calls to `addr`.
+    Listening {
+        addr: std::net::SocketAddr,
+    },
+    /// A sampled user call was checked.
+    Sampled {
+        provider: Address,
+        correct: bool,
     },
     /// The daemon re-ran a dispute's check and voted.
     Voted {
@@ -203,6 +224,15 @@ impl std::fmt::Display for Report {
             Report::Reported { provider, dispute } => write!(
                 f,
                 "reported {provider} for a wrong answer: dispute {dispute} (`tessera verify show {dispute}`)"
+            ),
+            Report::Listening { addr } => write!(
+                f,
+                "receiving samples of users' calls on http://{addr}/v1/audits (tessera gateway --audit-to http://{addr})"
+            ),
+            Report::Sampled { provider, correct } => write!(
+                f,
+                "checked a user's call answered by {provider}: {}",
+                if *correct { "correct" } else { "WRONG" }
             ),
             Report::Voted { dispute, guilty } => write!(
                 f,
@@ -280,6 +310,16 @@ pub async fn run(
     gateway_config.attempts = 1;
     let gateway = tessera_gateway::start(key.clone(), gateway_config).await?;
     let url = format!("http://{}/v1", gateway.addr);
+    let intake = match config.listen {
+        Some(addr) => {
+            let intake = Intake::start(addr)
+                .await
+                .map_err(|source| ValidatorError::Listen { addr, source })?;
+            report(Report::Listening { addr: intake.addr });
+            Some(intake)
+        }
+        None => None,
+    };
     let store = PendingStore::open(&config.data_dir.join("weights"))?;
     let http = reqwest::Client::builder()
         .timeout(config.call_timeout)
@@ -295,12 +335,17 @@ pub async fn run(
         reference: &reference,
         report,
         voted: Mutex::new(HashSet::new()),
+        intake: intake.as_ref(),
+        sampled: Mutex::new(HashMap::new()),
     };
     let result = tokio::select! {
         r = daemon.tempo_loop() => r,
         () = stop => Ok(()),
     };
     gateway.stop().await?;
+    if let Some(intake) = intake {
+        intake.stop().await;
+    }
     result
 }
 
@@ -327,6 +372,9 @@ struct Daemon<'a> {
     report: &'a (dyn Fn(Report) + Sync),
     /// Disputes this daemon has voted on (or tried to).
     voted: Mutex<HashSet<Hash>>,
+    intake: Option<&'a Intake>,
+    /// Users' calls checked since the last audit, by provider: (checked, correct).
+    sampled: Mutex<HashMap<Address, (u32, u32)>>,
 }
 
 impl Daemon<'_> {
@@ -346,6 +394,7 @@ impl Daemon<'_> {
         let me = self.key.address();
         let graph = self.client.subnet(&self.config.subnet).await?;
         self.vote_on_disputes(graph.id).await?;
+        self.check_samples(&graph).await;
         let timing = Timing {
             created_at: graph.subnet.created_at,
             tempo_blocks: graph.subnet.params.tempo_blocks,
@@ -497,6 +546,17 @@ impl Daemon<'_> {
         }
         latencies.sort_unstable();
         audit.p50_ms = latencies.get(latencies.len() / 2).copied();
+        // Users' calls checked since the last audit count like the daemon's own.
+        let users = self
+            .sampled
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(&provider));
+        if let Some((checked, correct)) = users {
+            audit.asked = audit.asked.saturating_add(checked);
+            audit.answered = audit.answered.saturating_add(checked);
+            audit.correct = audit.correct.saturating_add(correct);
+        }
         (audit, wrong)
     }
 
@@ -647,6 +707,76 @@ impl Daemon<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Check up to [`SAMPLES_PER_STEP`] users' calls from the intake: those of this
+    /// subnet's model answered by one of its miners, whose receipt binds the request and
+    /// the answer. A wrong one is reported like a wrong audit answer.
+    async fn check_samples(&self, graph: &Metagraph) {
+        let Some(intake) = self.intake else {
+            return;
+        };
+        for call in intake.take(SAMPLES_PER_STEP) {
+            let provider = call.receipt.provider;
+            let ours = graph.subnet.model == Some(call.receipt.model)
+                && graph
+                    .rows
+                    .iter()
+                    .any(|r| r.role == Role::Miner && r.key == provider);
+            if !ours {
+                continue;
+            }
+            let Some(evidence) = self.evidence_of(call) else {
+                continue;
+            };
+            let Some(wrong) = self.recheck(&evidence).await else {
+                continue;
+            };
+            if let Ok(mut tally) = self.sampled.lock() {
+                let entry = tally.entry(provider).or_insert((0, 0));
+                entry.0 = entry.0.saturating_add(1);
+                entry.1 = entry.1.saturating_add(u32::from(!wrong));
+            }
+            (self.report)(Report::Sampled {
+                provider,
+                correct: !wrong,
+            });
+            if wrong {
+                if let Err(e) = self.report_fraud(evidence).await {
+                    (self.report)(Report::Problem(format!("a fraud report failed: {e}")));
+                }
+            }
+        }
+    }
+
+    /// A user's call as evidence: the output its receipt signs, taken from the answer
+    /// (`None`: the receipt does not bind this request and answer).
+    fn evidence_of(&self, call: UserCall) -> Option<FraudEvidence> {
+        let output: Vec<u8> = if self.reference.is_chat() {
+            call.receipt
+                .token_ids
+                .iter()
+                .flat_map(|id| id.to_le_bytes())
+                .collect()
+        } else {
+            let json: serde_json::Value = serde_json::from_slice(&call.response).ok()?;
+            let mut out = Vec::new();
+            for item in json.get("data")?.as_array()? {
+                for v in item.get("embedding")?.as_array()? {
+                    out.extend_from_slice(&(v.as_f64()? as f32).to_le_bytes());
+                }
+            }
+            out
+        };
+        let evidence = FraudEvidence {
+            receipt: call.receipt,
+            request: call.request,
+            output,
+        };
+        evidence
+            .check(&evidence.receipt.chain_id)
+            .is_ok()
+            .then_some(evidence)
     }
 
     /// Whether a disputed answer is wrong (`None`: the validator cannot run its own

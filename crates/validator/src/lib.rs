@@ -3,9 +3,11 @@
 //! model, turns the audits into weights and sets them by commit-reveal; [`weights`] keeps
 //! a commit's weights and salt on disk until the reveal; [`schedule`] says when to commit
 //! and when to reveal; [`setup`] creates and joins a subnet from a client; [`reference`]
-//! is the validator's own copy of the model that answers are checked against.
+//! is the validator's own copy of the model that answers are checked against; [`intake`]
+//! receives samples of users' calls from gateways.
 
 pub mod daemon;
+pub mod intake;
 pub mod reference;
 pub mod schedule;
 pub mod setup;

@@ -13,7 +13,9 @@
 //!    the last revealed; bonds and permits: the last epoch's) with `E_s` = its pending
 //!    emission, and pays from the escrow: the owner's cut to the owner, each miner's
 //!    part to its key, each validator's part shared with its delegators
-//!    ([`super::delegation::share`]: the take, then pro rata). The epoch also records
+//!    ([`super::delegation::share`]: the take, then pro rata; only delegations bonded
+//!    `subnet_maturity_blocks` ago share, so a pump around an epoch earns nothing). The
+//!    epoch also records
 //!    bonds, permits, pruning scores and the metagraph's columns, refreshes the subnet's
 //!    matured stake and folds this tempo's take into its average (`(3·avg + take) / 4`).
 //! 3. An epoch that fails (it cannot on a valid state, but the chain must not halt if it
@@ -225,7 +227,14 @@ fn run_epoch(
             matured.checked_add(matured_of(&positions, height, params)?),
             "matured stake",
         )?;
-        payouts.extend(share_dividends(state, &record.key, validator, &positions)?);
+        let matured_at = height.saturating_sub(params.subnet_maturity_blocks);
+        payouts.extend(share_dividends(
+            state,
+            &record.key,
+            validator,
+            &positions,
+            matured_at,
+        )?);
         let earned = checked(miner.checked_add(validator), "emission")?;
         scores.push(earned.base());
         record.permit = Some(o.new_permit);
@@ -283,15 +292,21 @@ fn matured_of(
         })
 }
 
-/// A validator's part, shared with its delegators (its own position is its stake).
+/// A validator's part, shared with its delegators (its own position is its stake). Only
+/// a delegation bonded `subnet_maturity_blocks` ago shares: one placed just before an
+/// epoch and withdrawn just after (a pump and exit) earns nothing, and its part stays
+/// with the validator and the delegators who stayed.
 fn share_dividends(
     state: &Overlay<'_>,
     validator: &Address,
     amount: Amount,
     positions: &[(Address, stake::Position)],
+    matured_at: u64,
 ) -> Result<Vec<(Address, Amount)>, StateError> {
-    let others: Vec<&(Address, stake::Position)> =
-        positions.iter().filter(|(d, _)| d != validator).collect();
+    let others: Vec<&(Address, stake::Position)> = positions
+        .iter()
+        .filter(|(d, p)| d != validator && p.bonded_at <= matured_at)
+        .collect();
     if amount.is_zero() || others.is_empty() {
         return Ok(vec![(*validator, amount)]);
     }
