@@ -296,6 +296,17 @@ pub async fn run(
     let me = key.address();
     let graph = client.subnet(&config.subnet).await?;
     own_uid(&graph, &me, &config.subnet)?;
+    // Listen before the model loads: samples wait in the queue meanwhile.
+    let intake = match config.listen {
+        Some(addr) => {
+            let intake = Intake::start(addr)
+                .await
+                .map_err(|source| ValidatorError::Listen { addr, source })?;
+            report(Report::Listening { addr: intake.addr });
+            Some(intake)
+        }
+        None => None,
+    };
     let model = graph
         .subnet
         .model
@@ -310,16 +321,6 @@ pub async fn run(
     gateway_config.attempts = 1;
     let gateway = tessera_gateway::start(key.clone(), gateway_config).await?;
     let url = format!("http://{}/v1", gateway.addr);
-    let intake = match config.listen {
-        Some(addr) => {
-            let intake = Intake::start(addr)
-                .await
-                .map_err(|source| ValidatorError::Listen { addr, source })?;
-            report(Report::Listening { addr: intake.addr });
-            Some(intake)
-        }
-        None => None,
-    };
     let store = PendingStore::open(&config.data_dir.join("weights"))?;
     let http = reqwest::Client::builder()
         .timeout(config.call_timeout)
@@ -727,9 +728,15 @@ impl Daemon<'_> {
                 continue;
             }
             let Some(evidence) = self.evidence_of(call) else {
+                (self.report)(Report::Problem(format!(
+                    "a user's call answered by {provider} was not checked: its receipt does not sign that request and answer"
+                )));
                 continue;
             };
             let Some(wrong) = self.recheck(&evidence).await else {
+                (self.report)(Report::Problem(format!(
+                    "a user's call answered by {provider} was not checked: the check could not run"
+                )));
                 continue;
             };
             if let Ok(mut tally) = self.sampled.lock() {
