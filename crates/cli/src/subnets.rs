@@ -97,6 +97,14 @@ pub enum SubnetCommand {
         #[arg(long, default_value = "miner")]
         role: Role,
     },
+    /// Dissolve your subnet once no stake is delegated in it: the lock unbonds, emission
+    /// not yet paid out is burned, the name and model are free again.
+    Dissolve {
+        #[command(flatten)]
+        opts: TxOptions,
+        /// Subnet name or id.
+        subnet: String,
+    },
 }
 
 /// `tessera subnet weights|reveal`: a validator's weights by hand (the daemon will set
@@ -224,6 +232,17 @@ pub async fn subnet(
                 params: hyper,
             };
             send(home, client, &opts, call, out).await
+        }
+        SubnetCommand::Dissolve { opts, subnet } => {
+            let id = client.subnet(&subnet).await?.id;
+            send(
+                home,
+                client,
+                &opts,
+                Call::DissolveSubnet { subnet: id },
+                out,
+            )
+            .await
         }
         SubnetCommand::Register { opts, subnet, role } => {
             let graph = client.subnet(&subnet).await?;

@@ -218,6 +218,15 @@ fn create_register_delegate_and_watch_an_epoch_pay() {
         "delegated here",
     );
     env.fails(&["subnet", "show", "nope"], "no subnet");
+    // Dissolving waits for every delegation to leave, and is the owner's alone.
+    env.fails(
+        &[&["subnet", "dissolve", "review"][..], &from("erin")].concat(),
+        "owner",
+    );
+    env.fails(
+        &[&["subnet", "dissolve", "review"][..], &from("owner")].concat(),
+        "undelegate first",
+    );
     let _ = node.kill();
     let _ = node.wait();
 }

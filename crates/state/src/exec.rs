@@ -222,7 +222,8 @@ pub fn call_spend(call: &Call) -> Amount {
         | Call::RevealWeights { .. }
         | Call::Undelegate { .. }
         | Call::SetTake { .. }
-        | Call::VoteDispute { .. } => Amount::ZERO,
+        | Call::VoteDispute { .. }
+        | Call::DissolveSubnet { .. } => Amount::ZERO,
     }
 }
 
@@ -316,7 +317,8 @@ pub fn check_stateless(
         Call::RegisterUid { .. }
         | Call::CommitWeights { .. }
         | Call::RevealWeights { .. }
-        | Call::VoteDispute { .. } => Ok(()),
+        | Call::VoteDispute { .. }
+        | Call::DissolveSubnet { .. } => Ok(()),
         Call::Withdraw
         | Call::ClaimRoyalties { .. }
         | Call::Unjail
@@ -511,6 +513,9 @@ fn dispatch(
         }
         Call::VoteDispute { dispute, guilty } => {
             verify::vote(state, height, signer, dispute, *guilty)
+        }
+        Call::DissolveSubnet { subnet } => {
+            subnets::registry::dissolve(state, params, height, signer, *subnet)
         }
     }
 }

@@ -273,6 +273,12 @@ fn every_subnet_error() -> Vec<SubnetError> {
             min: Amount::from_base(87),
         },
         NoPermit { uid: 88 },
+        NotOwner {
+            subnet: SubnetId(126),
+        },
+        SubnetHasStake {
+            subnet: SubnetId(127),
+        },
     ]
 }
 

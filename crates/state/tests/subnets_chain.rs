@@ -833,3 +833,73 @@ fn a_pump_around_an_epoch_earns_nothing() {
     assert_eq!(unbonding, pump.base());
     check_books(&w.chain);
 }
+
+/// Dissolving: the owner only, once every delegation is withdrawn; the lock unbonds, the
+/// emission not yet paid out is burned, and the name is free again.
+#[test]
+fn the_owner_dissolves_an_empty_subnet_and_its_lock_returns() {
+    let mut w = world();
+    let soon = w.chain.height + 3;
+    run_to(&mut w.chain, soon);
+    let pending = registry::existing(&w.chain.view(), w.id)
+        .unwrap()
+        .pending_emission;
+    assert!(pending > Amount::ZERO, "emission waits for the next epoch");
+    let dissolve = Call::DissolveSubnet { subnet: w.id };
+    assert_eq!(
+        subnet_err(w.chain.call(1, dissolve.clone())),
+        SubnetError::NotOwner { subnet: w.id }
+    );
+    assert_eq!(
+        subnet_err(w.chain.call(0, dissolve.clone())),
+        SubnetError::SubnetHasStake { subnet: w.id }
+    );
+    for v in [3, 4] {
+        let validator = w.chain.addr(v);
+        w.chain
+            .call(
+                v,
+                Call::Undelegate {
+                    subnet: w.id,
+                    validator,
+                    amount: Amount::from_base(1_000 * TSR),
+                },
+            )
+            .unwrap();
+    }
+    let owner = w.chain.addr(0);
+    let locked_before = staking::stake(&w.chain.view(), &owner).unwrap().locked;
+    let burned_before = bank::supply(&w.chain.view()).unwrap().burned;
+    let events = w.chain.call(0, dissolve.clone()).unwrap();
+    let (lock, burned) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Subnet(SubnetEvent::SubnetDissolved { lock, burned, .. }) => {
+                Some((*lock, *burned))
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(lock, support::params().subnet_lock_cost);
+    assert!(burned > Amount::ZERO);
+    let burned_after = bank::supply(&w.chain.view()).unwrap().burned;
+    assert_eq!(burned_after.base() - burned_before.base(), burned.base());
+    let s = staking::stake(&w.chain.view(), &owner).unwrap();
+    assert_eq!(locked_before.base() - s.locked.base(), lock.base());
+    assert!(s.unbonding.iter().any(|e| e.amount == lock));
+    assert!(registry::subnet(&w.chain.view(), w.id).unwrap().is_none());
+    assert!(registry::uids(&w.chain.view(), w.id)
+        .unwrap()
+        .slots
+        .is_empty());
+    check_books(&w.chain);
+    // Gone: a second dissolve finds nothing, and the name can be taken again.
+    assert!(matches!(
+        subnet_err(w.chain.call(0, dissolve)),
+        SubnetError::UnknownSubnet { .. }
+    ));
+    let later = w.chain.height + 2;
+    run_to(&mut w.chain, later);
+    let again = create(&mut w.chain, 1, "audit", hyper());
+    assert_ne!(again, w.id);
+}

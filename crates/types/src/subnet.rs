@@ -283,6 +283,15 @@ pub enum SubnetEvent {
         subnet: SubnetId,
         code: u16,
     },
+    /// The owner dissolved the subnet: its `lock` unbonds until `release_height`, and
+    /// the emission it had not paid out yet (`burned`) left the supply.
+    SubnetDissolved {
+        subnet: SubnetId,
+        owner: Address,
+        lock: Amount,
+        burned: Amount,
+        release_height: u64,
+    },
 }
 
 impl SubnetEvent {
@@ -297,6 +306,7 @@ impl SubnetEvent {
             SubnetEvent::TakeSet { .. } => 6,
             SubnetEvent::EpochPaid { .. } => 7,
             SubnetEvent::EpochSkipped { .. } => 8,
+            SubnetEvent::SubnetDissolved { .. } => 9,
         }
     }
 }
@@ -408,6 +418,19 @@ impl Write for SubnetEvent {
                 subnet.write(buf);
                 buf.put_u16(*code);
             }
+            SubnetEvent::SubnetDissolved {
+                subnet,
+                owner,
+                lock,
+                burned,
+                release_height,
+            } => {
+                subnet.write(buf);
+                owner.write(buf);
+                lock.write(buf);
+                burned.write(buf);
+                buf.put_u64(*release_height);
+            }
         }
     }
 }
@@ -431,6 +454,7 @@ impl EncodeSize for SubnetEvent {
             SubnetEvent::TakeSet { .. } => A + 2,
             SubnetEvent::EpochPaid { .. } => S + 4 * M,
             SubnetEvent::EpochSkipped { .. } => S + 2,
+            SubnetEvent::SubnetDissolved { .. } => S + A + 2 * M + 8,
         }
     }
 }
@@ -491,6 +515,13 @@ impl Read for SubnetEvent {
             8 => SubnetEvent::EpochSkipped {
                 subnet: SubnetId::read(buf)?,
                 code: u16::read(buf)?,
+            },
+            9 => SubnetEvent::SubnetDissolved {
+                subnet: SubnetId::read(buf)?,
+                owner: Address::read(buf)?,
+                lock: Amount::read(buf)?,
+                burned: Amount::read(buf)?,
+                release_height: u64::read(buf)?,
             },
             other => return Err(CodecError::InvalidEnum(other)),
         })

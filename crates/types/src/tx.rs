@@ -536,6 +536,9 @@ pub enum Call {
     /// verify: vote on an open dispute after re-running its check (`guilty`: the
     /// provider's answer is wrong).
     VoteDispute { dispute: Hash, guilty: bool },
+    /// subnets: dissolve a subnet (its owner, once no stake is delegated in it); the lock
+    /// unbonds.
+    DissolveSubnet { subnet: SubnetId },
 }
 
 impl Call {
@@ -569,6 +572,7 @@ impl Call {
             Call::SetTake { .. } => 25,
             Call::ReportFraud { .. } => 26,
             Call::VoteDispute { .. } => 27,
+            Call::DissolveSubnet { .. } => 28,
         }
     }
 
@@ -603,6 +607,7 @@ impl Call {
             Call::SetTake { .. } => "set_take",
             Call::ReportFraud { .. } => "report_fraud",
             Call::VoteDispute { .. } => "vote_dispute",
+            Call::DissolveSubnet { .. } => "dissolve_subnet",
         }
     }
 }
@@ -727,6 +732,7 @@ impl Write for Call {
                 dispute.write(buf);
                 guilty.write(buf);
             }
+            Call::DissolveSubnet { subnet } => subnet.write(buf),
         }
     }
 }
@@ -769,6 +775,7 @@ impl EncodeSize for Call {
             Call::SetTake { .. } => 2,
             Call::ReportFraud { evidence, .. } => evidence.encode_size() + Amount::SIZE,
             Call::VoteDispute { .. } => Hash::SIZE + 1,
+            Call::DissolveSubnet { .. } => SubnetId::SIZE,
         }
     }
 }
@@ -882,6 +889,9 @@ impl Read for Call {
             27 => Call::VoteDispute {
                 dispute: Hash::read(buf)?,
                 guilty: bool::read(buf)?,
+            },
+            28 => Call::DissolveSubnet {
+                subnet: SubnetId::read(buf)?,
             },
             other => return Err(CodecError::InvalidEnum(other)),
         })

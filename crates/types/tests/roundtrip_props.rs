@@ -157,6 +157,9 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
             dispute: channel,
             guilty: n.is_multiple_of(2),
         },
+        Call::DissolveSubnet {
+            subnet: SubnetId(n),
+        },
     ]
 }
 
@@ -327,6 +330,13 @@ fn subnet_events(n: u64, amount: u128) -> Vec<Event> {
         SubnetEvent::EpochSkipped {
             subnet,
             code: n as u16,
+        },
+        SubnetEvent::SubnetDissolved {
+            subnet,
+            owner: who,
+            lock: a,
+            burned: a,
+            release_height: n,
         },
     ]
     .into_iter()

@@ -66,6 +66,10 @@ pub enum SubnetError {
     DelegationTooSmall { min: Amount },
     #[error("UID {uid} lost its validator permit at the last epoch: only the top validators by stake set weights (stake more on it)")]
     NoPermit { uid: u16 },
+    #[error("only subnet {subnet}'s owner may dissolve it")]
+    NotOwner { subnet: SubnetId },
+    #[error("stake is still delegated in subnet {subnet}: its delegators undelegate first (`tessera subnet show` lists the validators)")]
+    SubnetHasStake { subnet: SubnetId },
 }
 
 fn int(v: impl Into<u128>) -> FailureArg {
@@ -101,6 +105,8 @@ impl SubnetError {
             EpochFailed => 23,
             DelegationTooSmall { .. } => 24,
             NoPermit { .. } => 25,
+            NotOwner { .. } => 26,
+            SubnetHasStake { .. } => 27,
         }
     }
 
@@ -109,7 +115,10 @@ impl SubnetError {
         match self {
             InvalidName { .. } | TooManyPending | NoMatchingCommit | EpochFailed => Vec::new(),
             BadParam { min, max, .. } => vec![int(*min), int(*max)],
-            NameTaken { subnet } | UnknownSubnet { subnet } => vec![int(subnet.0)],
+            NameTaken { subnet }
+            | UnknownSubnet { subnet }
+            | NotOwner { subnet }
+            | SubnetHasStake { subnet } => vec![int(subnet.0)],
             ModelHasSubnet { model, subnet } => vec![int(model.0), int(subnet.0)],
             TooManySubnets { max } | TooManyDelegators { max } => vec![int(*max)],
             AlreadyRegistered { key, uid } => vec![FailureArg::Address(*key), int(*uid)],
@@ -201,6 +210,12 @@ impl SubnetError {
                 min: Amount::from_base(a),
             },
             25 => NoPermit { uid: u16_of(a) },
+            26 => NotOwner {
+                subnet: SubnetId(u64_of(a)),
+            },
+            27 => SubnetHasStake {
+                subnet: SubnetId(u64_of(a)),
+            },
             _ => return None,
         })
     }

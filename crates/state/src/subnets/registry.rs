@@ -3,7 +3,7 @@
 //!
 //! # Rules
 //! * `create_subnet(name, model, params)` bonds and locks `subnet_lock_cost` from the
-//!   signer (returned when a subnet is dissolved, once dissolving is built). Names are
+//!   signer (returned when the subnet is dissolved). Names are
 //!   unique; a model has at most one subnet (its market), and at most [`MAX_SUBNETS`]
 //!   subnets exist. Hyperparameters pass [`check_params`].
 //! * `register_uid(subnet, role)` burns the subnet's `burn` from the signer's balance and
@@ -624,6 +624,60 @@ pub fn create(
         owner: *who,
         model,
         lock,
+    }));
+    Ok(events)
+}
+
+/// The `dissolve_subnet` call: its owner only, once no stake is delegated in it (every
+/// delegation's unbonding is its delegator's, so dissolving never moves anyone else's
+/// stake). The lock unlocks and unbonds; emission not yet paid out is burned; every UID,
+/// neuron record and index of the subnet is deleted (at most `MAX_SUBNET_UIDS` records),
+/// so its name and model are free again.
+pub fn dissolve(
+    state: &mut Overlay<'_>,
+    params: &Params,
+    height: u64,
+    who: &Address,
+    id: SubnetId,
+) -> Result<Vec<Event>, StateError> {
+    let record = existing(state, id)?;
+    if record.owner != *who {
+        return Err(SubnetError::NotOwner { subnet: id }.into());
+    }
+    if super::stake::any_delegated(state, id) {
+        return Err(SubnetError::SubnetHasStake { subnet: id }.into());
+    }
+    let burned = record.pending_emission;
+    if !burned.is_zero() {
+        bank::debit(state, &super::tempo::escrow(), burned)?;
+        bank::burn(state, burned)?;
+    }
+    let slots = uids(state, id)?.slots.len();
+    for uid in 0..slots {
+        let uid = u16::try_from(uid).map_err(|_| StateError::Overflow("uid"))?;
+        state.delete(neuron_key(id, uid));
+    }
+    state.delete(uids_key(id));
+    state.delete(key(NAME_PREFIX, record.name.as_bytes()));
+    if let Some(model) = record.model {
+        state.delete(key(MODEL_PREFIX, &model.0.to_be_bytes()));
+    }
+    state.delete(info_key(id));
+    let release_height = checked(
+        height.checked_add(params.unbonding_blocks),
+        "release height",
+    )?;
+    let mut events = Vec::new();
+    if !record.lock.is_zero() {
+        staking::unlock(state, who, record.lock)?;
+        events = staking::unbond_until(state, who, record.lock, release_height)?;
+    }
+    events.push(Event::Subnet(SubnetEvent::SubnetDissolved {
+        subnet: id,
+        owner: *who,
+        lock: record.lock,
+        burned,
+        release_height,
     }));
     Ok(events)
 }

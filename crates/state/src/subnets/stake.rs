@@ -119,6 +119,11 @@ fn position_key(id: SubnetId, validator: &Address, delegator: &Address) -> Vec<u
     key(&validator_prefix(id, validator), delegator.as_bytes())
 }
 
+/// Whether any stake is delegated in subnet `id`.
+pub fn any_delegated(state: &Overlay<'_>, id: SubnetId) -> bool {
+    !keys_with_prefix(state, &key(POSITION_PREFIX, &id.0.to_be_bytes()), &[], 1).is_empty()
+}
+
 fn total_key(id: SubnetId, validator: &Address) -> Vec<u8> {
     let mut k = key(TOTAL_PREFIX, &id.0.to_be_bytes());
     k.extend_from_slice(validator.as_bytes());
