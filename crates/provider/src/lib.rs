@@ -49,10 +49,14 @@ pub struct Config {
 /// only from the `TESSERA_ADVERSARY` environment variable, never from a flag).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Adversary {
-    /// Embed only the first 80 % of each input's words: a fifth less work, charged as
-    /// if whole, and answers that are wrong.
+    /// Every fifth embedding call, embed only the first 80 % of each input's words: less
+    /// work, charged as if whole, and an answer that is wrong. The other calls are
+    /// honest, so the cheat hides among right answers.
     TruncateInputs,
 }
+
+/// Calls an adversary serves per cheated one.
+pub const ADVERSARY_PERIOD: u64 = 5;
 
 impl Adversary {
     /// The mode named `text` (`truncate-inputs`).
@@ -100,6 +104,20 @@ pub struct Shared {
     pub ledger: Ledger,
     /// By model name.
     pub models: HashMap<String, Arc<Served>>,
+    /// Calls served, for [`Adversary`] drills.
+    pub calls: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// The drill's cheat for this call, if the provider runs one and it is this call's
+    /// turn.
+    pub fn cheat_now(&self) -> Option<Adversary> {
+        let adversary = self.config.adversary?;
+        let n = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (n % ADVERSARY_PERIOD == ADVERSARY_PERIOD - 1).then_some(adversary)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +208,7 @@ pub async fn start(
         view: Arc::clone(&view),
         ledger,
         models,
+        calls: std::sync::atomic::AtomicU64::new(0),
     });
     let limits = tessera_http::Limits::for_inference();
     let server = tessera_http::spawn(listener, server::router(Arc::clone(&shared)), limits);

@@ -265,9 +265,10 @@ async fn embeddings(
         Ok(c) => c,
         Err(r) => return refuse(r),
     };
+    let cheat = p.cheat_now();
     let inputs: Vec<String> = texts
         .iter()
-        .map(|t| match p.config.adversary {
+        .map(|t| match cheat {
             Some(cheat) => cheat.embed_input(t),
             None => (*t).to_string(),
         })

@@ -16,11 +16,15 @@
 //!   called wrong: [`crate::reference`]).
 //!
 //! # Weights
-//! Per miner: `quality = correct / asked` (an answer that fails its check, an error and a
-//! timeout all count as not served), `speed = fastest p50 / own p50` over the miners that
-//! answered (1 for the fastest), and
-//! `weight = ⌊65,535 · quality · (0.8 + 0.2 · speed)⌋`: correctness decides, latency
-//! separates honest miners by at most a fifth. A miner that served nothing gets weight 0.
+//! Per miner: `availability = correct / asked` (an error and a timeout count as not
+//! served), `speed = fastest p50 / own p50` over the miners that answered (1 for the
+//! fastest), and `weight = ⌊65,535 · availability · (0.8 + 0.2 · speed)⌋`; but a miner
+//! with **any wrong answer** in the tempo (one that failed its check) gets weight 0.
+//! Honest answers never fail the checks (0 of 600 honest claims on three kernel paths in
+//! the calibration, cosine ≥ 0.999 across paths), so zero tolerance costs honest miners
+//! nothing and makes a cheat that hides among right answers earn nothing for the tempo
+//! it is seen in. Latency separates honest miners by at most a fifth. A miner that
+//! served nothing gets weight 0.
 //! Every call has `call_timeout` (default 60 s, enough for the slowest supported machine
 //! to embed a short input cold).
 //!
@@ -258,17 +262,19 @@ pub struct Audit {
 
 /// The weight formula of the module doc, for audits of one tempo.
 pub fn weights_of(audits: &[Audit]) -> Vec<UidWeight> {
-    // The speed reference is the fastest miner that served correctly at all.
+    // The speed reference is the fastest miner that served correctly and never wrongly.
     let fastest = audits
         .iter()
-        .filter(|a| a.correct > 0)
+        .filter(|a| a.correct > 0 && a.answered == a.correct)
         .filter_map(|a| a.p50_ms)
         .min()
         .unwrap_or(0);
     audits
         .iter()
         .map(|a| {
+            let wrong = a.answered > a.correct;
             let weight = match (a.asked, a.p50_ms) {
+                _ if wrong => 0,
                 (0, _) | (_, None) => 0,
                 (asked, Some(p50)) => {
                     // In parts per million to stay in integers.
@@ -861,33 +867,36 @@ fn embedding_inputs(body: &[u8]) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
-    fn audit(uid: u16, correct: u32, p50: Option<u64>) -> Audit {
+    /// Four calls asked; `answered` answered, `correct` of them right.
+    fn audit(uid: u16, answered: u32, correct: u32, p50: Option<u64>) -> Audit {
         Audit {
             uid,
             provider: Address([uid as u8; 32]),
             asked: 4,
-            answered: if p50.is_some() { 4 } else { 0 },
+            answered,
             correct,
             p50_ms: p50,
         }
     }
 
     #[test]
-    fn correctness_decides_and_latency_separates_by_a_fifth() {
+    fn one_wrong_answer_zeroes_and_latency_separates_by_a_fifth() {
         let w = weights_of(&[
-            audit(0, 4, Some(10)),
-            audit(1, 4, Some(40)),
-            audit(2, 2, Some(10)),
-            audit(3, 0, Some(5)),
-            audit(4, 0, None),
+            audit(0, 4, 4, Some(10)),
+            audit(1, 4, 4, Some(40)),
+            audit(2, 2, 2, Some(10)),
+            audit(3, 4, 3, Some(5)),
+            audit(4, 0, 0, None),
         ]);
         let w: Vec<u16> = w.iter().map(|x| x.weight).collect();
         assert_eq!(w[0], 65_535);
         // A quarter as fast: 0.8 + 0.2 × 0.25 = 0.85.
         assert_eq!(w[1], 55_704);
-        // Half right at full speed: half the weight.
+        // Two of four calls timed out, the rest right, at full speed: half the weight.
         assert_eq!(w[2], 32_767);
-        // Fast but wrong, or silent: nothing.
-        assert_eq!((w[3], w[4]), (0, 0));
+        // Fastest, three right, but one wrong answer: nothing this tempo.
+        assert_eq!(w[3], 0);
+        // Silent: nothing.
+        assert_eq!(w[4], 0);
     }
 }
