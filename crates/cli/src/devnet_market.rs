@@ -214,8 +214,11 @@ fn start_validator(config: &MarketConfig, subnet: &'static str, listen: SocketAd
     eprintln!("{PREFIX}validator dev{SUBNET_VALIDATOR} audits subnet {subnet} each tempo (set {VALIDATOR_ENV}=0 to run your own)");
     let task = tokio::spawn(async move {
         let progress = crate::services::progress_printer();
-        let report =
-            |r: tessera_validator::daemon::Report| eprintln!("{PREFIX}validator ({subnet}): {r}");
+        let report = |r: tessera_validator::daemon::Report| {
+            for line in r.to_string().lines() {
+                eprintln!("{PREFIX}validator ({subnet}): {line}");
+            }
+        };
         let stop = async {
             let _ = stopped.await;
         };

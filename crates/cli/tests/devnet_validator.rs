@@ -149,12 +149,21 @@ fn the_devnet_validator_pays_both_honest_miners() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let text = log();
+    // Every audit line of each subnet: all answered calls right (the users' sampled
+    // calls count too), at least two of them.
     for subnet in ["minilm-embed", "smollm2-chat"] {
         let audited = format!("validator ({subnet}): tempo");
+        let audits: Vec<(u32, u32)> = text
+            .lines()
+            .filter(|l| l.contains(&audited))
+            .filter_map(answered_and_correct)
+            .collect();
+        assert!(!audits.is_empty(), "{text}");
         assert!(
-            text.lines()
-                .any(|l| l.contains(&audited) && l.contains("correct 2")),
-            "{text}"
+            audits
+                .iter()
+                .all(|(answered, correct)| answered == correct && *correct >= 2),
+            "{audits:?}\n{text}"
         );
     }
     assert!(
@@ -163,4 +172,13 @@ fn the_devnet_validator_pays_both_honest_miners() {
     );
     drop(devnet);
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `(A, C)` from an audit line's "answered A/B, correct C".
+fn answered_and_correct(line: &str) -> Option<(u32, u32)> {
+    let (_, rest) = line.split_once("answered ")?;
+    let (answered, rest) = rest.split_once('/')?;
+    let (_, rest) = rest.split_once("correct ")?;
+    let correct = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+    Some((answered.parse().ok()?, correct.parse().ok()?))
 }
