@@ -110,7 +110,7 @@ fn create_register_delegate_and_watch_an_epoch_pay() {
         "tempo_blocks",
     );
     env.ok(&[
-        &["subnet", "create", "--name", "review", "--tempo", "5"][..],
+        &["subnet", "create", "--name", "review", "--tempo", "20"][..],
         &from("owner"),
     ]
     .concat());
@@ -183,7 +183,8 @@ fn create_register_delegate_and_watch_an_epoch_pay() {
     );
     let committed = env.ok(&[&["subnet", "weights", "review", "0=1"][..], &from("val")].concat());
     let created = graph["subnet"]["created_at"].as_u64().unwrap();
-    let tempo = 20;
+    let tempo = graph["subnet"]["params"]["tempo_blocks"].as_u64().unwrap();
+    assert_eq!(tempo, 20, "a reveal has one tempo (2 s here) to land");
     let commit_tempo = (committed["height"].as_u64().unwrap() - created) / tempo;
     let reveal_from = created + (commit_tempo + 1) * tempo;
     let start = Instant::now();
