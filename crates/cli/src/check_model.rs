@@ -7,7 +7,6 @@
 //! over bf16 weights in a `--features llama` build, else candle's f32 path; decision 0011).
 //! A claim that fails exits non-zero after the report.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -103,23 +102,14 @@ pub async fn check(
     }
 }
 
-fn read_claim(path: &PathBuf) -> anyhow::Result<Claim> {
+fn read_claim(path: &std::path::Path) -> anyhow::Result<Claim> {
     let what = path.display();
-    let source: Box<dyn Read> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(
-            std::fs::File::open(path).with_context(|| format!("cannot open the claim {what}"))?,
-        )
-    };
-    let mut bytes = Vec::new();
-    source
-        .take(MAX_CLAIM_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read the claim {what}"))?;
-    if bytes.len() as u64 > MAX_CLAIM_BYTES {
-        bail!("the claim {what} is over {MAX_CLAIM_BYTES} bytes; a claim is one output");
-    }
+    let bytes = crate::input::read_limited(
+        path,
+        MAX_CLAIM_BYTES,
+        &format!("the claim {what}"),
+        "; a claim is one output",
+    )?;
     serde_json::from_slice(&bytes).with_context(|| {
         format!("the claim {what} is not the JSON `tessera --json model run` prints (it needs `input` and `token_ids` or `embedding`)")
     })

@@ -48,10 +48,7 @@ pub const CLAIM_ENV: &str = "TESSERA_DEVNET_CLAIM_SECS";
 
 /// Whether to start the market ([`ENV`], on unless `0`).
 pub fn enabled() -> bool {
-    !matches!(
-        std::env::var(ENV).as_deref(),
-        Ok("0") | Ok("false") | Ok("off") | Ok("no")
-    )
+    crate::devnet_models::switch(ENV, true)
 }
 
 /// Where the market's services listen and keep their state.
@@ -177,8 +174,8 @@ fn sample_ppm() -> u32 {
     std::env::var(SAMPLE_ENV)
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
-        .filter(|share| (0.0..=1.0).contains(share))
-        .map_or(100_000, |share| (share * 1e6).round() as u32)
+        .and_then(tessera_gateway::audit::ppm_of_share)
+        .unwrap_or(100_000)
 }
 
 /// A loopback address with a port free now (the validator binds it a moment later).
@@ -189,10 +186,7 @@ fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
 }
 
 fn validator_enabled() -> bool {
-    !matches!(
-        std::env::var(VALIDATOR_ENV).as_deref(),
-        Ok("0") | Ok("false") | Ok("off") | Ok("no")
-    )
+    crate::devnet_models::switch(VALIDATOR_ENV, true)
 }
 
 /// dev7 runs the validator daemon on `subnet`: it audits both providers each tempo with

@@ -42,7 +42,13 @@ const SHARES: u64 = 1_000_000;
 
 /// Whether to publish the shipped models: [`ENV`] decides if set, else `default`.
 pub fn enabled(default: bool) -> bool {
-    match std::env::var(ENV).as_deref() {
+    switch(ENV, default)
+}
+
+/// An on/off environment variable of the devnet: `0`, `false`, `off`, `no` turn it off,
+/// `1`, `true`, `on`, `yes` on; unset or anything else is `default`.
+pub fn switch(var: &str, default: bool) -> bool {
+    match std::env::var(var).as_deref() {
         Ok("0") | Ok("false") | Ok("off") | Ok("no") => false,
         Ok("1") | Ok("true") | Ok("on") | Ok("yes") => true,
         _ => default,

@@ -6,6 +6,7 @@ mod devnet_market;
 mod devnet_models;
 mod full_node;
 mod home;
+mod input;
 mod localnet;
 mod market;
 mod models;

@@ -227,12 +227,12 @@ pub fn run_gateway(home: &Home, node: &str, args: GatewayArgs) -> anyhow::Result
         if let Some(deposit) = args.deposit {
             config.deposit = deposit;
         }
-        if !(0.0..=1.0).contains(&args.audit_sample) {
-            anyhow::bail!("--audit-sample {} is not a share between 0 and 1", args.audit_sample);
-        }
+        let sample_ppm = tessera_gateway::audit::ppm_of_share(args.audit_sample).with_context(
+            || format!("--audit-sample {} is not a share between 0 and 1", args.audit_sample),
+        )?;
         config.sampling = tessera_gateway::audit::Sampling {
             validators: args.audit_to,
-            sample_ppm: (args.audit_sample * 1e6).round() as u32,
+            sample_ppm,
         };
         let running = tessera_gateway::start(key, config).await?;
         eprintln!(

@@ -7,11 +7,8 @@ use crate::{
     wallet::{resolve_account, send, TxOptions},
     Output,
 };
-use anyhow::{bail, Context};
-use std::{
-    io::{Read, Write},
-    path::Path,
-};
+use anyhow::Context;
+use std::{io::Write, path::Path};
 use tessera_rpc::RpcClient;
 use tessera_state::subnets::{
     metagraph::Metagraph,
@@ -30,16 +27,9 @@ use tessera_validator::{
 const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
 
 pub fn yuma(input: &Path) -> anyhow::Result<()> {
-    let mut text = String::new();
-    std::fs::File::open(input)
-        .with_context(|| format!("cannot open {}", input.display()))?
-        .take(MAX_INPUT_BYTES + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("cannot read {} as UTF-8 text", input.display()))?;
-    if text.len() as u64 > MAX_INPUT_BYTES {
-        bail!("{} is over {MAX_INPUT_BYTES} bytes", input.display());
-    }
-    let input: EpochInput = serde_json::from_str(&text).with_context(|| {
+    let what = input.display().to_string();
+    let bytes = crate::input::read_limited(input, MAX_INPUT_BYTES, &what, "")?;
+    let input: EpochInput = serde_json::from_slice(&bytes).with_context(|| {
         format!(
             "{} is not an epoch input (see `docs/subnets.md` for the format)",
             input.display()

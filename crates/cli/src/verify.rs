@@ -7,8 +7,8 @@ use crate::{
     wallet::{send, TxOptions},
     Output,
 };
-use anyhow::{bail, Context};
-use std::{io::Read, path::PathBuf};
+use anyhow::Context;
+use std::path::PathBuf;
 use tessera_rpc::{disputes::DisputeView, RpcClient};
 use tessera_types::{
     dispute::{FraudEvidence, Verdict},
@@ -109,20 +109,15 @@ pub async fn verify(
     }
 }
 
-fn read_evidence(path: &PathBuf) -> anyhow::Result<FraudEvidence> {
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
-        .take(MAX_EVIDENCE_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
-    if text.len() as u64 > MAX_EVIDENCE_FILE_BYTES {
-        bail!(
-            "{} is over {MAX_EVIDENCE_FILE_BYTES} bytes: evidence is one call",
-            path.display()
-        );
-    }
-    let evidence: FraudEvidence = serde_json::from_str(&text).with_context(|| {
+fn read_evidence(path: &std::path::Path) -> anyhow::Result<FraudEvidence> {
+    let what = path.display().to_string();
+    let bytes = crate::input::read_limited(
+        path,
+        MAX_EVIDENCE_FILE_BYTES,
+        &what,
+        ": evidence is one call",
+    )?;
+    let evidence: FraudEvidence = serde_json::from_slice(&bytes).with_context(|| {
         format!(
             "{} is not fraud evidence (a receipt, the request and the output: docs/subnets.md)",
             path.display()

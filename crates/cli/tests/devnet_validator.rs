@@ -25,23 +25,9 @@ impl Drop for Devnet {
     }
 }
 
-fn models_present() -> bool {
-    let present = tessera_infer::MODEL_FILES
-        .iter()
-        .all(|f| tessera_infer::default_minilm_dir().join(f).is_file())
-        && tessera_infer::default_smollm2_gguf().is_file();
-    if !present {
-        if std::env::var("TESSERA_REQUIRE_MODELS").is_ok_and(|v| v == "1") {
-            panic!("model files absent and TESSERA_REQUIRE_MODELS=1; run scripts/fetch-models.sh");
-        }
-        println!("skipped: model files absent; run scripts/fetch-models.sh");
-    }
-    present
-}
-
 #[test]
 fn the_devnet_validator_pays_both_honest_miners() {
-    if !models_present() {
+    if !common::shipped_models_present("the_devnet_validator_pays_both_honest_miners") {
         return;
     }
     let root =

@@ -36,20 +36,6 @@ const PASSPHRASE: &str = "test passphrase";
 const MINILM_PER_CALL: u128 = 2_000_000;
 const SMOLLM_PER_TOKEN: u128 = 100_000;
 
-fn models_present(test: &str) -> bool {
-    let present = tessera_infer::MODEL_FILES
-        .iter()
-        .all(|f| tessera_infer::default_minilm_dir().join(f).is_file())
-        && tessera_infer::default_smollm2_gguf().is_file();
-    if !present {
-        if std::env::var("TESSERA_REQUIRE_MODELS").is_ok_and(|v| v == "1") {
-            panic!("{test}: model files absent and TESSERA_REQUIRE_MODELS=1; run scripts/fetch-models.sh");
-        }
-        println!("skipped: {test}: model files absent; run scripts/fetch-models.sh");
-    }
-    present
-}
-
 /// A child process, killed when dropped.
 struct Proc(Child);
 
@@ -184,7 +170,7 @@ fn base(v: &Value) -> u128 {
 
 #[test]
 fn devnet_serves_paid_split_openai_calls() {
-    if !models_present("devnet_serves_paid_split_openai_calls") {
+    if !common::shipped_models_present("devnet_serves_paid_split_openai_calls") {
         return;
     }
     let root = fresh_root("devnet");
@@ -713,7 +699,7 @@ fn paid(
 
 #[test]
 fn providers_and_gateway_survive_kills() {
-    if !models_present("providers_and_gateway_survive_kills") {
+    if !common::shipped_models_present("providers_and_gateway_survive_kills") {
         return;
     }
     let root = fresh_root("kills");

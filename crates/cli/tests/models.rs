@@ -10,6 +10,8 @@
 //! `TESSERA_REQUIRE_MODELS=1` (then their absence fails the test).
 #![cfg(test)]
 
+mod common;
+
 use serde_json::Value;
 use std::{
     io::Read,
@@ -338,25 +340,11 @@ fn publish_a_new_version_then_show_it() {
     }
 }
 
-/// The shipped models' files, or `None` (skip) when absent and not required.
-fn shipped_models_present(test: &str) -> bool {
-    let minilm = tessera_infer::default_minilm_dir();
-    let present = tessera_infer::MODEL_FILES
-        .iter()
-        .all(|f| minilm.join(f).is_file())
-        && tessera_infer::default_smollm2_gguf().is_file();
-    if !present {
-        if std::env::var("TESSERA_REQUIRE_MODELS").is_ok_and(|v| v == "1") {
-            panic!("{test}: model files absent in {} and TESSERA_REQUIRE_MODELS=1; run scripts/fetch-models.sh", tessera_infer::model_cache_dir().display());
-        }
-        println!("skipped: {test}: model files absent; run scripts/fetch-models.sh");
-    }
-    present
-}
-
 #[test]
 fn devnet_publishes_the_shipped_models_and_model_run_runs_them() {
-    if !shipped_models_present("devnet_publishes_the_shipped_models_and_model_run_runs_them") {
+    if !common::shipped_models_present(
+        "devnet_publishes_the_shipped_models_and_model_run_runs_them",
+    ) {
         return;
     }
     let node_home = temp_dir("devnet");

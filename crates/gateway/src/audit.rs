@@ -26,6 +26,13 @@ pub struct Sampling {
     pub sample_ppm: u32,
 }
 
+/// A share of calls from 0 to 1 in parts per million (`None`: not such a share).
+pub fn ppm_of_share(share: f64) -> Option<u32> {
+    (0.0..=1.0)
+        .contains(&share)
+        .then(|| (share * 1e6).round() as u32)
+}
+
 /// One sampled call, as a validator receives it.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Sample {

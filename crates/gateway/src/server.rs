@@ -33,7 +33,10 @@ use tessera_openai::{
     ChatRequest, CompletionRequest, EmbeddingsRequest, ErrorResponse, ModelCard, ModelList,
     STREAM_DONE,
 };
-use tessera_types::{call::body_hash, call::CallReceipt, Amount, Hash};
+use tessera_types::{
+    call::{body_hash, CallReceipt, RECEIPT_HEADER},
+    Amount, Hash,
+};
 
 /// Lanes tried on one provider when the first ones are still busy there.
 const LANE_RETRIES: usize = 4;
@@ -231,9 +234,6 @@ enum Attempt {
     /// lane of the same provider.
     LaneBusy,
 }
-
-/// The header that carries a provider's signed receipt (hex) on a whole answer.
-pub const RECEIPT_HEADER: &str = "x-tessera-receipt";
 
 async fn forward(g: Arc<Gateway>, spec: CallSpec, body: bytes::Bytes) -> Response {
     let (model, mut candidates) = match g.directory.candidates(&spec.model).await {

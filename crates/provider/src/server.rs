@@ -223,7 +223,9 @@ fn with_receipt<T: serde::Serialize>(body: &T, receipt: &CallReceipt) -> Respons
     let mut response = Json(body).into_response();
     match axum::http::HeaderValue::from_str(&receipt.to_hex()) {
         Ok(value) => {
-            response.headers_mut().insert("x-tessera-receipt", value);
+            response
+                .headers_mut()
+                .insert(tessera_types::call::RECEIPT_HEADER, value);
             response
         }
         Err(e) => internal(e),

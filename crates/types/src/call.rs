@@ -34,6 +34,9 @@ use commonware_cryptography::Verifier as _;
 pub const REQUEST_NAMESPACE: &[u8] = b"tessera/request/v1";
 /// Domain of call receipts.
 pub const RECEIPT_NAMESPACE: &[u8] = b"tessera/call-receipt/v1";
+/// The HTTP header that carries a whole answer's receipt ([`CallReceipt::to_hex`]), from
+/// the provider to the gateway and from the gateway to its client.
+pub const RECEIPT_HEADER: &str = "x-tessera-receipt";
 /// Domain of request body hashes.
 const BODY_DOMAIN: &[u8] = b"tessera/request-body/v1";
 /// Most generated token ids one receipt lists.

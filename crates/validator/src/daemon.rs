@@ -599,38 +599,26 @@ impl Daemon<'_> {
         }
         let receipt = response
             .headers()
-            .get(tessera_gateway::server::RECEIPT_HEADER)
+            .get(tessera_types::call::RECEIPT_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(CallReceipt::from_hex);
-        let json: serde_json::Value = response.json().await.ok()?;
-        let (vectors, output) = if self.reference.is_chat() {
-            // The claim is the token ids the provider signed.
-            let ids = receipt.as_ref()?.token_ids.clone();
-            (
-                Vec::new(),
-                ids.iter().flat_map(|id| id.to_le_bytes()).collect(),
-            )
+        let answer = response.bytes().await.ok()?.to_vec();
+        // The claim: the token ids the receipt signs, or the vectors of the answer.
+        let (vectors, token_ids) = if self.reference.is_chat() {
+            (Vec::new(), receipt.as_ref()?.token_ids.clone())
         } else {
-            let values = json.get("data")?.get(0)?.get("embedding")?.as_array()?;
-            let vector: Vec<f32> = values
-                .iter()
-                .map(|v| v.as_f64().map(|x| x as f32))
-                .collect::<Option<_>>()?;
-            let output = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
-            (vec![vector], output)
+            let vectors = embeddings_of(&answer).filter(|v| !v.is_empty())?;
+            (vectors, Vec::new())
         };
-        let token_ids = receipt
-            .as_ref()
-            .map(|r| r.token_ids.clone())
-            .unwrap_or_default();
         let evidence = receipt
-            .map(|receipt| FraudEvidence {
-                receipt,
-                request: body,
-                output,
+            .and_then(|receipt| {
+                self.evidence_of(UserCall {
+                    receipt,
+                    request: body,
+                    response: answer,
+                })
             })
-            // Only a receipt that signs exactly this request and this answer is evidence.
-            .filter(|e| e.receipt.provider == provider && e.check(&e.receipt.chain_id).is_ok());
+            .filter(|e| e.receipt.provider == provider);
         Some(Answer {
             vectors,
             token_ids,
@@ -762,8 +750,9 @@ impl Daemon<'_> {
         }
     }
 
-    /// A user's call as evidence: the output its receipt signs, taken from the answer
-    /// (`None`: the receipt does not bind this request and answer).
+    /// A call as evidence: the output its receipt signs, taken from the answer (`None`:
+    /// the receipt does not bind this request and answer). Only a receipt that signs
+    /// exactly the request sent and the answer received is evidence.
     fn evidence_of(&self, call: UserCall) -> Option<FraudEvidence> {
         let output: Vec<u8> = if self.reference.is_chat() {
             call.receipt
@@ -772,14 +761,11 @@ impl Daemon<'_> {
                 .flat_map(|id| id.to_le_bytes())
                 .collect()
         } else {
-            let json: serde_json::Value = serde_json::from_slice(&call.response).ok()?;
-            let mut out = Vec::new();
-            for item in json.get("data")?.as_array()? {
-                for v in item.get("embedding")?.as_array()? {
-                    out.extend_from_slice(&(v.as_f64()? as f32).to_le_bytes());
-                }
-            }
-            out
+            embeddings_of(&call.response)?
+                .iter()
+                .flatten()
+                .flat_map(|v| v.to_le_bytes())
+                .collect()
         };
         let evidence = FraudEvidence {
             receipt: call.receipt,
@@ -847,6 +833,22 @@ struct Answer {
     token_ids: Vec<u32>,
     /// The request, output and signed receipt, when the receipt binds them.
     evidence: Option<FraudEvidence>,
+}
+
+/// The vectors of an OpenAI embeddings answer body, in order (`None`: not one).
+fn embeddings_of(body: &[u8]) -> Option<Vec<Vec<f32>>> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    json.get("data")?
+        .as_array()?
+        .iter()
+        .map(|item| {
+            item.get("embedding")?
+                .as_array()?
+                .iter()
+                .map(|v| v.as_f64().map(|x| x as f32))
+                .collect()
+        })
+        .collect()
 }
 
 /// The texts of an OpenAI embeddings request body (`input`: a string or strings).

@@ -169,3 +169,20 @@ pub fn start_localnet(
         .collect();
     (dir, clients)
 }
+
+/// Whether the shipped models' files are in the model cache. When they are absent the
+/// test is skipped (`false`), unless `TESSERA_REQUIRE_MODELS=1`, which fails it.
+pub fn shipped_models_present(test: &str) -> bool {
+    let minilm = tessera_infer::default_minilm_dir();
+    let present = tessera_infer::MODEL_FILES
+        .iter()
+        .all(|f| minilm.join(f).is_file())
+        && tessera_infer::default_smollm2_gguf().is_file();
+    if !present {
+        if std::env::var("TESSERA_REQUIRE_MODELS").is_ok_and(|v| v == "1") {
+            panic!("{test}: model files absent in {} and TESSERA_REQUIRE_MODELS=1; run scripts/fetch-models.sh", tessera_infer::model_cache_dir().display());
+        }
+        println!("skipped: {test}: model files absent; run scripts/fetch-models.sh");
+    }
+    present
+}

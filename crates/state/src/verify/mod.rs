@@ -247,11 +247,15 @@ fn voting_stake(
     let uid = registry::uids(state, subnet)?
         .uid_of(who)
         .ok_or_else(not_validator)?;
-    let neuron = registry::neuron(state, subnet, uid)?;
-    if neuron.role != Role::Validator || neuron.permit == Some(false) {
+    if !may_vote(&registry::neuron(state, subnet, uid)?) {
         return Err(not_validator().into());
     }
     stake::validator_stake(state, subnet, who)
+}
+
+/// A validator UID whose permit was not withdrawn at the last epoch.
+fn may_vote(neuron: &registry::Neuron) -> bool {
+    neuron.role == Role::Validator && neuron.permit != Some(false)
 }
 
 /// Σ stake of the validators of `subnet` who may vote on `reporter`'s report.
@@ -266,8 +270,7 @@ fn eligible_weight(
             continue;
         }
         let uid = u16::try_from(i).map_err(|_| StateError::Overflow("uid"))?;
-        let neuron = registry::neuron(state, subnet, uid)?;
-        if neuron.role == Role::Validator && neuron.permit != Some(false) {
+        if may_vote(&registry::neuron(state, subnet, uid)?) {
             let s = stake::validator_stake(state, subnet, &slot.key)?;
             total = checked(total.checked_add(s), "eligible weight")?;
         }
