@@ -13,7 +13,9 @@ use std::{
     path::Path,
     sync::{mpsc, Arc},
 };
-use tessera_infer::{Embedder, GenerateParams, InferError, StopReason, RUNTIME_BERT, RUNTIME_GGUF};
+use tessera_infer::{
+    Embedder, GenerateParams, GgufTokenizer, InferError, StopReason, RUNTIME_BERT, RUNTIME_GGUF,
+};
 use tessera_rpc::RpcClient;
 use tessera_types::{channel::Price, tx::ModelId, Hash};
 
@@ -102,20 +104,7 @@ fn run_job(
     max_tokens: usize,
     sink: impl FnMut(u32, &str) -> ControlFlow<()>,
 ) -> Result<Generated, RunError> {
-    let ids = match &prompt {
-        Prompt::Chat(messages, prefix) => {
-            let pairs: Vec<(&str, &str)> = messages
-                .iter()
-                .map(|(r, c)| (r.as_str(), c.as_str()))
-                .collect();
-            let mut ids = model.tokenizer().chat_prompt_messages(&pairs)?;
-            if let Some(prefix) = prefix.as_deref().filter(|p| !p.is_empty()) {
-                ids.extend(model.tokenizer().encode(prefix)?);
-            }
-            ids
-        }
-        Prompt::Text(text) => model.tokenizer().encode(text)?,
-    };
+    let ids = prompt.token_ids(model.tokenizer())?;
     let params = GenerateParams {
         max_new_tokens: max_tokens,
     };
@@ -150,12 +139,35 @@ pub struct Embedded {
 }
 
 /// What a generation is asked to continue.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Prompt {
     /// `(role, content)` messages in the chat template, and the start of the assistant's
     /// answer to continue from, if any.
     Chat(Vec<(String, String)>, Option<String>),
     /// Raw text (completions).
     Text(String),
+}
+
+impl Prompt {
+    /// The token ids generation continues from: the chat template over the messages
+    /// (then the answer prefix), or the raw text. A validator checking an answer builds
+    /// them the same way.
+    pub fn token_ids(&self, tokenizer: &GgufTokenizer) -> Result<Vec<u32>, RunError> {
+        match self {
+            Prompt::Chat(messages, prefix) => {
+                let pairs: Vec<(&str, &str)> = messages
+                    .iter()
+                    .map(|(r, c)| (r.as_str(), c.as_str()))
+                    .collect();
+                let mut ids = tokenizer.chat_prompt_messages(&pairs)?;
+                if let Some(prefix) = prefix.as_deref().filter(|p| !p.is_empty()) {
+                    ids.extend(tokenizer.encode(prefix)?);
+                }
+                Ok(ids)
+            }
+            Prompt::Text(text) => Ok(tokenizer.encode(text)?),
+        }
+    }
 }
 
 /// A generation's result.

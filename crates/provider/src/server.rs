@@ -333,6 +333,24 @@ struct GenerationCall {
     chat: bool,
 }
 
+/// The prompt of an OpenAI chat or completions request body, read exactly as this
+/// server reads it before generating (`None`: a request it would refuse). Validators
+/// use it to rebuild the prompt of an answer they check.
+pub fn prompt_of_request(body: &[u8]) -> Option<Prompt> {
+    if let Ok(request) = serde_json::from_slice::<ChatRequest>(body) {
+        return chat_prompt(&request).ok();
+    }
+    let request: CompletionRequest = serde_json::from_slice(body).ok()?;
+    completion_prompt(&request).ok()
+}
+
+fn completion_prompt(request: &CompletionRequest) -> Result<Prompt, Refusal> {
+    match request.prompt.texts().as_deref() {
+        Some([one]) => Ok(Prompt::Text(one.to_string())),
+        _ => Err(Refusal::BadRequest("send one prompt string".into())),
+    }
+}
+
 fn chat_prompt(request: &ChatRequest) -> Result<Prompt, Refusal> {
     if request.messages.is_empty() {
         return Err(Refusal::BadRequest("messages is empty".into()));
@@ -404,15 +422,15 @@ async fn completions(
             )))
         }
     };
-    let prompt = match request.prompt.texts().as_deref() {
-        Some([one]) => one.to_string(),
-        _ => return refuse(Refusal::BadRequest("send one prompt string".into())),
+    let prompt = match completion_prompt(&request) {
+        Ok(p) => p,
+        Err(r) => return refuse(r),
     };
     if let Err(r) = check_limit(request.limit(), request.n) {
         return refuse(r);
     }
     let call = GenerationCall {
-        prompt: Prompt::Text(prompt),
+        prompt,
         max_tokens: request.limit(),
         stream: request.stream,
         include_usage: request.include_usage(),
@@ -772,4 +790,43 @@ async fn health(State(p): State<Arc<Shared>>) -> Response {
         "models": models,
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_are_read_from_request_bodies_as_the_handlers_read_them() {
+        let chat = br#"{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"tessera_continue":"Hel"}"#;
+        assert_eq!(
+            prompt_of_request(chat),
+            Some(Prompt::Chat(
+                vec![
+                    ("system".into(), "Be brief.".into()),
+                    ("user".into(), "Hi".into())
+                ],
+                Some("Hel".into())
+            ))
+        );
+        let text = br#"{"model":"m","prompt":"Once upon"}"#;
+        assert_eq!(
+            prompt_of_request(text),
+            Some(Prompt::Text("Once upon".into()))
+        );
+        // Text parts are joined, as the chat handler does.
+        let parts =
+            br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#;
+        assert_eq!(
+            prompt_of_request(parts),
+            Some(Prompt::Chat(vec![("user".into(), "x".into())], None))
+        );
+        // No messages, several prompts, not JSON: nothing the server would run.
+        assert_eq!(prompt_of_request(br#"{"model":"m","messages":[]}"#), None);
+        assert_eq!(
+            prompt_of_request(br#"{"model":"m","prompt":["a","b"]}"#),
+            None
+        );
+        assert_eq!(prompt_of_request(b"not json"), None);
+    }
 }

@@ -38,7 +38,7 @@
 //! request accuses no one (it votes innocent).
 
 use crate::intake::{Intake, UserCall};
-use crate::reference::{chat_prompt, ChatPrompt, Reference};
+use crate::reference::Reference;
 use crate::{
     schedule::{plan, Action, Timing},
     weights::{Pending, PendingStore, WeightsError},
@@ -51,6 +51,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tessera_provider::fetch::FetchEvent;
+use tessera_provider::{runtime::Prompt, server::prompt_of_request};
 use tessera_rpc::{RpcClient, RpcError};
 use tessera_state::subnets::metagraph::Metagraph;
 use tessera_types::{
@@ -630,7 +631,7 @@ impl Daemon<'_> {
     /// the check could not run).
     async fn checks_out(&self, input: &str, answer: &Answer) -> Option<bool> {
         if self.reference.is_chat() {
-            let prompt = ChatPrompt::Messages(vec![("user".into(), input.into())], None);
+            let prompt = Prompt::Chat(vec![("user".into(), input.into())], None);
             self.reference
                 .generation_checks_out(prompt, answer.token_ids.clone())
                 .await
@@ -789,7 +790,7 @@ impl Daemon<'_> {
             .chunks_exact(4)
             .filter_map(|b| <[u8; 4]>::try_from(b).ok());
         if self.reference.is_chat() {
-            let Some(prompt) = chat_prompt(&evidence.request) else {
+            let Some(prompt) = prompt_of_request(&evidence.request) else {
                 return Some(false);
             };
             let claimed: Vec<u32> = words.map(u32::from_le_bytes).collect();

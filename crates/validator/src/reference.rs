@@ -17,7 +17,7 @@ use tessera_infer::{
 };
 use tessera_provider::{
     fetch::{fetch_model, FetchError, FetchEvent},
-    runtime::Served,
+    runtime::{Prompt, Served},
 };
 use tessera_rpc::RpcClient;
 use tessera_types::tx::ModelId;
@@ -26,15 +26,6 @@ use tessera_types::tx::ModelId;
 pub enum Reference {
     Embed(Served),
     Chat(ChatChecker),
-}
-
-/// What a generation continued, as the provider's request said.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChatPrompt {
-    /// `(role, content)` messages in the chat template, and an answer prefix to continue.
-    Messages(Vec<(String, String)>, Option<String>),
-    /// Raw text (completions).
-    Text(String),
 }
 
 type Checker = Arc<Mutex<Box<dyn TeacherForcing + Send>>>;
@@ -105,11 +96,7 @@ impl Reference {
     /// (`None`: the check could not run, or this is not a chat model). A claim is wrong
     /// only when the primary checker and the second opinion both reject it; a claim the
     /// checker refuses outright (ids outside the vocabulary, too long) is wrong.
-    pub async fn generation_checks_out(
-        &self,
-        prompt: ChatPrompt,
-        claimed: Vec<u32>,
-    ) -> Option<bool> {
+    pub async fn generation_checks_out(&self, prompt: Prompt, claimed: Vec<u32>) -> Option<bool> {
         let Reference::Chat(chat) = self else {
             return None;
         };
@@ -130,24 +117,10 @@ impl Reference {
 }
 
 /// One check on a blocking thread: `Some(passed)`, or `None` if it could not run.
-async fn run_check(checker: Checker, prompt: ChatPrompt, claimed: Vec<u32>) -> Option<bool> {
+async fn run_check(checker: Checker, prompt: Prompt, claimed: Vec<u32>) -> Option<bool> {
     tokio::task::spawn_blocking(move || {
         let checker = checker.lock().ok()?;
-        let tokenizer = checker.tokenizer();
-        let prompt_ids = match &prompt {
-            ChatPrompt::Messages(messages, prefix) => {
-                let pairs: Vec<(&str, &str)> = messages
-                    .iter()
-                    .map(|(r, c)| (r.as_str(), c.as_str()))
-                    .collect();
-                let mut ids = tokenizer.chat_prompt_messages(&pairs).ok()?;
-                if let Some(prefix) = prefix.as_deref().filter(|p| !p.is_empty()) {
-                    ids.extend(tokenizer.encode(prefix).ok()?);
-                }
-                ids
-            }
-            ChatPrompt::Text(text) => tokenizer.encode(text).ok()?,
-        };
+        let prompt_ids = prompt.token_ids(checker.tokenizer()).ok()?;
         use tessera_infer::InferError as E;
         match check_generation(
             checker.as_ref(),
@@ -168,60 +141,4 @@ async fn run_check(checker: Checker, prompt: ChatPrompt, claimed: Vec<u32>) -> O
     .await
     .ok()
     .flatten()
-}
-
-/// The prompt of an OpenAI chat or completions request body, as the provider builds it.
-pub fn chat_prompt(body: &[u8]) -> Option<ChatPrompt> {
-    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    if let Some(messages) = json.get("messages").and_then(|m| m.as_array()) {
-        let pairs = messages
-            .iter()
-            .map(|m| {
-                let role = m.get("role")?.as_str()?.to_string();
-                let content = match m.get("content") {
-                    None | Some(serde_json::Value::Null) => String::new(),
-                    Some(c) => c.as_str()?.to_string(),
-                };
-                Some((role, content))
-            })
-            .collect::<Option<Vec<_>>>()?;
-        let prefix = json
-            .get("tessera_continue")
-            .and_then(|p| p.as_str())
-            .map(str::to_string);
-        return (!pairs.is_empty()).then_some(ChatPrompt::Messages(pairs, prefix));
-    }
-    json.get("prompt")
-        .and_then(|p| p.as_str())
-        .map(|p| ChatPrompt::Text(p.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prompts_are_read_as_the_provider_reads_them() {
-        let chat = br#"{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"tessera_continue":"Hel"}"#;
-        assert_eq!(
-            chat_prompt(chat),
-            Some(ChatPrompt::Messages(
-                vec![
-                    ("system".into(), "Be brief.".into()),
-                    ("user".into(), "Hi".into())
-                ],
-                Some("Hel".into())
-            ))
-        );
-        let text = br#"{"model":"m","prompt":"Once upon"}"#;
-        assert_eq!(
-            chat_prompt(text),
-            Some(ChatPrompt::Text("Once upon".into()))
-        );
-        // Content parts, no messages, not JSON: nothing the check can run on.
-        let parts = br#"{"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#;
-        assert_eq!(chat_prompt(parts), None);
-        assert_eq!(chat_prompt(br#"{"messages":[]}"#), None);
-        assert_eq!(chat_prompt(b"not json"), None);
-    }
 }
