@@ -44,12 +44,13 @@ impl Reference {
         model: ModelId,
         progress: &(dyn Fn(FetchEvent<'_>) + Sync),
     ) -> Result<Reference, FetchError> {
-        let local = fetch_model(blob_dir, client, &model.0.to_string(), progress).await?;
-        if local.manifest.runtime != RUNTIME_GGUF {
+        let record = client.model(&model.0.to_string()).await?;
+        if record.model.spec.runtime != RUNTIME_GGUF {
             return Ok(Reference::Embed(
                 Served::load(blob_dir, client, model, progress).await?,
             ));
         }
+        let local = fetch_model(blob_dir, client, &model.0.to_string(), progress).await?;
         let primary = local
             .load(client, progress, |d, m| {
                 load_checker(d, m).map_err(Box::new)
