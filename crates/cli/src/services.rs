@@ -139,9 +139,9 @@ pub fn run_provider(home: &Home, node: &str, args: ProviderRun) -> anyhow::Resul
         config.claims.min_amount = claim_at;
         if let Ok(mode) = std::env::var(ADVERSARY_ENV) {
             let cheat = tessera_provider::Adversary::parse(&mode).with_context(|| {
-                format!("{ADVERSARY_ENV}={mode:?}: the only drill is truncate-inputs")
+                format!("{ADVERSARY_ENV}={mode:?}: the drills are truncate-inputs and overclaim")
             })?;
-            eprintln!("warning: {ADVERSARY_ENV}={mode}: this provider serves WRONG answers on purpose (a fraud drill); validators will report it and it will be slashed");
+            eprintln!("warning: {ADVERSARY_ENV}={mode}: this provider cheats on purpose (a fraud drill); it will be reported and slashed");
             config.adversary = Some(cheat);
         }
         let progress = progress_printer();

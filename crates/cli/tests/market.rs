@@ -576,7 +576,7 @@ fn cheater_is_reported_proven_and_slashed(env: &Env, port: u16) {
         &[("TESSERA_ADVERSARY", "truncate-inputs")],
     );
     wait_http(&format!("{endpoint}/health"), env, "the cheating provider");
-    assert!(env.log("cheat").contains("WRONG answers on purpose"));
+    assert!(env.log("cheat").contains("cheats on purpose"));
 
     // A report, then the other validator's vote, then the verdict.
     let reported = format!("reported {cheat} for a wrong answer: dispute ");
@@ -703,7 +703,7 @@ fn providers_and_gateway_survive_kills() {
         return;
     }
     let root = fresh_root("kills");
-    let ports = common::free_port_range(4, &[]);
+    let ports = common::free_port_range(5, &[]);
     let env = Env {
         root,
         node: format!("http://127.0.0.1:{ports}"),
@@ -1016,5 +1016,113 @@ fn providers_and_gateway_survive_kills() {
         .json()
         .unwrap();
     assert_eq!(base(&v["charged"]), MINILM_PER_CALL);
+    overclaimer_is_reported_and_slashed(&env, &gateway, ports + 4);
     drop(p1);
+}
+
+/// A chat provider that claims each lane's whole voucher instead of what it charged
+/// (`TESSERA_ADVERSARY=overclaim`) serves one call through the gateway. The gateway sees
+/// the claim above the receipt it holds and reports it; the provider has no later
+/// receipt to answer with, so at the deadline it is slashed and delisted and the
+/// overclaimed amount is repaid to the gateway's account. No honest provider was ever
+/// reported.
+fn overclaimer_is_reported_and_slashed(env: &Env, gateway: &str, port: u16) {
+    env.run(&["keys", "import-dev", "6", "greedy"]);
+    let greedy = dev_key(6).address().to_string();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    env.run(&[
+        "provider",
+        "register",
+        "--from",
+        "greedy",
+        "smollm2-chat",
+        "--stake",
+        "200",
+        "--price",
+        "0.00005",
+        "--endpoint",
+        &endpoint,
+    ]);
+    let _greedy = env.spawn(
+        "greedy",
+        &[
+            "provider",
+            "run",
+            "--from",
+            "greedy",
+            "--claim-after-secs",
+            "1",
+        ],
+        &[("TESSERA_ADVERSARY", "overclaim")],
+    );
+    wait_http(&format!("{endpoint}/health"), env, "the greedy provider");
+    assert!(env.log("greedy").contains("cheats on purpose"));
+    let user = dev_key(7).address().to_string();
+    let user_before = base(&env.json(&["balance", &user])["account"]["balance"]);
+    // 60 tokens reserved, a short greeting answered: the voucher is well above the charge.
+    let r = http()
+        .post(format!("{gateway}/chat/completions"))
+        .header("x-tessera-provider", greedy.as_str())
+        .json(&json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 60}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let reported = format!("reported {greedy} for overclaiming lane ");
+    let mut id = None;
+    wait_until(
+        "the gateway to report the overclaim",
+        Duration::from_secs(120),
+        || {
+            id = env.log("gateway-again").lines().find_map(|l| {
+                l.contains(&reported)
+                    .then(|| {
+                        l.rsplit_once("overclaim ")
+                            .map(|(_, id)| id.trim().to_string())
+                    })
+                    .flatten()
+            });
+            id.is_some()
+        },
+    );
+    let id = id.unwrap();
+    let mut view = Value::Null;
+    wait_until("the overclaim's verdict", Duration::from_secs(120), || {
+        view = env.json(&["verify", "show", &id]);
+        view["verdict"].is_string()
+    });
+    assert_eq!(view["verdict"], "proven", "{view} {}", env.log("greedy"));
+    assert_eq!(view["receipt"]["provider"], greedy.as_str());
+    assert_eq!(view["payer"], user.as_str());
+    let restitution = base(&view["restitution"]);
+    assert!(restitution > 0, "{view}");
+    assert_eq!(
+        restitution,
+        base(&view["claimed"]) - base(&view["receipt"]["lane_charged"])
+    );
+    assert_eq!(base(&view["slashed"]), 100 * 1_000_000_000, "{view}");
+    // Repaid: the user got the overclaim and a share of the slash back, and its bond.
+    let user_after = base(&env.json(&["balance", &user])["account"]["balance"]);
+    assert!(
+        user_after > user_before + restitution,
+        "{user_before} → {user_after}"
+    );
+    let listing = env.json(&["provider", "list", "greedy"]);
+    assert!(
+        listing.as_array().is_some_and(|a| a.is_empty()),
+        "{listing}"
+    );
+    // Only the greedy provider was ever reported.
+    for name in ["gateway", "gateway-again"] {
+        for line in env
+            .log(name)
+            .lines()
+            .filter(|l| l.contains("for overclaiming"))
+        {
+            assert!(
+                line.contains(&greedy),
+                "an honest provider was reported: {line}"
+            );
+        }
+    }
 }

@@ -143,6 +143,8 @@ pub enum BookError {
 struct State {
     budget: Amount,
     channels: HashMap<Hash, ChannelState>,
+    /// Per lane, the receipt with the largest voucher.
+    last: HashMap<(Hash, u32), CallReceipt>,
 }
 
 impl State {
@@ -151,6 +153,17 @@ impl State {
             .values()
             .map(|c| c.deposit)
             .fold(Amount::ZERO, |a, b| a.checked_add(b).unwrap_or(a))
+    }
+
+    fn note_receipt(&mut self, receipt: &CallReceipt) {
+        let key = (receipt.channel, receipt.lane);
+        if self
+            .last
+            .get(&key)
+            .is_none_or(|r| receipt.voucher > r.voucher)
+        {
+            self.last.insert(key, receipt.clone());
+        }
     }
 
     fn apply(&mut self, record: &Record) {
@@ -226,11 +239,18 @@ impl Book {
     /// Open the book in `dir` with `budget` (the most that may sit in deposits).
     pub fn open(dir: &Path, budget: Amount) -> Result<Book, BookError> {
         let (journal, records) = Journal::open(dir.join("book.log"), MAX_RECORD_BYTES)?;
-        let (receipts, _) = Journal::open(dir.join("receipts.log"), MAX_RECORD_BYTES)?;
+        let (receipts, kept) = Journal::open(dir.join("receipts.log"), MAX_RECORD_BYTES)?;
         let mut state = State {
             budget,
             channels: HashMap::new(),
+            last: HashMap::new(),
         };
+        for bytes in &kept {
+            match serde_json::from_slice::<CallReceipt>(bytes) {
+                Ok(receipt) => state.note_receipt(&receipt),
+                Err(e) => tracing::warn!("skipping an unreadable receipt: {e}"),
+            }
+        }
         for bytes in &records {
             match serde_json::from_slice::<Record>(bytes) {
                 Ok(record) => state.apply(&record),
@@ -393,12 +413,17 @@ impl Book {
         let Some(l) = c.lanes.get_mut(index) else {
             return Ok(None);
         };
-        // An uncertain lane counts as charged up to its last voucher.
+        // An uncertain lane counts as charged up to its last voucher. Each call's voucher
+        // is above the lane's last one, so the provider's receipts are ordered by it.
         let base = if l.uncertain { l.signed } else { l.charged };
         let cumulative = base
             .checked_add(reserve)
             .unwrap_or(Amount::from_base(u128::MAX))
-            .max(l.signed);
+            .max(
+                l.signed
+                    .checked_add(Amount::from_base(1))
+                    .unwrap_or(l.signed),
+            );
         l.busy = Some(reserve);
         let record = Record::Signed {
             channel,
@@ -441,6 +466,9 @@ impl Book {
         if receipt.amount_charged > lease.reserve || receipt.lane_charged > lease.cumulative {
             return bad("it charges more than the voucher allowed");
         }
+        if receipt.voucher != lease.cumulative {
+            return bad("it names another voucher than the one that paid the call");
+        }
         let bytes = serde_json::to_vec(receipt).map_err(|e| BookError::Encode(e.to_string()))?;
         self.receipts.append(&bytes)?;
         let record = Record::Charged {
@@ -451,10 +479,33 @@ impl Book {
         self.append(&record)?;
         let mut state = self.lock()?;
         state.apply(&record);
+        state.note_receipt(receipt);
         if let Some(l) = lane_mut(&mut state.channels, &lease.channel, lease.lane) {
             l.busy = None;
         }
         Ok(())
+    }
+
+    /// The receipts a claim on chain can be checked against: per lane, the receipt of
+    /// the last voucher signed on it (a lane whose last voucher brought no receipt is
+    /// left out: its provider may hold a later receipt this book never saw).
+    pub fn last_receipts(&self) -> Result<Vec<CallReceipt>, BookError> {
+        let state = self.lock()?;
+        let mut out: Vec<CallReceipt> = state
+            .last
+            .iter()
+            .filter(|((channel, lane), receipt)| {
+                state.channels.get(channel).is_some_and(|c| {
+                    usize::try_from(*lane)
+                        .ok()
+                        .and_then(|i| c.lanes.get(i))
+                        .is_some_and(|l| l.signed == receipt.voucher && l.busy.is_none())
+                })
+            })
+            .map(|(_, receipt)| receipt.clone())
+            .collect();
+        out.sort_by_key(|r| (r.channel, r.lane));
+        Ok(out)
     }
 
     /// End a lease without a receipt: the lane stays uncertain until [`Book::resync`].

@@ -8,10 +8,12 @@
 //! * [`server`]: `/v1/models`, `/v1/embeddings`, `/v1/completions`,
 //!   `/v1/chat/completions` (streamed or not), with failover and OpenAI-shaped errors.
 //! * [`audit`]: a random sample of answered calls forwarded to validators.
+//! * [`overclaims`]: providers' claims checked against their receipts, and reported.
 
 pub mod audit;
 pub mod book;
 pub mod directory;
+pub mod overclaims;
 pub mod pay;
 pub mod server;
 
@@ -54,6 +56,8 @@ pub struct Config {
     pub first_byte_timeout: Duration,
     /// Validators that get a sample of the answered calls ([`audit`]).
     pub sampling: audit::Sampling,
+    /// What each overclaim report bonds (at least the chain's `dispute_min_bond`).
+    pub overclaim_bond: Amount,
 }
 
 impl Config {
@@ -69,6 +73,7 @@ impl Config {
             attempts: 3,
             first_byte_timeout: Duration::from_secs(120),
             sampling: audit::Sampling::default(),
+            overclaim_bond: Amount::from_base(10 * tessera_types::amount::BASE_PER_TSR),
         }
     }
 }
@@ -110,6 +115,8 @@ pub struct Gateway {
     openers: std::sync::Mutex<HashMap<(Address, ModelId), Opener>>,
     /// Forwards samples of answered calls to validators.
     pub sampler: audit::Sampler,
+    /// Overclaims already reported.
+    overclaims: overclaims::Reported,
 }
 
 impl Gateway {
@@ -364,6 +371,7 @@ pub async fn start(key: Keypair, config: Config) -> Result<Running, GatewayError
         config,
         height: AtomicU64::new(status.height),
         openers: std::sync::Mutex::new(HashMap::new()),
+        overclaims: overclaims::Reported::default(),
     });
     let limits = tessera_http::Limits::for_inference();
     let server = tessera_http::spawn(listener, server::router(Arc::clone(&gateway)), limits);
@@ -391,6 +399,7 @@ fn spawn_follower(g: Arc<Gateway>) -> tokio::task::JoinHandle<()> {
             ticks = ticks.wrapping_add(1);
             if ticks.is_multiple_of(10) {
                 g.resync_uncertain().await;
+                g.report_overclaims().await;
             }
         }
     })

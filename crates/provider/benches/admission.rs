@@ -3,7 +3,8 @@
 //!
 //! * `raw_ed25519_verify`: one voucher signature, verified.
 //! * `voucher_check`: the voucher verified against the channel's payer, then the ledger's
-//!   admission (lane, replay, deposit) with its journal append, and the charge recorded.
+//!   admission (lane, replay, deposit) with its journal append, and the charge recorded
+//!   with its signed receipt (one Ed25519 signature) as the lane's proof.
 //! * `full_admission`: the same plus the channel checks and the request signature over a
 //!   short embeddings body (two signatures per call).
 #![allow(
@@ -16,10 +17,14 @@
 use commonware_cryptography::Verifier as _;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::hint::black_box;
-use tessera_provider::{admit, chain::ChannelInfo, ledger::Ledger};
+use tessera_provider::{
+    admit,
+    chain::ChannelInfo,
+    ledger::{Ledger, Ticket},
+};
 use tessera_state::channels::Channel;
 use tessera_types::{
-    call::sign_request,
+    call::{sign_request, CallReceipt},
     channel::Price,
     tx::ModelId,
     voucher::{Voucher, VOUCHER_NAMESPACE},
@@ -27,6 +32,42 @@ use tessera_types::{
 };
 
 const BODY: &[u8] = br#"{"model":"minilm-embed","input":"a short sentence"}"#;
+
+/// Record `ticket`'s charge with its signed receipt, as the provider does after a call.
+fn settle(
+    ledger: &Ledger,
+    ticket: Ticket,
+    price: Amount,
+    provider: &Keypair,
+    chain: &ChainId,
+    request_sig: &tessera_types::Signature,
+) -> CallReceipt {
+    let (channel, lane, voucher) = (ticket.channel, ticket.lane, ticket.voucher);
+    ledger
+        .finish(ticket, price, request_sig, |lane_charged| {
+            CallReceipt {
+                chain_id: chain.clone(),
+                channel,
+                lane,
+                provider: provider.address(),
+                request_hash: tessera_types::call::body_hash(BODY),
+                model: ModelId(1),
+                manifest_cid: "bafy".into(),
+                kernel_path: "cpu".into(),
+                output_hash: Hash([1; 32]),
+                token_ids: Vec::new(),
+                tokens_charged: 0,
+                amount_charged: price,
+                lane_charged,
+                voucher,
+                first_output_ms: 1,
+                total_ms: 1,
+                signature: CallReceipt::unsigned_signature(),
+            }
+            .sign(provider)
+        })
+        .unwrap()
+}
 
 fn bench(c: &mut Criterion) {
     let payer = Keypair::from_seed(1);
@@ -85,15 +126,16 @@ fn bench(c: &mut Criterion) {
             || {
                 let v = Voucher::sign(&payer, &chain, id, 0, Amount::from_base(charged + 1_000));
                 charged += 1_000;
-                v
+                let sig = sign_request(&payer, &v, BODY);
+                (v, sig)
             },
-            |voucher| {
+            |(voucher, sig)| {
                 voucher.verify(&chain, &id, &info.payer_key).unwrap();
                 let ticket = ledger
                     .begin(&voucher, price, info.channel.deposit)
                     .unwrap()
                     .unwrap();
-                black_box(ledger.finish(ticket, price).unwrap())
+                black_box(settle(&ledger, ticket, price, &provider, &chain, &sig))
             },
             BatchSize::SmallInput,
         )
@@ -122,7 +164,8 @@ fn bench(c: &mut Criterion) {
                     .begin(&voucher, price, info.channel.deposit)
                     .unwrap()
                     .unwrap();
-                black_box(ledger.finish(ticket, price).unwrap())
+                let sig = &payment.request_sig;
+                black_box(settle(&ledger, ticket, price, &provider, &chain, sig))
             },
             BatchSize::SmallInput,
         )

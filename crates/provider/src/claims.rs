@@ -75,6 +75,12 @@ pub async fn claim_due(p: &Shared, ages: &mut Ages, force: bool) -> Vec<Hash> {
         if !due {
             continue;
         }
+        let mut u = u;
+        if p.config.adversary == Some(crate::Adversary::Overclaim) {
+            for lane in &mut u.lanes {
+                lane.claimed = lane.cumulative;
+            }
+        }
         for lanes in u.lanes.chunks(MAX_CLAIM_LANES) {
             if claim(p, u.channel, lanes).await {
                 ages.0.remove(&u.channel);
@@ -150,13 +156,15 @@ pub async fn reconcile(p: &Shared, channel: Hash) {
     }
 }
 
-/// Claim on a timer until aborted.
+/// Claim, and answer overclaim reports, on a timer until aborted.
 pub fn spawn(p: Arc<Shared>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ages = Ages::default();
+        let mut answered = crate::overclaims::Answered::default();
         loop {
             tokio::time::sleep(p.config.claims.interval).await;
             claim_due(&p, &mut ages, false).await;
+            crate::overclaims::answer_open(&p, &mut answered).await;
         }
     })
 }

@@ -10,23 +10,40 @@
 //!   loss can lose the charges of at most that last interval, at most one call per lane,
 //!   plus claims not yet recorded (those are read back from the chain).
 //! * A call admitted but never finished (the process died mid-call) charges nothing.
+//! * A charge is written in one record with its [`Proof`]: the signed receipt that says
+//!   the lane's new total and the payer's request signature. Whatever the provider
+//!   claims it can therefore show, when an overclaim report names an older receipt
+//!   (`tessera_state::verify::overclaim`).
 //!
 //! # Invariants (unit-tested below)
 //! * a lane runs one call at a time; a call is admitted only with a voucher that covers
-//!   the lane's charged total plus the call's maximum, and only while the channel's
-//!   charged totals plus every call in flight fit in its deposit.
+//!   the lane's charged total plus the call's maximum and is above the lane's last
+//!   voucher (so a lane's receipts are ordered by their vouchers), and only while the
+//!   channel's charged totals plus every call in flight fit in its deposit.
 //! * a lane's charged total only grows, by at most the call's reservation, and never
 //!   exceeds its newest voucher; claimed ≤ charged.
 
 use serde::{Deserialize, Serialize};
 use std::{collections::HashMap, path::Path, sync::Mutex, time::Duration};
 use tessera_journal::{Journal, JournalError};
-use tessera_types::{channel::LaneClaim, voucher::Voucher, Amount, Hash, Signature};
+use tessera_types::{
+    call::CallReceipt, channel::LaneClaim, voucher::Voucher, Amount, Hash, Signature,
+};
 
 /// How often the service fsyncs the ledger.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(20);
-/// Largest ledger record (a voucher record is about 300 bytes of JSON).
-const MAX_RECORD_BYTES: usize = 4_096;
+/// Largest ledger record (a charge with the receipt of an 8,192-token answer is about
+/// 60 KiB of JSON; a voucher record about 300 bytes).
+const MAX_RECORD_BYTES: usize = 128 * 1024;
+
+/// What shows a lane's charged total: the provider's receipt for the call that reached
+/// it, and the payer's request signature for that call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    pub receipt: CallReceipt,
+    #[serde(with = "tessera_types::channel::signature_hex")]
+    pub request_sig: Signature,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
@@ -42,6 +59,8 @@ enum Record {
         channel: Hash,
         lane: u32,
         charged: Amount,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<Box<Proof>>,
     },
     Claimed {
         channel: Hash,
@@ -61,6 +80,9 @@ pub struct Lane {
     pub charged: Amount,
     /// What was claimed on chain for this lane.
     pub claimed: Amount,
+    /// What shows `charged`.
+    #[serde(skip)]
+    pub proof: Option<Box<Proof>>,
     /// A call is running on this lane.
     #[serde(skip)]
     pub busy: Option<Amount>,
@@ -71,7 +93,7 @@ pub struct Lane {
 pub enum LedgerRefusal {
     #[error("lane {lane} is busy with another call: use another lane, or wait for its answer")]
     LaneBusy { lane: u32 },
-    #[error("the voucher for {got} on lane {lane} was already used: sign a new one for at least {needed}")]
+    #[error("the voucher for {got} on lane {lane} is not above the lane's last voucher: sign a new one for at least {needed}")]
     Replayed {
         lane: u32,
         got: Amount,
@@ -117,8 +139,12 @@ impl State {
                 channel,
                 lane,
                 charged,
+                proof,
             } => {
                 let l = self.lanes.entry((*channel, *lane)).or_default();
+                if *charged >= l.charged && proof.is_some() {
+                    l.proof.clone_from(proof);
+                }
                 l.charged = l.charged.max(*charged);
             }
             Record::Claimed {
@@ -151,6 +177,8 @@ pub struct Ticket {
     pub channel: Hash,
     pub lane: u32,
     pub reserve: Amount,
+    /// The cumulative amount of the voucher that pays the call.
+    pub voucher: Amount,
 }
 
 /// The ledger.
@@ -214,6 +242,7 @@ impl Ledger {
                 channel: *channel,
                 lane: *lane,
                 charged: l.charged,
+                proof: l.proof.clone(),
             });
             records.push(Record::Claimed {
                 channel: *channel,
@@ -268,6 +297,17 @@ impl Ledger {
         if lane.busy.is_some() {
             return Ok(Err(LedgerRefusal::LaneBusy { lane: voucher.lane }));
         }
+        if !lane.voucher.is_zero() && voucher.cumulative <= lane.voucher {
+            let above = lane
+                .voucher
+                .checked_add(Amount::from_base(1))
+                .unwrap_or(lane.voucher);
+            return Ok(Err(LedgerRefusal::Replayed {
+                lane: voucher.lane,
+                got: voucher.cumulative,
+                needed: needed.max(above),
+            }));
+        }
         if voucher.cumulative < needed {
             if !lane.voucher.is_zero() && voucher.cumulative == lane.voucher {
                 return Ok(Err(LedgerRefusal::Replayed {
@@ -308,42 +348,73 @@ impl Ledger {
             channel: voucher.channel,
             lane: voucher.lane,
             reserve,
+            voucher: voucher.cumulative,
         }))
     }
 
-    /// End a call that cost `charge` (capped at its reservation); returns the lane's new
-    /// charged total. The charge is recorded before this returns.
-    pub fn finish(&self, ticket: Ticket, charge: Amount) -> Result<Amount, LedgerError> {
+    /// End a call that cost `charge` (capped at its reservation): `receipt` signs the
+    /// lane's new charged total, and the charge is recorded with that receipt and the
+    /// payer's `request_sig` (its [`Proof`]) before this returns the receipt.
+    pub fn finish(
+        &self,
+        ticket: Ticket,
+        charge: Amount,
+        request_sig: &Signature,
+        receipt: impl FnOnce(Amount) -> CallReceipt,
+    ) -> Result<CallReceipt, LedgerError> {
         let mut state = self.state.lock().map_err(|_| LedgerError::Poisoned)?;
         let key = (ticket.channel, ticket.lane);
-        let lane = state
-            .lanes
-            .get(&key)
-            .cloned()
-            .ok_or(LedgerError::NotBusy { lane: ticket.lane })?;
-        let charged = lane
-            .charged
-            .checked_add(charge.min(ticket.reserve))
-            .unwrap_or(lane.charged)
-            .min(lane.voucher);
+        let charged = Self::new_total(&state, &ticket, charge)?;
+        let receipt = receipt(charged);
         let record = Record::Charged {
             channel: ticket.channel,
             lane: ticket.lane,
             charged,
+            proof: Some(Box::new(Proof {
+                receipt: receipt.clone(),
+                request_sig: request_sig.clone(),
+            })),
         };
-        if charged > lane.charged {
+        let rose = state.lanes.get(&key).is_some_and(|l| charged > l.charged);
+        if rose {
             self.append(&record)?;
+            state.apply(&record);
         }
-        state.apply(&record);
         if let Some(l) = state.lanes.get_mut(&key) {
             l.busy = None;
         }
-        Ok(charged)
+        Ok(receipt)
+    }
+
+    /// The lane's charged total after `ticket`'s call costs `charge`.
+    fn new_total(state: &State, ticket: &Ticket, charge: Amount) -> Result<Amount, LedgerError> {
+        let lane = state
+            .lanes
+            .get(&(ticket.channel, ticket.lane))
+            .ok_or(LedgerError::NotBusy { lane: ticket.lane })?;
+        Ok(lane
+            .charged
+            .checked_add(charge.min(ticket.reserve))
+            .unwrap_or(lane.charged)
+            .min(lane.voucher))
     }
 
     /// End a call that charged nothing (it failed before delivering anything).
     pub fn abort(&self, ticket: Ticket) -> Result<(), LedgerError> {
-        self.finish(ticket, Amount::ZERO).map(drop)
+        let mut state = self.state.lock().map_err(|_| LedgerError::Poisoned)?;
+        if let Some(l) = state.lanes.get_mut(&(ticket.channel, ticket.lane)) {
+            l.busy = None;
+        }
+        Ok(())
+    }
+
+    /// What shows a lane's charged total (none before its first charge).
+    pub fn proof(&self, channel: &Hash, lane: u32) -> Result<Option<Proof>, LedgerError> {
+        let state = self.state.lock().map_err(|_| LedgerError::Poisoned)?;
+        Ok(state
+            .lanes
+            .get(&(*channel, lane))
+            .and_then(|l| l.proof.as_deref().cloned()))
     }
 
     /// Every channel with charges not yet claimed, with the lane claims that take them.
@@ -420,6 +491,39 @@ mod tests {
         )
     }
 
+    /// Finish `t` for `charge` with a receipt for the new total; returns that total.
+    fn fin(l: &Ledger, t: Ticket, charge: u128) -> Amount {
+        let provider = Keypair::from_seed(9);
+        let voucher = t.voucher;
+        let (channel, lane) = (t.channel, t.lane);
+        let sig = provider.sign(b"test", b"request");
+        let receipt = l
+            .finish(t, Amount::from_base(charge), &sig, |lane_charged| {
+                CallReceipt {
+                    chain_id: ChainId::new("ledger-test").unwrap(),
+                    channel,
+                    lane,
+                    provider: provider.address(),
+                    request_hash: Hash([2; 32]),
+                    model: tessera_types::tx::ModelId(1),
+                    manifest_cid: "bafy".into(),
+                    kernel_path: "cpu".into(),
+                    output_hash: Hash([3; 32]),
+                    token_ids: Vec::new(),
+                    tokens_charged: 0,
+                    amount_charged: Amount::from_base(charge),
+                    lane_charged,
+                    voucher,
+                    first_output_ms: 1,
+                    total_ms: 1,
+                    signature: CallReceipt::unsigned_signature(),
+                }
+                .sign(&provider)
+            })
+            .unwrap();
+        receipt.lane_charged
+    }
+
     fn ledger(name: &str) -> (Ledger, std::path::PathBuf) {
         let dir =
             std::env::temp_dir().join(format!("tessera-ledger-{name}-{}", std::process::id()));
@@ -437,19 +541,13 @@ mod tests {
             .begin(&voucher(&payer, 0, 100), Amount::from_base(100), deposit)
             .unwrap()
             .unwrap();
-        assert_eq!(
-            l.finish(t, Amount::from_base(40)).unwrap(),
-            Amount::from_base(40)
-        );
+        assert_eq!(fin(&l, t, 40), Amount::from_base(40));
         // The next call's voucher covers 40 charged + 100 reserved.
         let t = l
             .begin(&voucher(&payer, 0, 140), Amount::from_base(100), deposit)
             .unwrap()
             .unwrap();
-        assert_eq!(
-            l.finish(t, Amount::from_base(70)).unwrap(),
-            Amount::from_base(110)
-        );
+        assert_eq!(fin(&l, t, 70), Amount::from_base(110));
         // A call admitted and never finished (the process dies) charges nothing.
         let _lost = l
             .begin(&voucher(&payer, 1, 50), Amount::from_base(50), deposit)
@@ -462,6 +560,12 @@ mod tests {
             (lane.voucher, lane.charged),
             (Amount::from_base(140), Amount::from_base(110))
         );
+        // The charged total's proof survives too: the receipt of the call that reached
+        // it, paid by the 140 voucher.
+        let proof = l.proof(&Hash([1; 32]), 0).unwrap().unwrap();
+        assert_eq!(proof.receipt.lane_charged, Amount::from_base(110));
+        assert_eq!(proof.receipt.voucher, Amount::from_base(140));
+        assert!(proof.receipt.verify());
         let unclaimed = l.unclaimed().unwrap();
         assert_eq!(unclaimed[0].amount, Amount::from_base(110));
         assert_eq!(unclaimed[0].lanes.len(), 1);
@@ -484,7 +588,7 @@ mod tests {
                 .unwrap_err(),
             LedgerRefusal::LaneBusy { lane: 0 }
         );
-        l.finish(t, Amount::from_base(100)).unwrap();
+        fin(&l, t, 100);
         assert!(matches!(
             l.begin(&first, reserve, deposit).unwrap(),
             Err(LedgerRefusal::Replayed { .. })
@@ -505,6 +609,27 @@ mod tests {
         l.abort(t).unwrap();
         assert!(l
             .begin(&voucher(&payer, 2, 100), reserve, deposit)
+            .unwrap()
+            .is_ok());
+    }
+
+    #[test]
+    fn a_lanes_vouchers_must_rise_even_when_one_would_cover_the_call() {
+        let payer = Keypair::from_seed(3);
+        let (l, _) = ledger("rise");
+        let deposit = Amount::from_base(1_000);
+        let reserve = Amount::from_base(100);
+        let big = voucher(&payer, 0, 500);
+        let t = l.begin(&big, reserve, deposit).unwrap().unwrap();
+        fin(&l, t, 10);
+        // 500 covers 10 charged + 100 reserved, but it paid the last call already: two
+        // receipts must never name the same voucher.
+        assert!(matches!(
+            l.begin(&big, reserve, deposit).unwrap(),
+            Err(LedgerRefusal::Replayed { needed, .. }) if needed == Amount::from_base(501)
+        ));
+        assert!(l
+            .begin(&voucher(&payer, 0, 501), reserve, deposit)
             .unwrap()
             .is_ok());
     }

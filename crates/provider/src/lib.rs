@@ -13,6 +13,7 @@ pub mod chain;
 pub mod claims;
 pub mod fetch;
 pub mod ledger;
+pub mod overclaims;
 pub mod runtime;
 pub mod server;
 
@@ -53,16 +54,21 @@ pub enum Adversary {
     /// work, charged as if whole, and an answer that is wrong. The other calls are
     /// honest, so the cheat hides among right answers.
     TruncateInputs,
+    /// Serve honestly, but claim each lane's whole newest voucher instead of what was
+    /// charged on it: the unused reservation of the last call is taken too. The payer's
+    /// gateway holds the receipt that shows it.
+    Overclaim,
 }
 
 /// Calls an adversary serves per cheated one.
 pub const ADVERSARY_PERIOD: u64 = 5;
 
 impl Adversary {
-    /// The mode named `text` (`truncate-inputs`).
+    /// The mode named `text` (`truncate-inputs`, `overclaim`).
     pub fn parse(text: &str) -> Option<Adversary> {
         match text {
             "truncate-inputs" => Some(Adversary::TruncateInputs),
+            "overclaim" => Some(Adversary::Overclaim),
             _ => None,
         }
     }
@@ -75,6 +81,7 @@ impl Adversary {
                 let keep = (words.len() * 4 / 5).max(1).min(words.len());
                 words.get(..keep).unwrap_or(&words).join(" ")
             }
+            Adversary::Overclaim => input.to_string(),
         }
     }
 }

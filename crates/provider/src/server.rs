@@ -109,6 +109,8 @@ struct Admitted {
     served: Arc<Served>,
     price: Price,
     request_hash: Hash,
+    /// The payer's signature binding the body to its voucher (kept with the charge).
+    request_sig: tessera_types::Signature,
     started: Instant,
 }
 
@@ -168,6 +170,7 @@ async fn admit(
                     served,
                     price,
                     request_hash: body_hash(body),
+                    request_sig: payment.request_sig.clone(),
                     started,
                 })
             }
@@ -187,34 +190,38 @@ struct Outcome {
     first_output_ms: u32,
 }
 
-/// Record the charge, then sign the receipt.
+/// Sign the receipt and record the charge with it.
 fn settle(p: &Shared, call: Admitted, out: Outcome) -> Result<CallReceipt, String> {
     let channel = call.ticket.channel;
     let lane = call.ticket.lane;
+    let voucher = call.ticket.voucher;
     let amount_charged = out.charge.min(call.ticket.reserve);
-    let lane_charged = p
-        .ledger
-        .finish(call.ticket, out.charge)
-        .map_err(|e| e.to_string())?;
-    Ok(CallReceipt {
-        chain_id: p.view.chain_id.clone(),
-        channel,
-        lane,
-        provider: p.me,
-        request_hash: call.request_hash,
-        model: call.served.id,
-        manifest_cid: call.served.manifest_cid.clone(),
-        kernel_path: bounded(out.kernel_path, tessera_types::call::MAX_KERNEL_ID_BYTES),
-        output_hash: out.output_hash,
-        token_ids: out.token_ids,
-        tokens_charged: out.tokens_charged,
-        amount_charged,
-        lane_charged,
-        first_output_ms: out.first_output_ms,
-        total_ms: millis(call.started),
-        signature: CallReceipt::unsigned_signature(),
-    }
-    .sign(&p.key))
+    let total_ms = millis(call.started);
+    let receipt = |lane_charged| {
+        CallReceipt {
+            chain_id: p.view.chain_id.clone(),
+            channel,
+            lane,
+            provider: p.me,
+            request_hash: call.request_hash,
+            model: call.served.id,
+            manifest_cid: call.served.manifest_cid.clone(),
+            kernel_path: bounded(out.kernel_path, tessera_types::call::MAX_KERNEL_ID_BYTES),
+            output_hash: out.output_hash,
+            token_ids: out.token_ids,
+            tokens_charged: out.tokens_charged,
+            amount_charged,
+            lane_charged,
+            voucher,
+            first_output_ms: out.first_output_ms,
+            total_ms,
+            signature: CallReceipt::unsigned_signature(),
+        }
+        .sign(&p.key)
+    };
+    p.ledger
+        .finish(call.ticket, out.charge, &call.request_sig, receipt)
+        .map_err(|e| e.to_string())
 }
 
 /// A whole answer: the OpenAI body, and the receipt in the `x-tessera-receipt` header

@@ -260,6 +260,16 @@ impl RpcClient {
         self.get(&format!("/v1/subnets/{id}")).await
     }
 
+    /// The open overclaim reports, by deadline.
+    pub async fn overclaims(&self) -> Result<Vec<crate::disputes::OverclaimView>, RpcError> {
+        self.get("/v1/overclaims").await
+    }
+
+    /// One overclaim report, open or decided.
+    pub async fn overclaim(&self, id: &Hash) -> Result<crate::disputes::OverclaimView, RpcError> {
+        self.get(&format!("/v1/overclaims/{id}")).await
+    }
+
     /// The open fraud disputes, by deadline.
     pub async fn disputes(&self) -> Result<Vec<crate::disputes::DisputeView>, RpcError> {
         self.get("/v1/disputes").await

@@ -118,6 +118,11 @@ where
         .route("/v1/subnets/{id}", get(crate::subnets::show::<E>))
         .route("/v1/disputes", get(crate::disputes::list::<E>))
         .route("/v1/disputes/{id}", get(crate::disputes::show::<E>))
+        .route("/v1/overclaims", get(crate::disputes::list_overclaims::<E>))
+        .route(
+            "/v1/overclaims/{id}",
+            get(crate::disputes::show_overclaim::<E>),
+        )
         .route(
             "/v1/accounts/{address}/channels",
             get(crate::market::account_channels::<E>),

@@ -29,7 +29,8 @@ use crate::{
     providers, staking, subnets, verify, Params, StateError, StateView,
 };
 use tessera_types::{
-    Address, Amount, BlockReceipts, Call, ChainId, Event, Receipt, SignedTransaction, TxStatus,
+    call::CallReceipt, Address, Amount, BlockReceipts, Call, ChainId, Event, Receipt,
+    SignedTransaction, TxStatus,
 };
 
 /// What a block is executed in.
@@ -202,7 +203,8 @@ pub fn call_spend(call: &Call) -> Amount {
         }
         | Call::TopUpChannel { amount, .. }
         | Call::Delegate { amount, .. }
-        | Call::ReportFraud { bond: amount, .. } => *amount,
+        | Call::ReportFraud { bond: amount, .. }
+        | Call::ReportOverclaim { bond: amount, .. } => *amount,
         Call::Unbond { .. }
         | Call::LeaveProvider { .. }
         | Call::ExtendChannel { .. }
@@ -223,6 +225,7 @@ pub fn call_spend(call: &Call) -> Amount {
         | Call::Undelegate { .. }
         | Call::SetTake { .. }
         | Call::VoteDispute { .. }
+        | Call::AnswerOverclaim { .. }
         | Call::DissolveSubnet { .. } => Amount::ZERO,
     }
 }
@@ -314,6 +317,11 @@ pub fn check_stateless(
                     reason: e.to_string(),
                 })
         }
+        Call::ReportOverclaim { receipt, bond } => {
+            non_zero(*bond)?;
+            check_receipt(chain_id, receipt)
+        }
+        Call::AnswerOverclaim { receipt, .. } => check_receipt(chain_id, receipt),
         Call::RegisterUid { .. }
         | Call::CommitWeights { .. }
         | Call::RevealWeights { .. }
@@ -517,5 +525,27 @@ fn dispatch(
         Call::DissolveSubnet { subnet } => {
             subnets::registry::dissolve(state, params, height, signer, *subnet)
         }
+        Call::ReportOverclaim { receipt, bond } => {
+            verify::overclaim::report(state, params, height, signer, receipt, *bond)
+        }
+        Call::AnswerOverclaim {
+            dispute,
+            receipt,
+            request_sig,
+        } => verify::overclaim::answer(state, height, dispute, receipt, request_sig),
     }
+}
+
+/// A receipt in a transaction: signed by its provider, on this chain.
+fn check_receipt(chain_id: &ChainId, receipt: &CallReceipt) -> Result<(), StateError> {
+    let reason = if receipt.chain_id != *chain_id {
+        "the receipt is for another chain"
+    } else if !receipt.verify() {
+        "the receipt is not signed by its provider"
+    } else {
+        return Ok(());
+    };
+    Err(StateError::InvalidEvidence {
+        reason: reason.into(),
+    })
 }

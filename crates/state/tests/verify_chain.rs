@@ -118,6 +118,7 @@ fn evidence(net: &Net, salt: u8) -> FraudEvidence {
         tokens_charged: 0,
         amount_charged: Amount::from_base(1_000),
         lane_charged: Amount::from_base(1_000),
+        voucher: Amount::from_base(1_000),
         first_output_ms: 1,
         total_ms: 2,
         signature: CallReceipt::unsigned_signature(),

@@ -12,8 +12,12 @@
 //! # Receipt
 //! The provider signs [`CallReceipt::message`] (the receipt's canonical encoding without
 //! its signature) in namespace [`RECEIPT_NAMESPACE`]. `lane_charged` is the lane's
-//! cumulative charged total after this call: a claim above it on chain is provable
-//! overcharging.
+//! cumulative charged total after this call, and `voucher` the cumulative amount of the
+//! voucher that paid it. A provider admits a lane's vouchers only in strictly increasing
+//! amounts, so `voucher` orders a lane's receipts: a claim on chain above a receipt's
+//! `lane_charged` is overcharging unless the provider shows a later receipt (a larger
+//! `voucher`, with the payer's request signature for it) charging at least the claim
+//! (`tessera_state::verify::overclaim`).
 //!
 //! Invariants:
 //! * a request signature verifies only for its body, chain, channel, lane, amount and
@@ -33,7 +37,7 @@ use commonware_cryptography::Verifier as _;
 /// Domain of request signatures.
 pub const REQUEST_NAMESPACE: &[u8] = b"tessera/request/v1";
 /// Domain of call receipts.
-pub const RECEIPT_NAMESPACE: &[u8] = b"tessera/call-receipt/v1";
+pub const RECEIPT_NAMESPACE: &[u8] = b"tessera/call-receipt/v2";
 /// The HTTP header that carries a whole answer's receipt ([`CallReceipt::to_hex`]), from
 /// the provider to the gateway and from the gateway to its client.
 pub const RECEIPT_HEADER: &str = "x-tessera-receipt";
@@ -58,9 +62,37 @@ pub fn request_message(
     cumulative: Amount,
     body: &[u8],
 ) -> Vec<u8> {
+    hashed_request_message(chain_id, channel, lane, cumulative, &body_hash(body))
+}
+
+/// [`request_message`] for a body known only by its [`body_hash`] (what a receipt names).
+pub fn hashed_request_message(
+    chain_id: &ChainId,
+    channel: &Hash,
+    lane: u32,
+    cumulative: Amount,
+    request_hash: &Hash,
+) -> Vec<u8> {
     let mut message = Voucher::message(chain_id, channel, lane, cumulative);
-    message.extend_from_slice(&body_hash(body).0);
+    message.extend_from_slice(&request_hash.0);
     message
+}
+
+/// Whether `signature` is `payer`'s request signature for the call `receipt` answered:
+/// the body it names, paid by the voucher it names.
+pub fn verify_receipt_request(
+    payer: &PublicKey,
+    receipt: &CallReceipt,
+    signature: &Signature,
+) -> bool {
+    let message = hashed_request_message(
+        &receipt.chain_id,
+        &receipt.channel,
+        receipt.lane,
+        receipt.voucher,
+        &receipt.request_hash,
+    );
+    payer.verify(REQUEST_NAMESPACE, &message, signature)
 }
 
 /// [`request_message`] for `body` paid by `voucher`.
@@ -117,6 +149,8 @@ pub struct CallReceipt {
     pub amount_charged: Amount,
     /// The lane's cumulative charged total after this call.
     pub lane_charged: Amount,
+    /// The cumulative amount of the voucher that paid this call.
+    pub voucher: Amount,
     /// Milliseconds from the request's arrival to its first output, and to its end.
     pub first_output_ms: u32,
     pub total_ms: u32,
@@ -142,6 +176,7 @@ impl CallReceipt {
         buf.put_u64(self.tokens_charged);
         self.amount_charged.write(buf);
         self.lane_charged.write(buf);
+        self.voucher.write(buf);
         buf.put_u32(self.first_output_ms);
         buf.put_u32(self.total_ms);
     }
@@ -159,7 +194,7 @@ impl CallReceipt {
             + 4
             + 4 * self.token_ids.len()
             + 8
-            + 2 * Amount::SIZE
+            + 3 * Amount::SIZE
             + 8
     }
 
@@ -260,6 +295,7 @@ impl Read for CallReceipt {
             tokens_charged: u64::read(buf)?,
             amount_charged: Amount::read(buf)?,
             lane_charged: Amount::read(buf)?,
+            voucher: Amount::read(buf)?,
             first_output_ms: u32::read(buf)?,
             total_ms: u32::read(buf)?,
             signature: Signature::read(buf)?,
@@ -329,6 +365,7 @@ mod tests {
             tokens_charged: 3,
             amount_charged: Amount::from_base(30),
             lane_charged: Amount::from_base(90),
+            voucher: Amount::from_base(120),
             first_output_ms: 12,
             total_ms: 40,
             signature: provider.sign(b"x", b"y"),
@@ -346,5 +383,30 @@ mod tests {
             ..receipt.clone()
         };
         assert!(!inflated.verify());
+
+        // The payer's request signature binds the receipt's voucher and request.
+        let payer = Keypair::from_seed(4);
+        let paid = Voucher::sign(&payer, &chain(), receipt.channel, 2, receipt.voucher);
+        let sig = sign_request(&payer, &paid, b"x");
+        assert!(verify_receipt_request(payer.public_key(), &receipt, &sig));
+        let earlier = CallReceipt {
+            voucher: Amount::from_base(119),
+            ..receipt.clone()
+        };
+        assert!(!verify_receipt_request(payer.public_key(), &earlier, &sig));
+        let other_body = CallReceipt {
+            request_hash: body_hash(b"y"),
+            ..receipt.clone()
+        };
+        assert!(!verify_receipt_request(
+            payer.public_key(),
+            &other_body,
+            &sig
+        ));
+        assert!(!verify_receipt_request(
+            provider.public_key(),
+            &receipt,
+            &sig
+        ));
     }
 }

@@ -23,6 +23,16 @@ pub const MAX_EVIDENCE_REQUEST_BYTES: usize = 4_096;
 /// Longest claimed output evidence carries, in bytes (five 384-value embeddings fit).
 pub const MAX_EVIDENCE_OUTPUT_BYTES: usize = 8_192;
 const DISPUTE_DOMAIN: &[u8] = b"tessera/dispute/v1";
+const OVERCLAIM_DOMAIN: &[u8] = b"tessera/overclaim/v1";
+
+/// The overclaim dispute `receipt` opens against a lane claimed up to `claimed`: one per
+/// receipt and claimed total (a later, larger claim can be disputed again).
+pub fn overclaim_id(receipt: &CallReceipt, claimed: Amount) -> Hash {
+    Hash::digest(
+        OVERCLAIM_DOMAIN,
+        &[&receipt.message(), &claimed.base().to_be_bytes()],
+    )
+}
 
 /// A provider's signed answer to one request, as evidence that the answer is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -216,6 +226,37 @@ pub enum DisputeEvent {
         to_reporter: Amount,
         bond: Amount,
     },
+    /// `reporter` bonded `bond` to show that `provider` claimed `claimed` on `lane` of
+    /// `channel` while its own receipt says it charged `charged`; the provider may
+    /// answer with a later receipt until block `deadline`.
+    #[serde(rename = "overclaim_opened")]
+    OverclaimOpened {
+        dispute: Hash,
+        reporter: Address,
+        provider: Address,
+        channel: Hash,
+        lane: u32,
+        claimed: Amount,
+        charged: Amount,
+        bond: Amount,
+        deadline: u64,
+    },
+    /// The provider showed a later receipt (paid by a voucher for `voucher`) charging
+    /// `lane_charged`, at least the claim: the report is rejected.
+    #[serde(rename = "overclaim_answered")]
+    OverclaimAnswered {
+        dispute: Hash,
+        voucher: Amount,
+        lane_charged: Amount,
+    },
+    /// An overclaim went unanswered: `restitution` of the slashed stake went back to the
+    /// channel's payer (at most what was claimed above the receipt).
+    #[serde(rename = "overclaim_restituted")]
+    Restituted {
+        dispute: Hash,
+        payer: Address,
+        restitution: Amount,
+    },
 }
 
 impl DisputeEvent {
@@ -224,6 +265,9 @@ impl DisputeEvent {
             DisputeEvent::Opened { .. } => 0,
             DisputeEvent::Voted { .. } => 1,
             DisputeEvent::Decided { .. } => 2,
+            DisputeEvent::OverclaimOpened { .. } => 3,
+            DisputeEvent::OverclaimAnswered { .. } => 4,
+            DisputeEvent::Restituted { .. } => 5,
         }
     }
 }
@@ -275,6 +319,45 @@ impl Write for DisputeEvent {
                 to_reporter.write(buf);
                 bond.write(buf);
             }
+            DisputeEvent::OverclaimOpened {
+                dispute,
+                reporter,
+                provider,
+                channel,
+                lane,
+                claimed,
+                charged,
+                bond,
+                deadline,
+            } => {
+                dispute.write(buf);
+                reporter.write(buf);
+                provider.write(buf);
+                channel.write(buf);
+                buf.put_u32(*lane);
+                claimed.write(buf);
+                charged.write(buf);
+                bond.write(buf);
+                buf.put_u64(*deadline);
+            }
+            DisputeEvent::OverclaimAnswered {
+                dispute,
+                voucher,
+                lane_charged,
+            } => {
+                dispute.write(buf);
+                voucher.write(buf);
+                lane_charged.write(buf);
+            }
+            DisputeEvent::Restituted {
+                dispute,
+                payer,
+                restitution,
+            } => {
+                dispute.write(buf);
+                payer.write(buf);
+                restitution.write(buf);
+            }
         }
     }
 }
@@ -287,6 +370,11 @@ impl EncodeSize for DisputeEvent {
             }
             DisputeEvent::Voted { .. } => Hash::SIZE + Address::SIZE + 1 + Amount::SIZE,
             DisputeEvent::Decided { .. } => Hash::SIZE + Verdict::SIZE + 5 * Amount::SIZE,
+            DisputeEvent::OverclaimOpened { .. } => {
+                2 * Hash::SIZE + 2 * Address::SIZE + 4 + 3 * Amount::SIZE + 8
+            }
+            DisputeEvent::OverclaimAnswered { .. } => Hash::SIZE + 2 * Amount::SIZE,
+            DisputeEvent::Restituted { .. } => Hash::SIZE + Address::SIZE + Amount::SIZE,
         }
     }
 }
@@ -317,6 +405,27 @@ impl Read for DisputeEvent {
                 slashed: Amount::read(buf)?,
                 to_reporter: Amount::read(buf)?,
                 bond: Amount::read(buf)?,
+            },
+            3 => DisputeEvent::OverclaimOpened {
+                dispute: Hash::read(buf)?,
+                reporter: Address::read(buf)?,
+                provider: Address::read(buf)?,
+                channel: Hash::read(buf)?,
+                lane: u32::read(buf)?,
+                claimed: Amount::read(buf)?,
+                charged: Amount::read(buf)?,
+                bond: Amount::read(buf)?,
+                deadline: u64::read(buf)?,
+            },
+            4 => DisputeEvent::OverclaimAnswered {
+                dispute: Hash::read(buf)?,
+                voucher: Amount::read(buf)?,
+                lane_charged: Amount::read(buf)?,
+            },
+            5 => DisputeEvent::Restituted {
+                dispute: Hash::read(buf)?,
+                payer: Address::read(buf)?,
+                restitution: Amount::read(buf)?,
             },
             other => return Err(CodecError::InvalidEnum(other)),
         })
@@ -361,6 +470,7 @@ mod tests {
             tokens_charged: 0,
             amount_charged: Amount::from_base(5),
             lane_charged: Amount::from_base(5),
+            voucher: Amount::from_base(9),
             first_output_ms: 1,
             total_ms: 2,
             signature: CallReceipt::unsigned_signature(),
@@ -434,6 +544,27 @@ mod tests {
                 slashed: Amount::ZERO,
                 to_reporter: Amount::ZERO,
                 bond: Amount::from_base(3),
+            },
+            DisputeEvent::OverclaimOpened {
+                dispute: Hash([3; 32]),
+                reporter: Keypair::from_seed(1).address(),
+                provider: Keypair::from_seed(2).address(),
+                channel: Hash([4; 32]),
+                lane: 7,
+                claimed: Amount::from_base(12),
+                charged: Amount::from_base(9),
+                bond: Amount::from_base(10),
+                deadline: 40,
+            },
+            DisputeEvent::OverclaimAnswered {
+                dispute: Hash([3; 32]),
+                voucher: Amount::from_base(15),
+                lane_charged: Amount::from_base(12),
+            },
+            DisputeEvent::Restituted {
+                dispute: Hash([3; 32]),
+                payer: Keypair::from_seed(5).address(),
+                restitution: Amount::from_base(3),
             },
         ];
         for e in events {

@@ -12,6 +12,7 @@
 //!   `docs/decisions/0012-txs-root-over-signed-bytes.md`).
 
 use crate::{
+    call::CallReceipt,
     channel::{LaneClaim, Price, MAX_CLAIM_LANES, MAX_ENDPOINT_BYTES},
     codec::{
         decode_bounded, read_list, read_short_bytes, read_string, string_size, write_list,
@@ -539,6 +540,20 @@ pub enum Call {
     /// subnets: dissolve a subnet (its owner, once no stake is delegated in it); the lock
     /// unbonds.
     DissolveSubnet { subnet: SubnetId },
+    /// verify: show that a provider claimed more on a lane than its own `receipt` says it
+    /// charged there, bonding `bond`.
+    ReportOverclaim {
+        receipt: Box<CallReceipt>,
+        bond: Amount,
+    },
+    /// verify: answer an overclaim report with a later `receipt` of the same lane that
+    /// charges at least the claim, and the payer's `request_sig` for that call.
+    AnswerOverclaim {
+        dispute: Hash,
+        receipt: Box<CallReceipt>,
+        #[serde(with = "crate::channel::signature_hex")]
+        request_sig: Signature,
+    },
 }
 
 impl Call {
@@ -573,6 +588,8 @@ impl Call {
             Call::ReportFraud { .. } => 26,
             Call::VoteDispute { .. } => 27,
             Call::DissolveSubnet { .. } => 28,
+            Call::ReportOverclaim { .. } => 29,
+            Call::AnswerOverclaim { .. } => 30,
         }
     }
 
@@ -608,6 +625,8 @@ impl Call {
             Call::ReportFraud { .. } => "report_fraud",
             Call::VoteDispute { .. } => "vote_dispute",
             Call::DissolveSubnet { .. } => "dissolve_subnet",
+            Call::ReportOverclaim { .. } => "report_overclaim",
+            Call::AnswerOverclaim { .. } => "answer_overclaim",
         }
     }
 }
@@ -733,6 +752,19 @@ impl Write for Call {
                 guilty.write(buf);
             }
             Call::DissolveSubnet { subnet } => subnet.write(buf),
+            Call::ReportOverclaim { receipt, bond } => {
+                receipt.write(buf);
+                bond.write(buf);
+            }
+            Call::AnswerOverclaim {
+                dispute,
+                receipt,
+                request_sig,
+            } => {
+                dispute.write(buf);
+                receipt.write(buf);
+                request_sig.write(buf);
+            }
         }
     }
 }
@@ -776,6 +808,10 @@ impl EncodeSize for Call {
             Call::ReportFraud { evidence, .. } => evidence.encode_size() + Amount::SIZE,
             Call::VoteDispute { .. } => Hash::SIZE + 1,
             Call::DissolveSubnet { .. } => SubnetId::SIZE,
+            Call::ReportOverclaim { receipt, .. } => receipt.encode_size() + Amount::SIZE,
+            Call::AnswerOverclaim { receipt, .. } => {
+                Hash::SIZE + receipt.encode_size() + Signature::SIZE
+            }
         }
     }
 }
@@ -892,6 +928,15 @@ impl Read for Call {
             },
             28 => Call::DissolveSubnet {
                 subnet: SubnetId::read(buf)?,
+            },
+            29 => Call::ReportOverclaim {
+                receipt: Box::new(CallReceipt::read(buf)?),
+                bond: Amount::read(buf)?,
+            },
+            30 => Call::AnswerOverclaim {
+                dispute: Hash::read(buf)?,
+                receipt: Box::new(CallReceipt::read(buf)?),
+                request_sig: Signature::read(buf)?,
             },
             other => return Err(CodecError::InvalidEnum(other)),
         })

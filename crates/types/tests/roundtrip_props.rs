@@ -143,6 +143,7 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
                     tokens_charged: n,
                     amount_charged: Amount::from_base(amount),
                     lane_charged: Amount::from_base(amount),
+                    voucher: Amount::from_base(amount),
                     first_output_ms: 1,
                     total_ms: 2,
                     signature: CallReceipt::unsigned_signature(),
@@ -159,6 +160,57 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
         },
         Call::DissolveSubnet {
             subnet: SubnetId(n),
+        },
+        Call::ReportOverclaim {
+            receipt: Box::new(
+                CallReceipt {
+                    chain_id: tessera_types::ChainId::new("props").unwrap(),
+                    channel,
+                    lane: n as u32,
+                    provider: key.address(),
+                    request_hash: channel,
+                    model: ModelId(n),
+                    manifest_cid: format!("bafy{n}"),
+                    kernel_path: "cpu".into(),
+                    output_hash: channel,
+                    token_ids: (0..(n % 5) as u32).collect(),
+                    tokens_charged: n,
+                    amount_charged: Amount::from_base(amount),
+                    lane_charged: Amount::from_base(amount),
+                    voucher: Amount::from_base(amount),
+                    first_output_ms: 1,
+                    total_ms: 2,
+                    signature: CallReceipt::unsigned_signature(),
+                }
+                .sign(&key),
+            ),
+            bond: Amount::from_base(amount),
+        },
+        Call::AnswerOverclaim {
+            dispute: channel,
+            receipt: Box::new(
+                CallReceipt {
+                    chain_id: tessera_types::ChainId::new("props").unwrap(),
+                    channel,
+                    lane: n as u32,
+                    provider: key.address(),
+                    request_hash: channel,
+                    model: ModelId(n),
+                    manifest_cid: format!("bafy{n}"),
+                    kernel_path: "cpu".into(),
+                    output_hash: channel,
+                    token_ids: (0..(n % 5) as u32).collect(),
+                    tokens_charged: n,
+                    amount_charged: Amount::from_base(amount),
+                    lane_charged: Amount::from_base(amount),
+                    voucher: Amount::from_base(amount),
+                    first_output_ms: 1,
+                    total_ms: 2,
+                    signature: CallReceipt::unsigned_signature(),
+                }
+                .sign(&key),
+            ),
+            request_sig: key.sign(b"x", b"y"),
         },
     ]
 }

@@ -36,6 +36,16 @@ pub enum VerifyError {
     DisputeOpen { provider: Address, model: ModelId },
     #[error("a validator with no stake in the subnet has no vote: stake on it first")]
     NoWeight,
+    #[error("the receipt's provider or model is not its channel's (or the channel does not exist): report a receipt the channel's provider signed")]
+    NotChannelReceipt,
+    #[error("the lane's claimed total {claimed} is not above the receipt's charged total {charged}: nothing was overclaimed")]
+    NotOverclaimed { claimed: Amount, charged: Amount },
+    #[error("the answer is not a receipt of the same provider, channel and lane with the payer's request signature for it")]
+    AnswerNotSigned,
+    #[error("the answer's voucher {answered} is not above the reported receipt's {reported}: answer with a later call's receipt")]
+    AnswerNotLater { reported: Amount, answered: Amount },
+    #[error("the answer's receipt charges {charged} on the lane, below the claim {claimed} (or above its own voucher)")]
+    AnswerBelowClaim { claimed: Amount, charged: Amount },
 }
 
 fn int(v: impl Into<u128>) -> FailureArg {
@@ -59,6 +69,11 @@ impl VerifyError {
             ReporterVotes => 11,
             DisputeOpen { .. } => 12,
             NoWeight => 13,
+            NotChannelReceipt => 14,
+            NotOverclaimed { .. } => 15,
+            AnswerNotSigned => 16,
+            AnswerNotLater { .. } => 17,
+            AnswerBelowClaim { .. } => 18,
         }
     }
 
@@ -75,7 +90,14 @@ impl VerifyError {
             NoOtherValidators { subnet } => vec![int(subnet.0)],
             VotingClosed { deadline } => vec![int(*deadline)],
             AlreadyVoted { voter } => vec![FailureArg::Address(*voter)],
-            AlreadyReported | UnknownDispute | ReporterVotes | NoWeight => Vec::new(),
+            NotOverclaimed { claimed, charged } | AnswerBelowClaim { claimed, charged } => {
+                vec![int(claimed.base()), int(charged.base())]
+            }
+            AnswerNotLater { reported, answered } => {
+                vec![int(reported.base()), int(answered.base())]
+            }
+            AlreadyReported | UnknownDispute | ReporterVotes | NoWeight | NotChannelReceipt
+            | AnswerNotSigned => Vec::new(),
         }
     }
 
@@ -117,6 +139,20 @@ impl VerifyError {
                 model: ModelId(u64_of(f.int(1))),
             },
             13 => NoWeight,
+            14 => NotChannelReceipt,
+            15 => NotOverclaimed {
+                claimed: Amount::from_base(a),
+                charged: Amount::from_base(f.int(1)),
+            },
+            16 => AnswerNotSigned,
+            17 => AnswerNotLater {
+                reported: Amount::from_base(a),
+                answered: Amount::from_base(f.int(1)),
+            },
+            18 => AnswerBelowClaim {
+                claimed: Amount::from_base(a),
+                charged: Amount::from_base(f.int(1)),
+            },
             _ => return None,
         })
     }

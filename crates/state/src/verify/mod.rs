@@ -43,6 +43,7 @@
 //!   burned part.
 
 pub mod error;
+pub mod overclaim;
 
 use crate::{
     bank,
@@ -425,6 +426,7 @@ pub fn on_block(
         state.absorb(writes);
         events.extend(decided);
     }
+    events.extend(overclaim::on_block(state, params, height)?);
     Ok(events)
 }
 
@@ -473,13 +475,22 @@ fn decide(
     let mut events = Vec::new();
     match verdict {
         Verdict::Proven => {
-            return_bond(state, &record)?;
-            let (slashed, reward, slash_events) = slash(state, params, height, &record)?;
+            return_bond(state, &record.reporter, record.bond)?;
+            let (slashed, slash_events) =
+                take_stake(state, params, height, &record.provider(), record.model())?;
+            let reward = mul_div(
+                slashed.base(),
+                u128::from(params.fraud_reporter_bps),
+                FULL_BPS,
+            );
+            to_reporter = Amount::from_base(checked(reward, "reporter reward")?);
+            if !to_reporter.is_zero() {
+                bank::mint(state, &record.reporter, to_reporter)?;
+            }
             record.slashed = slashed;
-            to_reporter = reward;
             events = slash_events;
         }
-        Verdict::Undecided => return_bond(state, &record)?,
+        Verdict::Undecided => return_bond(state, &record.reporter, record.bond)?,
         Verdict::Rejected => {
             bank::debit(state, &bonds(), record.bond)?;
             bank::burn(state, record.bond)?;
@@ -501,25 +512,29 @@ fn decide(
     Ok(events)
 }
 
-fn return_bond(state: &mut Overlay<'_>, record: &Dispute) -> Result<(), StateError> {
-    bank::debit(state, &bonds(), record.bond)?;
-    bank::credit(state, &record.reporter, record.bond)
+fn return_bond(
+    state: &mut Overlay<'_>,
+    reporter: &Address,
+    bond: Amount,
+) -> Result<(), StateError> {
+    bank::debit(state, &bonds(), bond)?;
+    bank::credit(state, reporter, bond)
 }
 
-/// Proven fraud: take `fraud_slash_bps` of the registration's stake (burned, less the
-/// reporter's share, which is paid to it), then delist the provider for the model.
-/// Returns `(slashed, to_reporter, events)`.
-fn slash(
+/// Proven fraud: take `fraud_slash_bps` of `provider`'s registration stake for `model`
+/// (burned; callers mint what they pay out of it), then delist it for the model.
+/// Returns `(slashed, events)`.
+fn take_stake(
     state: &mut Overlay<'_>,
     params: &Params,
     height: u64,
-    record: &Dispute,
-) -> Result<(Amount, Amount, Vec<Event>), StateError> {
-    let (provider, model) = (record.provider(), record.model());
+    provider: &Address,
+    model: ModelId,
+) -> Result<(Amount, Vec<Event>), StateError> {
     // A provider cannot leave while disputed, but it may have left for another
     // disputed answer's slash in this same block: then nothing is left to take here.
-    let Some(mut registration) = providers::provider(state, model, &provider)? else {
-        return Ok((Amount::ZERO, Amount::ZERO, Vec::new()));
+    let Some(mut registration) = providers::provider(state, model, provider)? else {
+        return Ok((Amount::ZERO, Vec::new()));
     };
     let share = mul_div(
         registration.stake.base(),
@@ -527,20 +542,11 @@ fn slash(
         FULL_BPS,
     );
     let amount = Amount::from_base(checked(share, "fraud slash")?);
-    staking::unlock(state, &provider, amount)?;
+    staking::unlock(state, provider, amount)?;
     registration.stake = checked(registration.stake.checked_sub(amount), "provider stake")?;
-    providers::set(state, model, &provider, &registration);
-    let (slashed, slash_event) = staking::slash(state, &provider, amount, 0)?;
-    let reward = mul_div(
-        slashed.base(),
-        u128::from(params.fraud_reporter_bps),
-        FULL_BPS,
-    );
-    let reward = Amount::from_base(checked(reward, "reporter reward")?);
-    if !reward.is_zero() {
-        bank::mint(state, &record.reporter, reward)?;
-    }
+    providers::set(state, model, provider, &registration);
+    let (slashed, slash_event) = staking::slash(state, provider, amount, 0)?;
     let mut events = vec![slash_event];
-    events.extend(providers::delist(state, params, height, &provider, model)?);
-    Ok((slashed, reward, events))
+    events.extend(providers::delist(state, params, height, provider, model)?);
+    Ok((slashed, events))
 }
