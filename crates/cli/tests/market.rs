@@ -1039,7 +1039,7 @@ fn overclaimer_is_reported_and_slashed(env: &Env, gateway: &str, port: u16) {
         "--stake",
         "200",
         "--price",
-        "0.00005",
+        "0.0001",
         "--endpoint",
         &endpoint,
     ]);
@@ -1060,13 +1060,23 @@ fn overclaimer_is_reported_and_slashed(env: &Env, gateway: &str, port: u16) {
     let user = dev_key(7).address().to_string();
     let user_before = base(&env.json(&["balance", &user])["account"]["balance"]);
     // 60 tokens reserved, a short greeting answered: the voucher is well above the charge.
-    let r = http()
-        .post(format!("{gateway}/chat/completions"))
-        .header("x-tessera-provider", greedy.as_str())
-        .json(&json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 60}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    // (The gateway's directory learns of the new provider within a few seconds.)
+    let mut status = 0;
+    wait_until(
+        "the gateway to serve through the greedy provider",
+        Duration::from_secs(60),
+        || {
+            let r = http()
+                .post(format!("{gateway}/chat/completions"))
+                .header("x-tessera-provider", greedy.as_str())
+                .json(&json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 60}))
+                .send()
+                .unwrap();
+            status = r.status().as_u16();
+            status != 404
+        },
+    );
+    assert_eq!(status, 200, "{}", env.log("gateway-again"));
 
     let reported = format!("reported {greedy} for overclaiming lane ");
     let mut id = None;
