@@ -1059,24 +1059,49 @@ fn overclaimer_is_reported_and_slashed(env: &Env, gateway: &str, port: u16) {
     assert!(env.log("greedy").contains("cheats on purpose"));
     let user = dev_key(7).address().to_string();
     let user_before = base(&env.json(&["balance", &user])["account"]["balance"]);
-    // 60 tokens reserved, a short greeting answered: the voucher is well above the charge.
-    // (The gateway's directory learns of the new provider within a few seconds.)
-    let mut status = 0;
-    wait_until(
-        "the gateway to serve through the greedy provider",
-        Duration::from_secs(60),
-        || {
-            let r = http()
-                .post(format!("{gateway}/chat/completions"))
-                .header("x-tessera-provider", greedy.as_str())
-                .json(&json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 60}))
-                .send()
-                .unwrap();
-            status = r.status().as_u16();
-            status != 404
-        },
+    // The overclaim is the unused part of the lane's last reservation, so the last call
+    // must stop before its token limit: short questions with room for more, until one
+    // stops by itself (the candle and llama.cpp runtimes answer differently). The
+    // gateway's directory learns of the new provider within a few seconds: 404 until
+    // then.
+    let mut finished = None;
+    for (prompt, max_tokens) in [
+        ("Hi", 60),
+        ("Reply with only the word yes.", 100),
+        ("What is the capital of France?", 120),
+        ("Hello!", 200),
+    ] {
+        wait_until(
+            "the gateway to serve through the greedy provider",
+            Duration::from_secs(60),
+            || {
+                let r = http()
+                    .post(format!("{gateway}/chat/completions"))
+                    .header("x-tessera-provider", greedy.as_str())
+                    .json(&json!({"model": "smollm2-chat", "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}))
+                    .send()
+                    .unwrap();
+                let status = r.status().as_u16();
+                if status == 404 {
+                    return false;
+                }
+                assert_eq!(status, 200, "{}", env.log("gateway-again"));
+                let body: Value = r.json().unwrap();
+                finished = body["choices"][0]["finish_reason"]
+                    .as_str()
+                    .map(String::from);
+                true
+            },
+        );
+        if finished.as_deref() == Some("stop") {
+            break;
+        }
+    }
+    assert_eq!(
+        finished.as_deref(),
+        Some("stop"),
+        "every answer ran to its limit"
     );
-    assert_eq!(status, 200, "{}", env.log("gateway-again"));
 
     let reported = format!("reported {greedy} for overclaiming lane ");
     let mut id = None;
