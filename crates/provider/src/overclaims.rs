@@ -5,18 +5,13 @@
 
 use crate::{ledger::Proof, Shared};
 use std::{collections::HashSet, time::Duration};
-use tessera_rpc::{api::TxResponse, disputes::OverclaimView};
+use tessera_rpc::api::TxResponse;
+use tessera_state::verify::overclaim::check_answer;
 use tessera_types::{Call, Hash, TxStatus};
 
 /// The reports already answered (a report closes when its answer lands).
 #[derive(Default)]
 pub struct Answered(HashSet<Hash>);
-
-/// Whether `proof` answers `report`: a later receipt that charges at least the claim.
-pub fn answers(proof: &Proof, report: &OverclaimView) -> bool {
-    let (later, first) = (&proof.receipt, &report.overclaim.receipt);
-    later.voucher > first.voucher && later.lane_charged >= report.overclaim.claimed
-}
 
 /// One round: answer every open report against this provider that its ledger can.
 pub async fn answer_open(p: &Shared, answered: &mut Answered) {
@@ -30,7 +25,12 @@ pub async fn answer_open(p: &Shared, answered: &mut Answered) {
             continue;
         }
         let proof = match p.ledger.proof(&receipt.channel, receipt.lane) {
-            Ok(Some(proof)) if answers(&proof, &report) => proof,
+            // The chain's own rule: a later receipt charging at least the claim.
+            Ok(Some(proof))
+                if check_answer(&report.overclaim, &proof.receipt, &proof.request_sig).is_ok() =>
+            {
+                proof
+            }
             Ok(_) => {
                 tracing::error!(
                     report = %report.id,

@@ -538,14 +538,9 @@ fn dispatch(
 
 /// A receipt in a transaction: signed by its provider, on this chain.
 fn check_receipt(chain_id: &ChainId, receipt: &CallReceipt) -> Result<(), StateError> {
-    let reason = if receipt.chain_id != *chain_id {
-        "the receipt is for another chain"
-    } else if !receipt.verify() {
-        "the receipt is not signed by its provider"
-    } else {
-        return Ok(());
-    };
-    Err(StateError::InvalidEvidence {
-        reason: reason.into(),
+    tessera_types::dispute::check_receipt(receipt, chain_id).map_err(|e| {
+        StateError::InvalidEvidence {
+            reason: e.to_string(),
+        }
     })
 }

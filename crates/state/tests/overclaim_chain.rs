@@ -7,9 +7,9 @@
 
 mod support;
 
-use support::{ledger_holdings, Chain, TSR};
+use support::{burned, verify_err, Chain, TSR};
 use tessera_state::{
-    bank, providers,
+    providers,
     verify::{self, error::VerifyError, overclaim::Overclaim},
     StateError,
 };
@@ -175,33 +175,8 @@ fn record(net: &Net, id: &Hash) -> Overclaim {
         .unwrap()
 }
 
-fn burned(chain: &Chain) -> u128 {
-    bank::supply(&chain.view()).unwrap().burned.base()
-}
-
-/// Ledger invariant; the bonds account holds exactly the open reports' bonds.
 fn check_books(net: &Net) {
-    let supply = bank::supply(&net.chain.view()).unwrap().total().unwrap();
-    assert_eq!(ledger_holdings(&net.chain.state), supply.base());
-    let view = net.chain.view();
-    let disputes: u128 = verify::open(&view)
-        .unwrap()
-        .iter()
-        .map(|(_, d)| d.bond.base())
-        .sum();
-    let overclaims: u128 = verify::overclaim::open(&view)
-        .unwrap()
-        .iter()
-        .map(|(_, o)| o.bond.base())
-        .sum();
-    assert_eq!(net.chain.balance(&verify::bonds()), disputes + overclaims);
-}
-
-fn verify_err(result: Result<impl std::fmt::Debug, StateError>) -> VerifyError {
-    match result {
-        Err(StateError::Verify(e)) => e,
-        other => panic!("expected a verify error, got {other:?}"),
-    }
+    support::check_verify_books(&net.chain);
 }
 
 fn registered(net: &Net) -> bool {

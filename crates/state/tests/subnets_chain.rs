@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{ledger_holdings, Chain, TSR};
+use support::{ledger_holdings, supply, Chain, TSR};
 use tessera_state::{
     bank,
     error::render,
@@ -59,10 +59,6 @@ fn create(chain: &mut Chain, owner: usize, name: &str, hyper: SubnetParams) -> S
             _ => None,
         })
         .unwrap()
-}
-
-fn supply(chain: &Chain) -> u128 {
-    bank::supply(&chain.view()).unwrap().total().unwrap().base()
 }
 
 /// The ledger invariant, and that the escrow holds exactly the subnets' pending emission.

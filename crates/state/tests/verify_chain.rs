@@ -6,9 +6,9 @@
 
 mod support;
 
-use support::{ledger_holdings, Chain, TSR};
+use support::{burned, verify_err, Chain, TSR};
 use tessera_state::{
-    bank, providers, staking,
+    providers, staking,
     verify::{self, error::VerifyError, Dispute},
     StateError,
 };
@@ -166,28 +166,8 @@ fn record(net: &Net, id: &Hash) -> Dispute {
     verify::dispute(&net.chain.view(), id).unwrap().unwrap()
 }
 
-fn supply(chain: &Chain) -> u128 {
-    bank::supply(&chain.view()).unwrap().total().unwrap().base()
-}
-
-/// TSR burned since genesis (fees go to the treasury with the test parameters).
-fn burned(chain: &Chain) -> u128 {
-    bank::supply(&chain.view()).unwrap().burned.base()
-}
-
-/// Ledger invariant; the bonds account holds exactly the open disputes' bonds.
 fn check_books(net: &Net) {
-    assert_eq!(ledger_holdings(&net.chain.state), supply(&net.chain));
-    let open: u128 = verify::open(&net.chain.view())
-        .unwrap()
-        .iter()
-        .map(|(_, d)| d.bond.base())
-        .sum();
-    assert_eq!(
-        net.chain.balance(&verify::bonds()),
-        open,
-        "bonds = open bonds"
-    );
+    support::check_verify_books(&net.chain);
 }
 
 /// Empty blocks until `id` is decided; its verdict.
@@ -198,13 +178,6 @@ fn decide(net: &mut Net, id: &Hash) -> Verdict {
         check_books(net);
     }
     record(net, id).verdict.expect("decided at its deadline")
-}
-
-fn verify_err(result: Result<impl std::fmt::Debug, StateError>) -> VerifyError {
-    match result {
-        Err(StateError::Verify(e)) => e,
-        other => panic!("expected a verify error, got {other:?}"),
-    }
 }
 
 #[test]

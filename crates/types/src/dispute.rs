@@ -61,6 +61,20 @@ pub enum EvidenceFault {
     TooLong,
 }
 
+/// The check every receipt in a transaction passes: signed by its provider, on this
+/// chain.
+pub fn check_receipt(receipt: &CallReceipt, chain_id: &ChainId) -> Result<(), EvidenceFault> {
+    if receipt.chain_id != *chain_id {
+        return Err(EvidenceFault::WrongChain {
+            found: receipt.chain_id.as_str().to_string(),
+        });
+    }
+    if !receipt.verify() {
+        return Err(EvidenceFault::BadSignature);
+    }
+    Ok(())
+}
+
 impl FraudEvidence {
     /// The dispute this evidence opens: one per receipt.
     pub fn dispute_id(&self) -> Hash {
@@ -75,14 +89,7 @@ impl FraudEvidence {
         {
             return Err(EvidenceFault::TooLong);
         }
-        if self.receipt.chain_id != *chain_id {
-            return Err(EvidenceFault::WrongChain {
-                found: self.receipt.chain_id.as_str().to_string(),
-            });
-        }
-        if !self.receipt.verify() {
-            return Err(EvidenceFault::BadSignature);
-        }
+        check_receipt(&self.receipt, chain_id)?;
         if body_hash(&self.request) != self.receipt.request_hash {
             return Err(EvidenceFault::RequestMismatch);
         }

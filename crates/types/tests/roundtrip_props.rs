@@ -33,6 +33,31 @@ fn transfer(seed: u64, nonce: u64, amount: u128) -> SignedTransaction {
     .unwrap()
 }
 
+/// A receipt signed by `key`, with values drawn from `n` and `amount`.
+fn receipt(key: &Keypair, n: u64, amount: u128) -> CallReceipt {
+    let channel = Hash([n as u8; 32]);
+    CallReceipt {
+        chain_id: tessera_types::ChainId::new("props").unwrap(),
+        channel,
+        lane: n as u32,
+        provider: key.address(),
+        request_hash: channel,
+        model: ModelId(n),
+        manifest_cid: format!("bafy{n}"),
+        kernel_path: "cpu".into(),
+        output_hash: channel,
+        token_ids: (0..(n % 5) as u32).collect(),
+        tokens_charged: n,
+        amount_charged: Amount::from_base(amount),
+        lane_charged: Amount::from_base(amount),
+        voucher: Amount::from_base(amount),
+        first_output_ms: 1,
+        total_ms: 2,
+        signature: CallReceipt::unsigned_signature(),
+    }
+    .sign(key)
+}
+
 /// Every provider, channel and subnet call, with values drawn from `n` and `amount`.
 fn market_calls(n: u64, amount: u128) -> Vec<Call> {
     let key = Keypair::from_seed(n);
@@ -129,26 +154,7 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
         },
         Call::ReportFraud {
             evidence: Box::new(FraudEvidence {
-                receipt: CallReceipt {
-                    chain_id: tessera_types::ChainId::new("props").unwrap(),
-                    channel,
-                    lane: n as u32,
-                    provider: key.address(),
-                    request_hash: channel,
-                    model: ModelId(n),
-                    manifest_cid: format!("bafy{n}"),
-                    kernel_path: "cpu".into(),
-                    output_hash: channel,
-                    token_ids: (0..(n % 5) as u32).collect(),
-                    tokens_charged: n,
-                    amount_charged: Amount::from_base(amount),
-                    lane_charged: Amount::from_base(amount),
-                    voucher: Amount::from_base(amount),
-                    first_output_ms: 1,
-                    total_ms: 2,
-                    signature: CallReceipt::unsigned_signature(),
-                }
-                .sign(&key),
+                receipt: receipt(&key, n, amount),
                 request: vec![n as u8; (n % 40) as usize],
                 output: vec![amount as u8; (n % 64) as usize],
             }),
@@ -162,54 +168,12 @@ fn market_calls(n: u64, amount: u128) -> Vec<Call> {
             subnet: SubnetId(n),
         },
         Call::ReportOverclaim {
-            receipt: Box::new(
-                CallReceipt {
-                    chain_id: tessera_types::ChainId::new("props").unwrap(),
-                    channel,
-                    lane: n as u32,
-                    provider: key.address(),
-                    request_hash: channel,
-                    model: ModelId(n),
-                    manifest_cid: format!("bafy{n}"),
-                    kernel_path: "cpu".into(),
-                    output_hash: channel,
-                    token_ids: (0..(n % 5) as u32).collect(),
-                    tokens_charged: n,
-                    amount_charged: Amount::from_base(amount),
-                    lane_charged: Amount::from_base(amount),
-                    voucher: Amount::from_base(amount),
-                    first_output_ms: 1,
-                    total_ms: 2,
-                    signature: CallReceipt::unsigned_signature(),
-                }
-                .sign(&key),
-            ),
+            receipt: Box::new(receipt(&key, n, amount)),
             bond: Amount::from_base(amount),
         },
         Call::AnswerOverclaim {
             dispute: channel,
-            receipt: Box::new(
-                CallReceipt {
-                    chain_id: tessera_types::ChainId::new("props").unwrap(),
-                    channel,
-                    lane: n as u32,
-                    provider: key.address(),
-                    request_hash: channel,
-                    model: ModelId(n),
-                    manifest_cid: format!("bafy{n}"),
-                    kernel_path: "cpu".into(),
-                    output_hash: channel,
-                    token_ids: (0..(n % 5) as u32).collect(),
-                    tokens_charged: n,
-                    amount_charged: Amount::from_base(amount),
-                    lane_charged: Amount::from_base(amount),
-                    voucher: Amount::from_base(amount),
-                    first_output_ms: 1,
-                    total_ms: 2,
-                    signature: CallReceipt::unsigned_signature(),
-                }
-                .sign(&key),
-            ),
+            receipt: Box::new(receipt(&key, n, amount)),
             request_sig: key.sign(b"x", b"y"),
         },
     ]

@@ -66,7 +66,8 @@ use tessera_types::{
 /// Most disputes open at once (bounds the work of a deadline block).
 pub const MAX_OPEN_DISPUTES: u64 = 64;
 const REC_PREFIX: &[u8] = b"dispute/rec/";
-const OPEN_PREFIX: &[u8] = b"dispute/open/";
+/// The open disputes, by deadline.
+const OPEN: OpenIndex = OpenIndex(b"dispute/open/");
 const AGAINST_PREFIX: &[u8] = b"dispute/against/";
 const VOTE_PREFIX: &[u8] = b"dispute/vote/";
 const FULL_BPS: u128 = 10_000;
@@ -169,10 +170,76 @@ fn rec_key(id: &Hash) -> Vec<u8> {
     key(REC_PREFIX, id.as_bytes())
 }
 
-fn open_key(deadline: u64, id: &Hash) -> Vec<u8> {
-    let mut suffix = deadline.to_be_bytes().to_vec();
-    suffix.extend_from_slice(id.as_bytes());
-    key(OPEN_PREFIX, &suffix)
+/// An index of open records by deadline, `<prefix><deadline: 8><id: 32>` → empty:
+/// disputes and overclaims each keep one, of at most [`MAX_OPEN_DISPUTES`] records.
+struct OpenIndex(&'static [u8]);
+
+impl OpenIndex {
+    fn key(&self, deadline: u64, id: &Hash) -> Vec<u8> {
+        let mut suffix = deadline.to_be_bytes().to_vec();
+        suffix.extend_from_slice(id.as_bytes());
+        key(self.0, &suffix)
+    }
+
+    /// `(deadline, id)` of every open record, by deadline.
+    fn ids(&self, state: &Overlay<'_>) -> Vec<(u64, Hash)> {
+        let limit = usize::try_from(MAX_OPEN_DISPUTES).unwrap_or(usize::MAX);
+        keys_with_prefix(state, self.0, &[], limit)
+            .into_iter()
+            .filter_map(|k| {
+                let tail = k.get(self.0.len()..)?;
+                let deadline = u64::from_be_bytes(tail.get(..8)?.try_into().ok()?);
+                let id: [u8; 32] = tail.get(8..)?.try_into().ok()?;
+                Some((deadline, Hash(id)))
+            })
+            .collect()
+    }
+
+    /// Refuse a new record while [`MAX_OPEN_DISPUTES`] are open.
+    fn check_room(&self, state: &Overlay<'_>) -> Result<(), StateError> {
+        let open_now = u64::try_from(self.ids(state).len()).unwrap_or(u64::MAX);
+        if open_now >= MAX_OPEN_DISPUTES {
+            return Err(VerifyError::TooManyOpen {
+                max: MAX_OPEN_DISPUTES,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Decide every record due at `height` (deadline at or before it) with `decide`, each
+    /// in a child overlay. One whose decision fails (which the bounds on stake rule out)
+    /// is closed by `fallback` instead: a verdict that cannot be carried out must not
+    /// halt the chain.
+    fn decide_due(
+        &self,
+        state: &mut Overlay<'_>,
+        height: u64,
+        decide: impl Fn(&mut Overlay<'_>, u64, &Hash) -> Result<Vec<Event>, StateError>,
+        fallback: impl Fn(&mut Overlay<'_>, u64, &Hash) -> Result<Vec<Event>, StateError>,
+    ) -> Result<Vec<Event>, StateError> {
+        let mut events = Vec::new();
+        for (deadline, id) in self.ids(state) {
+            if deadline > height {
+                break;
+            }
+            let outcome = {
+                let mut child = Overlay::new(state);
+                decide(&mut child, deadline, &id).map(|events| (child.take_writes(), events))
+            };
+            let (writes, decided) = match outcome {
+                Ok(done) => done,
+                Err(_) => {
+                    let mut child = Overlay::new(state);
+                    let events = fallback(&mut child, deadline, &id)?;
+                    (child.take_writes(), events)
+                }
+            };
+            state.absorb(writes);
+            events.extend(decided);
+        }
+        Ok(events)
+    }
 }
 
 fn against_prefix(provider: &Address, model: ModelId) -> Vec<u8> {
@@ -197,25 +264,11 @@ pub fn dispute(state: &Overlay<'_>, id: &Hash) -> Result<Option<Dispute>, StateE
 
 /// The open disputes, by deadline (at most [`MAX_OPEN_DISPUTES`]).
 pub fn open(state: &Overlay<'_>) -> Result<Vec<(Hash, Dispute)>, StateError> {
-    open_ids(state)
+    OPEN.ids(state)
         .into_iter()
         .map(|(_, id)| {
             let record = dispute(state, &id)?.ok_or(StateError::Missing("an open dispute"))?;
             Ok((id, record))
-        })
-        .collect()
-}
-
-/// `(deadline, id)` of every open dispute, by deadline.
-fn open_ids(state: &Overlay<'_>) -> Vec<(u64, Hash)> {
-    let limit = usize::try_from(MAX_OPEN_DISPUTES).unwrap_or(usize::MAX);
-    keys_with_prefix(state, OPEN_PREFIX, &[], limit)
-        .into_iter()
-        .filter_map(|k| {
-            let tail = k.get(OPEN_PREFIX.len()..)?;
-            let deadline = u64::from_be_bytes(tail.get(..8)?.try_into().ok()?);
-            let id: [u8; 32] = tail.get(8..)?.try_into().ok()?;
-            Some((deadline, Hash(id)))
         })
         .collect()
 }
@@ -305,13 +358,7 @@ pub fn report(
     if dispute(state, &id)?.is_some() {
         return Err(VerifyError::AlreadyReported.into());
     }
-    let open_now = u64::try_from(open_ids(state).len()).unwrap_or(u64::MAX);
-    if open_now >= MAX_OPEN_DISPUTES {
-        return Err(VerifyError::TooManyOpen {
-            max: MAX_OPEN_DISPUTES,
-        }
-        .into());
-    }
+    OPEN.check_room(state)?;
     let eligible = eligible_weight(state, subnet, reporter)?;
     if eligible.is_zero() {
         return Err(VerifyError::NoOtherValidators { subnet }.into());
@@ -336,7 +383,7 @@ pub fn report(
         slashed: Amount::ZERO,
     };
     state.write(rec_key(&id), &record);
-    state.set(open_key(deadline, &id), Vec::new());
+    state.set(OPEN.key(deadline, &id), Vec::new());
     state.set(against_key(&provider, model, &id), Vec::new());
     Ok(vec![Event::Dispute(DisputeEvent::Opened {
         dispute: id,
@@ -396,36 +443,15 @@ pub fn on_block(
     params: &Params,
     height: u64,
 ) -> Result<Vec<Event>, StateError> {
-    let mut events = Vec::new();
-    for (deadline, id) in open_ids(state) {
-        if deadline > height {
-            break;
-        }
-        // A verdict that cannot be carried out (which the bounds on stake rule out)
-        // closes the dispute undecided instead of halting the chain.
-        let outcome = {
-            let mut child = Overlay::new(state);
-            decide(&mut child, params, height, deadline, &id, None)
-                .map(|events| (child.take_writes(), events))
-        };
-        let (writes, decided) = match outcome {
-            Ok(done) => done,
-            Err(_) => {
-                let mut child = Overlay::new(state);
-                let events = decide(
-                    &mut child,
-                    params,
-                    height,
-                    deadline,
-                    &id,
-                    Some(Verdict::Undecided),
-                )?;
-                (child.take_writes(), events)
-            }
-        };
-        state.absorb(writes);
-        events.extend(decided);
-    }
+    let mut events = OPEN.decide_due(
+        state,
+        height,
+        |child, deadline, id| decide(child, params, height, deadline, id, None),
+        |child, deadline, id| {
+            let undecided = Some(Verdict::Undecided);
+            decide(child, params, height, deadline, id, undecided)
+        },
+    )?;
     events.extend(overclaim::on_block(state, params, height)?);
     Ok(events)
 }
@@ -478,15 +504,7 @@ fn decide(
             return_bond(state, &record.reporter, record.bond)?;
             let (slashed, slash_events) =
                 take_stake(state, params, height, &record.provider(), record.model())?;
-            let reward = mul_div(
-                slashed.base(),
-                u128::from(params.fraud_reporter_bps),
-                FULL_BPS,
-            );
-            to_reporter = Amount::from_base(checked(reward, "reporter reward")?);
-            if !to_reporter.is_zero() {
-                bank::mint(state, &record.reporter, to_reporter)?;
-            }
+            to_reporter = pay_reporter(state, params, &record.reporter, slashed)?;
             record.slashed = slashed;
             events = slash_events;
         }
@@ -498,7 +516,7 @@ fn decide(
     }
     record.verdict = Some(verdict);
     state.write(rec_key(id), &record);
-    state.delete(open_key(deadline, id));
+    state.delete(OPEN.key(deadline, id));
     state.delete(against_key(&record.provider(), record.model(), id));
     events.push(Event::Dispute(DisputeEvent::Decided {
         dispute: *id,
@@ -519,6 +537,25 @@ fn return_bond(
 ) -> Result<(), StateError> {
     bank::debit(state, &bonds(), bond)?;
     bank::credit(state, reporter, bond)
+}
+
+/// Pay `reporter` its `fraud_reporter_bps` of `slashed` (minted: the slash was burned).
+fn pay_reporter(
+    state: &mut Overlay<'_>,
+    params: &Params,
+    reporter: &Address,
+    slashed: Amount,
+) -> Result<Amount, StateError> {
+    let reward = mul_div(
+        slashed.base(),
+        u128::from(params.fraud_reporter_bps),
+        FULL_BPS,
+    );
+    let reward = Amount::from_base(checked(reward, "reporter reward")?);
+    if !reward.is_zero() {
+        bank::mint(state, reporter, reward)?;
+    }
+    Ok(reward)
 }
 
 /// Proven fraud: take `fraud_slash_bps` of `provider`'s registration stake for `model`

@@ -43,14 +43,12 @@
 //! * an overclaim is in the open index exactly while it has no verdict.
 //! * restitution never exceeds what was claimed above the receipt, nor what was slashed.
 
-use super::{error::VerifyError, Verdict, FULL_BPS};
+use super::{error::VerifyError, Verdict};
 use crate::{
     bank, channels,
     error::checked,
-    kv::{key, keys_with_prefix, Overlay},
-    providers,
-    subnets::fixed::mul_div,
-    Params, StateError,
+    kv::{key, Overlay},
+    providers, Params, StateError,
 };
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
@@ -62,7 +60,8 @@ use tessera_types::{
 };
 
 const REC_PREFIX: &[u8] = b"overclaim/rec/";
-const OPEN_PREFIX: &[u8] = b"overclaim/open/";
+/// The open overclaims, by deadline.
+const OPEN: super::OpenIndex = super::OpenIndex(b"overclaim/open/");
 
 /// One overclaim dispute, open or decided.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -158,33 +157,13 @@ fn rec_key(id: &Hash) -> Vec<u8> {
     key(REC_PREFIX, id.as_bytes())
 }
 
-fn open_key(deadline: u64, id: &Hash) -> Vec<u8> {
-    let mut suffix = deadline.to_be_bytes().to_vec();
-    suffix.extend_from_slice(id.as_bytes());
-    key(OPEN_PREFIX, &suffix)
-}
-
 pub fn overclaim(state: &Overlay<'_>, id: &Hash) -> Result<Option<Overclaim>, StateError> {
     state.read(&rec_key(id))
 }
 
-/// `(deadline, id)` of every open overclaim, by deadline.
-fn open_ids(state: &Overlay<'_>) -> Vec<(u64, Hash)> {
-    let limit = usize::try_from(super::MAX_OPEN_DISPUTES).unwrap_or(usize::MAX);
-    keys_with_prefix(state, OPEN_PREFIX, &[], limit)
-        .into_iter()
-        .filter_map(|k| {
-            let tail = k.get(OPEN_PREFIX.len()..)?;
-            let deadline = u64::from_be_bytes(tail.get(..8)?.try_into().ok()?);
-            let id: [u8; 32] = tail.get(8..)?.try_into().ok()?;
-            Some((deadline, Hash(id)))
-        })
-        .collect()
-}
-
 /// The open overclaims, by deadline.
 pub fn open(state: &Overlay<'_>) -> Result<Vec<(Hash, Overclaim)>, StateError> {
-    open_ids(state)
+    OPEN.ids(state)
         .into_iter()
         .map(|(_, id)| {
             let record = overclaim(state, &id)?.ok_or(StateError::Missing("an open overclaim"))?;
@@ -227,13 +206,7 @@ pub fn report(
     if overclaim(state, &id)?.is_some() {
         return Err(VerifyError::AlreadyReported.into());
     }
-    let open_now = u64::try_from(open_ids(state).len()).unwrap_or(u64::MAX);
-    if open_now >= super::MAX_OPEN_DISPUTES {
-        return Err(VerifyError::TooManyOpen {
-            max: super::MAX_OPEN_DISPUTES,
-        }
-        .into());
-    }
+    OPEN.check_room(state)?;
     bank::debit(state, reporter, bond)?;
     bank::credit(state, &super::bonds(), bond)?;
     let deadline = checked(
@@ -254,7 +227,7 @@ pub fn report(
         to_reporter: Amount::ZERO,
     };
     state.write(rec_key(&id), &record);
-    state.set(open_key(deadline, &id), Vec::new());
+    state.set(OPEN.key(deadline, &id), Vec::new());
     state.set(super::against_key(&provider, model, &id), Vec::new());
     Ok(vec![Event::Dispute(DisputeEvent::OverclaimOpened {
         dispute: id,
@@ -270,7 +243,8 @@ pub fn report(
 }
 
 /// Whether `later` (with the payer's `request_sig`) answers `record`: see the rules.
-fn check_answer(
+/// (A provider runs it before sending an answer.)
+pub fn check_answer(
     record: &Overclaim,
     later: &CallReceipt,
     request_sig: &Signature,
@@ -332,7 +306,7 @@ pub fn answer(
 
 fn close(state: &mut Overlay<'_>, id: &Hash, record: &Overclaim) {
     state.write(rec_key(id), record);
-    state.delete(open_key(record.deadline, id));
+    state.delete(OPEN.key(record.deadline, id));
     state.delete(super::against_key(
         &record.receipt.provider,
         record.receipt.model,
@@ -358,27 +332,12 @@ pub fn on_block(
     params: &Params,
     height: u64,
 ) -> Result<Vec<Event>, StateError> {
-    let mut events = Vec::new();
-    for (deadline, id) in open_ids(state) {
-        if deadline > height {
-            break;
-        }
-        let outcome = {
-            let mut child = Overlay::new(state);
-            prove(&mut child, params, height, &id).map(|events| (child.take_writes(), events))
-        };
-        let (writes, decided) = match outcome {
-            Ok(done) => done,
-            Err(_) => {
-                let mut child = Overlay::new(state);
-                let events = undecided(&mut child, &id)?;
-                (child.take_writes(), events)
-            }
-        };
-        state.absorb(writes);
-        events.extend(decided);
-    }
-    Ok(events)
+    OPEN.decide_due(
+        state,
+        height,
+        |child, _, id| prove(child, params, height, id),
+        |child, _, id| undecided(child, id),
+    )
 }
 
 fn prove(
@@ -406,11 +365,7 @@ fn prove(
         }));
     }
     let rest = checked(slashed.checked_sub(restitution), "slash rest")?;
-    let reward = mul_div(rest.base(), u128::from(params.fraud_reporter_bps), FULL_BPS);
-    let reward = Amount::from_base(checked(reward, "reporter reward")?);
-    if !reward.is_zero() {
-        bank::mint(state, &record.reporter, reward)?;
-    }
+    let reward = super::pay_reporter(state, params, &record.reporter, rest)?;
     record.slashed = slashed;
     record.restitution = restitution;
     record.to_reporter = reward;

@@ -9,6 +9,7 @@ use tessera_state::{
     error::render,
     kv::decode_value,
     staking::{self, Stake},
+    verify::{self, error::VerifyError},
     BlockContext, Executor, Genesis, GenesisAccount, MemState, Overlay, Params, StateError,
 };
 use tessera_types::{
@@ -204,6 +205,46 @@ pub fn ledger_holdings(state: &MemState) -> u128 {
         }
     }
     total
+}
+
+/// The total supply.
+pub fn supply(chain: &Chain) -> u128 {
+    bank::supply(&chain.view()).unwrap().total().unwrap().base()
+}
+
+/// TSR burned since genesis (fees go to the treasury with the test parameters).
+pub fn burned(chain: &Chain) -> u128 {
+    bank::supply(&chain.view()).unwrap().burned.base()
+}
+
+/// The ledger invariant, and that the verify bonds account holds exactly the bonds of
+/// the open disputes and overclaim reports.
+pub fn check_verify_books(chain: &Chain) {
+    assert_eq!(ledger_holdings(&chain.state), supply(chain), "supply");
+    let view = chain.view();
+    let disputes: u128 = verify::open(&view)
+        .unwrap()
+        .iter()
+        .map(|(_, d)| d.bond.base())
+        .sum();
+    let overclaims: u128 = verify::overclaim::open(&view)
+        .unwrap()
+        .iter()
+        .map(|(_, o)| o.bond.base())
+        .sum();
+    assert_eq!(
+        chain.balance(&verify::bonds()),
+        disputes + overclaims,
+        "bonds = open bonds"
+    );
+}
+
+/// The verify error a call failed with.
+pub fn verify_err(result: Result<impl std::fmt::Debug, StateError>) -> VerifyError {
+    match result {
+        Err(StateError::Verify(e)) => e,
+        other => panic!("expected a verify error, got {other:?}"),
+    }
 }
 
 /// The market events of some receipts' events.
