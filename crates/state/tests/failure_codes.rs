@@ -215,6 +215,20 @@ fn every_verify_error() -> Vec<VerifyError> {
             model: ModelId(312),
         },
         NoWeight,
+        NotChannelReceipt,
+        NotOverclaimed {
+            claimed: Amount::from_base(315),
+            charged: Amount::from_base(316),
+        },
+        AnswerNotSigned,
+        AnswerNotLater {
+            reported: Amount::from_base(317),
+            answered: Amount::from_base(318),
+        },
+        AnswerBelowClaim {
+            claimed: Amount::from_base(319),
+            charged: Amount::from_base(320),
+        },
     ]
 }
 
